@@ -1,0 +1,19 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Audio2Gestures for Blender: speech -> co-speech body gestures on SMPL-X characters.
+
+Thin bpy glue; the work is done by the bundled numpy runtime in `.core`.
+"""
+
+from . import panel, properties
+
+_modules = (properties, panel)
+
+
+def register():
+    for module in _modules:
+        module.register()
+
+
+def unregister():
+    for module in reversed(_modules):
+        module.unregister()

@@ -1,0 +1,196 @@
+"""The Audio2Gestures architecture, defined once.
+
+``ModelConfig`` is read by both the torch model (``train/model.py``) and the numpy runtime
+(``core/network.py``); the exported model file stores it as JSON (``to_dict``/``from_dict``).
+
+Architecture (Li et al., ICCV 2021, "Audio2Gestures"), all nets 1D, non-causal,
+length-preserving and fully convolutional over time:
+
+- audio encoder f_A: log-mel (n_mels) -> temporal blocks ``audio_channels`` -> per-frame
+  Linear(., audio_head_hidden) - ReLU - Linear(., shared_dim) = shared code S_A.
+- motion encoder f_M: 6D rotations (n_joints * rot_dim) -> blocks ``motion_channels`` -> two
+  per-frame linear heads, each giving a Gaussian (mean, log-variance): shared code S_M
+  (shared_dim) and motion-specific code I_M (specific_dim).
+- mapping net f_R: ``mapping_layers`` Conv1d(specific_dim, specific_dim, kernel_size) with a
+  ReLU after each, then a per-frame linear head giving (mean, log-variance) of I_R.
+- decoder g: concat(S, I) -> blocks ``decoder_channels`` -> per-frame
+  Linear(., decoder_head_hidden) - ReLU - Linear(., n_joints * rot_dim) = 6D per joint.
+
+A temporal block with dilation d is Conv1d(k, d) - ReLU - Conv1d(k, d) - ReLU plus a 1x1 conv on
+the skip path when the channel count changes, then a final ReLU; "same" zero padding
+``d * (kernel_size - 1) // 2`` on each side.
+
+Number of residual blocks: we use **five** blocks per encoder/decoder with dilations
+1, 2, 4, 8, 16, as in the authors' published code; the paper (sec. 5.3) says "four residual
+blocks". With k = 3 five blocks see 62 frames on each side (125 frames, about 4.2 s at 30 fps),
+matching the paper's 4.2 s training crops.
+
+Ablations: ``specific_dim = 0`` is the "no split" baseline (the decoder sees only the shared
+code; there is no specific head and no mapping net, so it needs ``use_mapping=False``).
+``use_mapping=False`` with ``specific_dim > 0`` is the "+split" ablation: I_R is the noise drawn
+from the per-clip code statistics, fed to the decoder directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+#: The four networks, by their submodule / parameter-name prefix.
+NETS = ("audio_encoder", "motion_encoder", "mapping", "decoder")
+
+_TUPLE_FIELDS = ("audio_channels", "motion_channels", "decoder_channels", "dilations")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of the Audio2Gestures network (immutable, JSON-safe).
+
+    Sizes are per frame; all nets keep the number of frames T.
+    """
+
+    n_mels: int = 64
+    n_joints: int = 22
+    rot_dim: int = 6
+    shared_dim: int = 16
+    specific_dim: int = 16
+    audio_channels: tuple[int, ...] = (128, 128, 96, 96, 64)
+    motion_channels: tuple[int, ...] = (256, 256, 128, 128, 64)
+    decoder_channels: tuple[int, ...] = (64, 128, 128, 256, 256)
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
+    kernel_size: int = 3
+    audio_head_hidden: int = 32
+    decoder_head_hidden: int = 256
+    mapping_layers: int = 3
+    use_mapping: bool = True
+    fps: int = 30
+    sample_rate: int = 16000
+    hop_length: int = 533
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in _TUPLE_FIELDS:
+                if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                    raise ValueError(f"ModelConfig.{f.name} must be a sequence of ints, got {value!r}")
+                value = tuple(value)
+                if not value or not all(_is_int(v) and v > 0 for v in value):
+                    raise ValueError(
+                        f"ModelConfig.{f.name} must be a non-empty sequence of positive ints, "
+                        f"got {value!r}"
+                    )
+                object.__setattr__(self, f.name, tuple(int(v) for v in value))
+            elif f.name == "use_mapping":
+                if not isinstance(value, bool):
+                    raise ValueError(f"ModelConfig.use_mapping must be a bool, got {value!r}")
+            elif not _is_int(value):
+                raise ValueError(f"ModelConfig.{f.name} must be an int, got {value!r}")
+            else:
+                object.__setattr__(self, f.name, int(value))  # numpy ints -> JSON-safe int
+        minimum_zero = {"specific_dim", "mapping_layers"}
+        for name in ("n_mels", "n_joints", "rot_dim", "shared_dim", "specific_dim",
+                     "kernel_size", "audio_head_hidden", "decoder_head_hidden",
+                     "mapping_layers", "fps", "sample_rate", "hop_length"):
+            value = getattr(self, name)
+            lowest = 0 if name in minimum_zero else 1
+            if value < lowest:
+                raise ValueError(f"ModelConfig.{name} must be >= {lowest}, got {value}")
+        if self.kernel_size % 2 != 1:
+            raise ValueError(
+                f"ModelConfig.kernel_size must be odd (symmetric 'same' padding), got {self.kernel_size}"
+            )
+        n = len(self.dilations)
+        for name in ("audio_channels", "motion_channels", "decoder_channels"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(
+                    f"ModelConfig.{name} has {len(getattr(self, name))} entries but dilations has "
+                    f"{n}: one channel count per temporal block"
+                )
+        if self.use_mapping and self.specific_dim == 0:
+            raise ValueError(
+                "ModelConfig: use_mapping=True needs specific_dim > 0; for the 'no split' "
+                "ablation set specific_dim=0 and use_mapping=False"
+            )
+        if self.use_mapping and self.mapping_layers < 1:
+            raise ValueError("ModelConfig: use_mapping=True needs mapping_layers >= 1")
+
+    # ---- derived sizes -------------------------------------------------------------------
+    @property
+    def motion_dim(self) -> int:
+        """Channels of a motion frame: n_joints * rot_dim (132)."""
+        return self.n_joints * self.rot_dim
+
+    @property
+    def decoder_in(self) -> int:
+        """Decoder input channels: shared_dim + specific_dim (shared first)."""
+        return self.shared_dim + self.specific_dim
+
+    @property
+    def padding(self) -> tuple[int, ...]:
+        """Zero padding on each side of each block's convs (``d * (k - 1) // 2``)."""
+        return tuple(d * (self.kernel_size - 1) // 2 for d in self.dilations)
+
+    # ---- receptive field -----------------------------------------------------------------
+    def receptive_radius(self, net: str) -> int:
+        """Frames that ``net`` sees on EACH side of an output frame.
+
+        An output frame t depends on input frames [t - r, t + r]. Per-frame linear heads add
+        nothing. Default config: 62 for the encoders and the decoder, 3 for the mapping net.
+        """
+        half = (self.kernel_size - 1) // 2
+        if net in ("audio_encoder", "motion_encoder", "decoder"):
+            return sum(2 * half * d for d in self.dilations)  # two convs per block
+        if net == "mapping":
+            return self.mapping_layers * half if self.use_mapping else 0
+        raise ValueError(f"unknown net {net!r}; expected one of {NETS}")
+
+    def receptive_field(self, net: str) -> int:
+        """Total frames one output frame of ``net`` sees: ``2 * receptive_radius(net) + 1``."""
+        return 2 * self.receptive_radius(net) + 1
+
+    def generation_radius(self) -> int:
+        """Radius of the inference path: decoder(audio_encoder(.), mapping(.)).
+
+        An output frame depends on features and noise within this many frames each side
+        (124 by default).
+        """
+        return self.receptive_radius("decoder") + max(
+            self.receptive_radius("audio_encoder"), self.receptive_radius("mapping")
+        )
+
+    # ---- JSON ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict of all fields (tuples become lists)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build from a dict such as ``to_dict()`` produced.
+
+        Missing fields take their defaults; unknown fields raise ``ValueError`` naming them
+        (they usually mean a model file from a newer/other architecture).
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"ModelConfig.from_dict expects a dict, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"ModelConfig.from_dict: unknown field(s) {unknown}; known fields are {sorted(known)}"
+            )
+        kwargs = dict(data)
+        for name in _TUPLE_FIELDS:
+            if name in kwargs and isinstance(kwargs[name], list):
+                kwargs[name] = tuple(kwargs[name])
+        return cls(**kwargs)
+
+
+def _is_int(value: Any) -> bool:
+    """True for Python/numpy integers, False for bools and floats."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
