@@ -42,7 +42,7 @@ def _prepare(x, last_shape: tuple[int, ...], name: str) -> tuple[np.ndarray, np.
     a = np.asarray(x)
     out_dtype = a.dtype if a.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     n = len(last_shape)
-    if a.ndim < n or tuple(a.shape[a.ndim - n:]) != last_shape:
+    if a.ndim < n or tuple(a.shape[a.ndim - n :]) != last_shape:
         want = "(..., " + ", ".join(str(s) for s in last_shape) + ")"
         raise ValueError(f"{name}: expected an array of shape {want}, got shape {a.shape}")
     return a.astype(np.float64, copy=False), out_dtype
@@ -52,9 +52,7 @@ def _skew(v: np.ndarray) -> np.ndarray:
     """(..., 3) -> (..., 3, 3) cross-product matrix."""
     x, y, z = v[..., 0], v[..., 1], v[..., 2]
     o = np.zeros_like(x)
-    return np.stack(
-        [np.stack([o, -z, y], -1), np.stack([z, o, -x], -1), np.stack([-y, x, o], -1)], -2
-    )
+    return np.stack([np.stack([o, -z, y], -1), np.stack([z, o, -x], -1), np.stack([-y, x, o], -1)], -2)
 
 
 def axis_angle_to_matrix(aa) -> np.ndarray:
@@ -286,8 +284,6 @@ def geodesic_angle(Ra, Rb) -> np.ndarray:
     b, dtb = _prepare(Rb, (3, 3), "geodesic_angle")
     m = np.swapaxes(a, -1, -2) @ b
     c = 0.5 * (m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2] - 1.0)
-    v = np.stack(
-        [m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1
-    )
+    v = np.stack([m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1)
     s = 0.5 * np.linalg.norm(v, axis=-1)
     return np.arctan2(s, c).astype(np.promote_types(dta, dtb), copy=False)
