@@ -15,7 +15,7 @@ returns ``(n_feature_frames(n), N_MELS)`` float32 log-mel energies in dB. It rep
 ("constant") padding of N_FFT // 2 samples on each side, power 2, Slaney mel scale with
 Slaney area normalisation, fmin 0, fmax 8 kHz, ``power_to_db`` with ref 1.0, amin 1e-10 and
 top_db 80) to well under 1e-3 dB. Internally float64; frames are processed in chunks so
-memory stays bounded (about 50 MB whatever the length of the audio).
+memory stays bounded (about 15 MB of temporaries whatever the length of the audio).
 
 Frame counts (n = number of audio samples at 16 kHz)
 -----------------------------------------------------
@@ -24,13 +24,15 @@ Frame counts (n = number of audio samples at 16 kHz)
 - Motion frames: ``n_motion_frames(n) = ceil(n * FPS / SAMPLE_RATE)``, the number of 30 fps
   frame times ``k / 30`` that lie inside the audio (``k / 30 < n / 16000``). 0 samples give
   0 motion frames.
-- The model consumes one feature frame per motion frame: ``features_for_motion(audio)`` is
-  ``log_mel(audio)[:n_motion_frames(n)]``. Because HOP_LENGTH = 533 < 16000 / 30 = 533.33,
-  ``n_feature_frames(n) >= n_motion_frames(n)`` for every n >= 0, so this is always a crop
-  (dropping 1 or more trailing feature frames), never a pad. Feature frame k and motion frame
-  k are treated as simultaneous; the hop being 1/3 sample short of 1/30 s makes feature frame k
-  sit ``k / 1600`` motion frames early (about 1 frame per minute). This is the paper's
-  convention and the training pipeline uses the same one.
+- The model consumes one feature frame per motion frame: ``features_for_motion(audio)``
+  samples the log-mel sequence at the motion frame times. Motion frame k is at sample
+  ``k * 16000 / 30`` = feature position ``k * 16000 / (30 * 533) = k * 1.000625``; the features
+  there are linearly interpolated between the two nearest feature frames. Without this, the hop
+  being 1/3 sample short of 1/30 s would make feature frame k sit ``k / 1600`` motion frames
+  early (about 1 frame per minute, 10 frames after 10 minutes), and gestures would drift off the
+  speech on long recordings. ``n_feature_frames(n) >= n_motion_frames(n)`` for every n and the
+  last motion frame's position never passes the last feature frame, so no padding is needed.
+  The training pipeline calls the same function, so training and inference cannot drift.
 
 Degenerate input (defined, finite results)
 ------------------------------------------
@@ -59,8 +61,8 @@ FMAX = SAMPLE_RATE / 2.0  # Hz, highest mel edge (Nyquist)
 AMIN = 1e-10  # power floor before the log (power_to_db amin)
 TOP_DB = 80.0  # dynamic range kept below the maximum (power_to_db top_db)
 
-# Frames per chunk: bounds the temporary float64/complex128 buffers to about 50 MB.
-DEFAULT_CHUNK_FRAMES = 1024
+# Frames per chunk: keeps the temporary float64/complex128 buffers near 10 MB (and fast).
+DEFAULT_CHUNK_FRAMES = 256
 
 _mel_cache: dict = {}
 _window_cache: dict = {}
@@ -223,13 +225,26 @@ def log_mel(audio, chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> np.ndarray:
 def features_for_motion(audio, chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> np.ndarray:
     """Features aligned to the motion frames: ``(n_motion_frames(n), 64)`` float32.
 
-    ``log_mel(audio)`` cropped to ``n_motion_frames(len(audio))`` frames (always a crop, see
-    the module docstring); feature frame k goes with motion frame k.
+    ``log_mel(audio)`` sampled at the 30 fps motion frame times by linear interpolation
+    between neighbouring feature frames (see the module docstring).
     """
     audio = _as_mono(audio)
     n_mot = n_motion_frames(audio.shape[0])
     feats = log_mel(audio, chunk_frames)
-    if feats.shape[0] < n_mot:  # cannot happen (hop < 16000 / 30); kept as a guard
-        pad = np.repeat(feats[-1:], n_mot - feats.shape[0], axis=0)
-        feats = np.concatenate([feats, pad], axis=0)
-    return feats[:n_mot]
+    return interpolate_to_motion_frames(feats, n_mot)
+
+
+def interpolate_to_motion_frames(feats: np.ndarray, n_motion: int) -> np.ndarray:
+    """Sample ``(n_feature_frames, C)`` features at motion frames ``0..n_motion-1``."""
+    if n_motion == 0:
+        return np.zeros((0, feats.shape[1]), dtype=np.float32)
+    # position of motion frame k on the feature-frame axis, in exact rational arithmetic
+    k = np.arange(n_motion, dtype=np.int64)
+    numerator = k * SAMPLE_RATE  # position = numerator / (FPS * HOP_LENGTH)
+    denominator = FPS * HOP_LENGTH
+    lower = np.minimum(numerator // denominator, feats.shape[0] - 1)
+    upper = np.minimum(lower + 1, feats.shape[0] - 1)
+    frac = ((numerator - lower * denominator) / denominator).astype(np.float64)[:, None]
+    frac = np.minimum(frac, 1.0)
+    out = feats[lower] * (1.0 - frac) + feats[upper] * frac
+    return out.astype(np.float32)
