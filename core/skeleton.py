@@ -117,9 +117,19 @@ def load_mannequin_asset() -> dict[str, np.ndarray]:
     Keys: ``joint_names`` (55,), ``parents`` (55,) int32, ``rest_joints`` (55, 3) float32,
     ``mesh_vertices`` (V, 3) float32 (Y up, rest pose with every local rotation identity),
     ``mesh_faces`` (F, 3) int32, ``skin_joints`` (V, 4) int16 (SMPL-X joint indices),
-    ``skin_weights`` (V, 4) float32 (rows sum to 1).
+    ``skin_weights`` (V, 4) float32 (rows sum to 1), ``hand_mean`` (30, 3) float32 (the
+    relaxed mean hand pose, axis-angle, left 15 finger joints then right 15).
     """
     return {k: v.copy() for k, v in _load_asset().items()}
+
+
+def hand_mean() -> np.ndarray:
+    """The relaxed mean hand pose (30, 3) axis-angle (left 15 finger joints, then right 15).
+
+    AMASS/BEAT2 files stored with ``flat_hand_mean=False`` hold finger rotations as offsets
+    from this pose: zero hand values mean "relaxed hand".
+    """
+    return np.array(_load_asset()["hand_mean"], dtype=np.float64)
 
 
 def rest_joints() -> np.ndarray:

@@ -166,6 +166,7 @@ def main() -> None:
         mesh_faces=faces,
         skin_joints=skin,
         skin_weights=weights.astype(np.float32),
+        hand_mean=np.asarray(cal.hand_mean, np.float32).reshape(30, 3),
     )
     print(f"wrote {out}: {os.path.getsize(out) / 1e6:.2f} MB, {len(verts)} vertices, {len(faces)} faces")
     print("pelvis", rest32[0], "jaw", rest32[JAW], "eyes", rest32[LEFT_EYE], rest32[RIGHT_EYE])
