@@ -25,6 +25,7 @@ def test_arrays_shapes_and_dtypes(asset):
         "mesh_vertices": ((None, 3), np.float32),
         "skin_joints": ((None, 4), np.int16),
         "skin_weights": ((None, 4), np.float32),
+        "hand_mean": ((30, 3), np.float32),
     }
     assert set(asset) == set(expected)
     for k, (shape, dtype) in expected.items():
