@@ -1,0 +1,248 @@
+"""Sampling API: speech features + seed (+ pins, resample ranges) -> local joint rotations.
+
+numpy only; this is what the Blender extension calls. See docs/DESIGN.md, "Sampling".
+
+Given raw log-mel features ``(T, n_mels)`` at 30 fps and an integer seed::
+
+    rng = numpy.random.default_rng(seed)
+    k = rng.integers(N)                                      # a training clip's code statistics
+    noise = code_mean[k] + code_std[k] * rng.standard_normal((T, d))
+    mu, logvar = mapping(noise)                              # f_R (skipped if use_mapping=False:
+    I = mu + exp(0.5 * logvar) * rng.standard_normal((T, d)) #  then I = noise)
+    I[pin.start:pin.end] = motion_encoder(pin 6D).specific_mean   for each pin (paper sec. 5.6)
+    S_A = audio_encoder((features - feature_mean) / feature_std)
+    rotations = sixd_to_matrix(decoder(S_A, I))              # (T, n_joints, 3, 3)
+
+A ``ResampleRange(start, end, seed)`` redraws the code on [start, end) only, from
+``default_rng(range.seed)`` (same draw order as above, for end - start frames; the mapping net
+sees the base noise just outside the range as context). The decoder is re-run over the range
+(with its receptive-field halo, so the result equals a full decode there) and the new motion is
+spliced into [start, end), cross-faded (quaternion slerp, smoothstep weights) over up to
+``FADE_FRAMES`` frames inside each edge. Output outside [start, end) is bit-identical to the
+output without that range. Several ranges must not overlap; each is computed against the base
+code, so each one's "outside is untouched" property holds independently. Pinned frames keep
+their pinned code even inside a resample range.
+
+Same inputs + seed (+ pins, ranges) -> identical output.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model_file import LoadedModel
+from .network import Network
+from .rotations import matrix_to_quat, matrix_to_sixd, quat_slerp, quat_to_matrix, sixd_to_matrix
+
+#: Maximum cross-fade length (frames, 30 fps) inside each edge of a resample range.
+FADE_FRAMES = 8
+
+_CONVERT_CHUNK = 1024  # frames per 6D -> matrix conversion (bounds float64 temporaries, cache-friendly)
+
+
+@dataclass(frozen=True, eq=False)
+class Pin:
+    """Make frames [start, end) follow a reference motion's style (paper sec. 5.6).
+
+    rotations: ``(end - start, n_joints, 3, 3)`` local rotation matrices of the reference clip
+    (same joints and conventions as the output). Its motion-specific code mean replaces the
+    sampled code over those frames; the decoder makes the transitions.
+    """
+
+    start: int
+    end: int
+    rotations: np.ndarray
+
+    def __post_init__(self) -> None:
+        _check_span("Pin", self.start, self.end)
+        r = np.asarray(self.rotations)
+        if r.ndim != 4 or r.shape[0] != self.end - self.start or r.shape[2:] != (3, 3):
+            raise ValueError(
+                f"Pin [{self.start}, {self.end}): rotations must have shape "
+                f"({self.end - self.start}, n_joints, 3, 3), got {r.shape}"
+            )
+        if not np.issubdtype(r.dtype, np.number) or not np.all(np.isfinite(r)):
+            raise ValueError(f"Pin [{self.start}, {self.end}): rotations must be finite numbers")
+        object.__setattr__(self, "rotations", r)
+
+
+@dataclass(frozen=True)
+class ResampleRange:
+    """Redraw the motion on frames [start, end) with its own ``seed``; the rest is untouched."""
+
+    start: int
+    end: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        _check_span("ResampleRange", self.start, self.end)
+        if not _is_int(self.seed) or self.seed < 0:
+            raise ValueError(f"ResampleRange [{self.start}, {self.end}): seed must be an int >= 0, "
+                             f"got {self.seed!r}")
+
+
+def generate(
+    model: Network | LoadedModel,
+    features,
+    seed: int,
+    pins=(),
+    resamples=(),
+) -> np.ndarray:
+    """Generate gestures for one utterance.
+
+    model: a ``Network`` (reuse it across calls) or a ``LoadedModel``.
+    features: raw log-mel ``(T, n_mels)``, one frame per 30 fps motion frame, T >= 1.
+    seed: int >= 0. pins: ``Pin`` s (non-overlapping). resamples: ``ResampleRange`` s
+    (non-overlapping). All spans must lie inside [0, T).
+    Returns local rotation matrices ``(T, n_joints, 3, 3)`` float32 at 30 fps.
+    Raises ValueError on invalid input.
+    """
+    net = model if isinstance(model, Network) else Network(model)
+    c = net.config
+    feats = np.asarray(features)
+    if feats.ndim != 2 or feats.shape[1] != c.n_mels or feats.shape[0] < 1:
+        raise ValueError(f"features must have shape (T >= 1, {c.n_mels}), got {feats.shape}")
+    if not np.issubdtype(feats.dtype, np.number) or not np.all(np.isfinite(feats)):
+        raise ValueError("features must be finite numbers (no NaN or inf)")
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    T = feats.shape[0]
+    pins = _check_spans("pin", pins, Pin, T)
+    resamples = _check_spans("resample range", resamples, ResampleRange, T)
+    for p in pins:
+        if p.rotations.shape[1] != c.n_joints:
+            raise ValueError(f"Pin [{p.start}, {p.end}): rotations have {p.rotations.shape[1]} joints, "
+                             f"the model uses {c.n_joints}")
+    if pins and c.specific_dim == 0:
+        raise ValueError("this model has no motion-specific code (specific_dim = 0): pins need one")
+
+    shared = net.audio_encode(net.normalise_features(feats))
+    noise, code = _sample_code(net, T, np.random.default_rng(int(seed)))
+    pin_codes = [(p.start, p.end, _pin_code(net, p)) for p in pins]
+    _apply_pins(code, pin_codes)
+    base = net.decode(shared, code)
+    out = _to_matrices(base, c.n_joints)
+
+    r_dec = c.receptive_radius("decoder")
+    r_map = c.receptive_radius("mapping")
+    for rr in resamples:
+        a, b = rr.start, rr.end
+        new_code = code.copy()
+        new_code[a:b] = _resample_code(net, noise, a, b, r_map, np.random.default_rng(int(rr.seed)))
+        _apply_pins(new_code, pin_codes)
+        lo, hi = max(0, a - r_dec), min(T, b + r_dec)
+        new = net.decode(shared[lo:hi], new_code[lo:hi])[a - lo: b - lo]
+        out[a:b] = _crossfade(out[a:b], _to_matrices(new, c.n_joints))
+    return out
+
+
+# ---- sampling helpers --------------------------------------------------------------------------
+def _draw_noise(net: Network, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Noise (n, d) from one randomly chosen training clip's code statistics."""
+    cm, cs = net.code_mean, net.code_std
+    k = int(rng.integers(cm.shape[0]))
+    return (cm[k] + cs[k] * rng.standard_normal((n, cm.shape[1]))).astype(np.float32)
+
+
+def _sample_code(net: Network, T: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(noise, I_R), both (T, specific_dim) float32."""
+    noise = _draw_noise(net, T, rng)
+    if net.config.specific_dim == 0 or not net.config.use_mapping:
+        return noise, noise.copy()
+    mu, logvar = net.map_noise(noise)
+    eps = rng.standard_normal(mu.shape)
+    return noise, (mu + np.exp(0.5 * logvar) * eps).astype(np.float32)
+
+
+def _resample_code(net, noise, a, b, r_map, rng) -> np.ndarray:
+    """New I_R (b - a, d) for frames [a, b); the mapping net sees the base noise as context."""
+    new_noise = _draw_noise(net, b - a, rng)
+    if net.config.specific_dim == 0 or not net.config.use_mapping:
+        return new_noise
+    T = noise.shape[0]
+    lo, hi = max(0, a - r_map), min(T, b + r_map)
+    window = noise[lo:hi].copy()
+    window[a - lo: b - lo] = new_noise
+    mu, logvar = net.map_noise(window)
+    mu, logvar = mu[a - lo: b - lo], logvar[a - lo: b - lo]
+    eps = rng.standard_normal(mu.shape)
+    return (mu + np.exp(0.5 * logvar) * eps).astype(np.float32)
+
+
+def _pin_code(net: Network, pin: Pin) -> np.ndarray:
+    """Motion-specific code mean (n, d) of the pin's reference motion (encoded on its own)."""
+    n = pin.end - pin.start
+    sixd = matrix_to_sixd(pin.rotations.astype(np.float32, copy=False)).reshape(n, -1)
+    return net.motion_encode(sixd)[2]
+
+
+def _apply_pins(code: np.ndarray, pin_codes) -> None:
+    for a, b, value in pin_codes:
+        code[a:b] = value
+
+
+def _to_matrices(sixd: np.ndarray, n_joints: int) -> np.ndarray:
+    """(T, n_joints * 6) -> (T, n_joints, 3, 3) float32, in chunks of frames."""
+    T = sixd.shape[0]
+    out = np.empty((T, n_joints, 3, 3), dtype=np.float32)
+    for s in range(0, T, _CONVERT_CHUNK):
+        e = min(T, s + _CONVERT_CHUNK)
+        out[s:e] = sixd_to_matrix(sixd[s:e].reshape(e - s, n_joints, 6))
+    return out
+
+
+def fade_weights(n: int, fade: int = FADE_FRAMES) -> np.ndarray:
+    """Weights (n,) of the new motion across a resample range of n frames.
+
+    Rises from near 0 to 1 over ``min(fade, ceil(n / 2))`` frames inside the start edge and
+    falls back symmetrically inside the end edge (smoothstep of a linear ramp that reaches
+    neither 0 nor 1 at the edge frames, so no frame repeats its neighbour outside).
+    """
+    f = min(fade, (n + 1) // 2)
+    t = np.arange(n, dtype=np.float64)
+    ramp = np.minimum(np.minimum((t + 1) / (f + 1), (n - t) / (f + 1)), 1.0)
+    return ramp * ramp * (3.0 - 2.0 * ramp)
+
+
+def _crossfade(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Blend (n, J, 3, 3) rotations from ``old`` to ``new`` and back, by ``fade_weights``."""
+    w = fade_weights(old.shape[0])
+    out = new.copy()
+    partial = np.flatnonzero(w < 1.0)
+    if partial.size:
+        q = quat_slerp(matrix_to_quat(old[partial]), matrix_to_quat(new[partial]), w[partial, None])
+        out[partial] = quat_to_matrix(q).astype(np.float32)
+    return out
+
+
+# ---- validation ------------------------------------------------------------------------------
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _check_span(kind: str, start, end) -> None:
+    if not _is_int(start) or not _is_int(end):
+        raise ValueError(f"{kind}: start and end must be ints, got {start!r}, {end!r}")
+    if start < 0:
+        raise ValueError(f"{kind} [{start}, {end}): start must be >= 0")
+    if end <= start:
+        raise ValueError(f"{kind} [{start}, {end}): empty or reversed span (need end > start)")
+
+
+def _check_spans(kind: str, items, cls, T: int) -> list:
+    items = list(items)
+    for it in items:
+        if not isinstance(it, cls):
+            raise ValueError(f"expected {cls.__name__} objects, got {type(it).__name__}")
+        if it.end > T:
+            raise ValueError(f"{kind} [{it.start}, {it.end}) ends after the last frame (T = {T})")
+    ordered = sorted(items, key=lambda it: it.start)
+    for prev, cur in zip(ordered, ordered[1:], strict=False):
+        if cur.start < prev.end:
+            raise ValueError(
+                f"{kind}s overlap: [{prev.start}, {prev.end}) and [{cur.start}, {cur.end})"
+            )
+    return items
