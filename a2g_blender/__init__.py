@@ -4,9 +4,9 @@
 Thin bpy glue; the work is done by the bundled numpy runtime in `.core`.
 """
 
-from . import panel, properties
+from . import batch, npz_import, operators, panel, preferences, properties
 
-_modules = (properties, panel)
+_modules = (preferences, properties, operators, npz_import, panel, batch)
 
 
 def register():

@@ -4,6 +4,20 @@
 import bpy
 
 
+def _audio_summary(context) -> tuple[str, str]:
+    """(text, icon) saying which sound strips Generate will use."""
+    from .audio_source import chosen_strips, sound_strips
+
+    strips = chosen_strips(context.scene)
+    if not strips:
+        if sound_strips(context.scene):
+            return "All sound strips are muted", "ERROR"
+        return "No sound strips: add one in the Video Sequencer", "ERROR"
+    which = "Selected" if any(s.select for s in strips) else "All"
+    names = ", ".join(s.name for s in strips[:3]) + (", ..." if len(strips) > 3 else "")
+    return f"{which}: {names}", "SOUND"
+
+
 class A2G_PT_gestures(bpy.types.Panel):
     bl_idname = "A2G_PT_gestures"
     bl_label = "Audio2Gestures"
@@ -12,9 +26,45 @@ class A2G_PT_gestures(bpy.types.Panel):
     bl_category = "Gestures"
 
     def draw(self, context):
+        from .operators import generate_blocker, is_running
+        from .pipeline import target_armature
+
         layout = self.layout
         settings = context.scene.a2g
+        progress = context.window_manager.a2g_progress
+        running = is_running(context)
+
+        col = layout.column()
+        col.prop(settings, "target")
+        if settings.target is None:
+            obj = target_armature(context)
+            if obj is not None and obj.type == "ARMATURE":
+                col.label(text=f"Active: {obj.name}", icon="ARMATURE_DATA")
+
+        col = layout.column()
+        col.prop(settings, "audio_source", expand=True)
+        if settings.audio_source == "FILE":
+            col.prop(settings, "audio_file", text="")
+        else:
+            text, icon = _audio_summary(context)
+            col.label(text=text, icon=icon)
+
         layout.prop(settings, "seed")
+
+        if running:
+            layout.progress(factor=progress.fraction, type="BAR",
+                            text=f"{progress.stage} {progress.fraction * 100:.0f}%")
+            layout.label(text="Esc cancels", icon="CANCEL")
+        row = layout.row()
+        row.scale_y = 1.4
+        op = row.operator("a2g.generate", icon="PLAY")
+        op.seed = settings.seed
+        reason = generate_blocker(context)
+        if reason and not running:
+            layout.label(text=reason, icon="INFO")
+
+        layout.separator()
+        layout.operator("a2g.add_character", icon="OUTLINER_OB_ARMATURE")
 
 
 def register():

@@ -1,10 +1,43 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Scene settings shown in the Gestures panel."""
+"""Scene settings shown in the Gestures panel, and the (unsaved) progress of a running job."""
 
 import bpy
 
 
+def _is_armature(_self, obj):
+    return obj.type == "ARMATURE"
+
+
+# A poll callback on an ID pointer makes the bpy 4.2 module crash when the process exits
+# (measured with bpy 4.2.23; 4.5.15 and 5.0.1 are fine): there the list shows every object and
+# Generate refuses a target that is not an armature, with the reason.
+_TARGET_POLL = {"poll": _is_armature} if bpy.app.version >= (4, 5, 0) else {}
+
+
 class A2GSettings(bpy.types.PropertyGroup):
+    target: bpy.props.PointerProperty(
+        name="Target",
+        description="Armature to animate. Empty: the active armature",
+        type=bpy.types.Object,
+        **_TARGET_POLL,
+    )
+    audio_source: bpy.props.EnumProperty(
+        name="Audio",
+        description="Where the speech comes from",
+        items=(
+            ("STRIPS", "Sound Strips",
+             "The selected sound strips in the Video Sequencer, else all unmuted sound strips; "
+             "the motion lands where they play"),
+            ("FILE", "Audio File", "An audio file, played from the scene's start frame"),
+        ),
+        default="STRIPS",
+    )
+    audio_file: bpy.props.StringProperty(
+        name="Audio File",
+        description="Speech recording (WAV, FLAC, OGG, MP3, ...); the motion starts at the "
+        "scene's start frame",
+        subtype="FILE_PATH",
+    )
     seed: bpy.props.IntProperty(
         name="Seed",
         description="Random seed: the same seed gives the same gestures for the same audio",
@@ -13,11 +46,26 @@ class A2GSettings(bpy.types.PropertyGroup):
     )
 
 
+class A2GProgress(bpy.types.PropertyGroup):
+    """Lives on the window manager: never saved, never part of undo."""
+
+    running: bpy.props.BoolProperty(default=False)
+    fraction: bpy.props.FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
+    stage: bpy.props.StringProperty(default="")
+
+
+_classes = (A2GSettings, A2GProgress)
+
+
 def register():
-    bpy.utils.register_class(A2GSettings)
+    for cls in _classes:
+        bpy.utils.register_class(cls)
     bpy.types.Scene.a2g = bpy.props.PointerProperty(type=A2GSettings)
+    bpy.types.WindowManager.a2g_progress = bpy.props.PointerProperty(type=A2GProgress)
 
 
 def unregister():
+    del bpy.types.WindowManager.a2g_progress
     del bpy.types.Scene.a2g
-    bpy.utils.unregister_class(A2GSettings)
+    for cls in reversed(_classes):
+        bpy.utils.unregister_class(cls)

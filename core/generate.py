@@ -23,6 +23,12 @@ output without that range. Several ranges must not overlap; each is computed aga
 code, so each one's "outside is untouched" property holds independently. Pinned frames keep
 their pinned code even inside a resample range.
 
+With ``layered=True`` ranges may overlap: they are applied in the order given, each spliced into
+the output of the ones before it (its code still drawn against the base code). This is how an
+edit history replays: resampling a stretch that overlaps an earlier resample redraws it again,
+and the output outside the latest range stays what the earlier ranges made it. Without overlaps
+``layered`` changes nothing.
+
 Same inputs + seed (+ pins, ranges) -> identical output.
 """
 
@@ -90,13 +96,15 @@ def generate(
     seed: int,
     pins=(),
     resamples=(),
+    layered: bool = False,
 ) -> np.ndarray:
     """Generate gestures for one utterance.
 
     model: a ``Network`` (reuse it across calls) or a ``LoadedModel``.
     features: raw log-mel ``(T, n_mels)``, one frame per 30 fps motion frame, T >= 1.
     seed: int >= 0. pins: ``Pin`` s (non-overlapping). resamples: ``ResampleRange`` s
-    (non-overlapping). All spans must lie inside [0, T).
+    (non-overlapping unless ``layered``, then applied in order). All spans must lie inside
+    [0, T).
     Returns local rotation matrices ``(T, n_joints, 3, 3)`` float32 at 30 fps.
     Raises ValueError on invalid input.
     """
@@ -111,7 +119,7 @@ def generate(
         raise ValueError(f"seed must be an int >= 0, got {seed!r}")
     T = feats.shape[0]
     pins = _check_spans("pin", pins, Pin, T)
-    resamples = _check_spans("resample range", resamples, ResampleRange, T)
+    resamples = _check_spans("resample range", resamples, ResampleRange, T, allow_overlap=layered)
     for p in pins:
         if p.rotations.shape[1] != c.n_joints:
             raise ValueError(f"Pin [{p.start}, {p.end}): rotations have {p.rotations.shape[1]} joints, "
@@ -232,13 +240,15 @@ def _check_span(kind: str, start, end) -> None:
         raise ValueError(f"{kind} [{start}, {end}): empty or reversed span (need end > start)")
 
 
-def _check_spans(kind: str, items, cls, T: int) -> list:
+def _check_spans(kind: str, items, cls, T: int, allow_overlap: bool = False) -> list:
     items = list(items)
     for it in items:
         if not isinstance(it, cls):
             raise ValueError(f"expected {cls.__name__} objects, got {type(it).__name__}")
         if it.end > T:
             raise ValueError(f"{kind} [{it.start}, {it.end}) ends after the last frame (T = {T})")
+    if allow_overlap:
+        return items
     ordered = sorted(items, key=lambda it: it.start)
     for prev, cur in zip(ordered, ordered[1:], strict=False):
         if cur.start < prev.end:

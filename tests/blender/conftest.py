@@ -6,6 +6,9 @@
   user installs it: `bpy.ops.extensions.package_install_files(..., enable_on_install=True)`.
 - Every test starts from an empty factory scene (`read_homefile(use_factory_startup=True,
   use_empty=True)`), which keeps the preferences and so keeps the extension enabled.
+- The trained model is not needed: a model with random weights in the real file format is
+  written once per session and set as the add-on's Model File preference.
+- Helpers write speech-like WAV files with the standard library (no soundfile needed).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import importlib
 import os
 import sys
 import tempfile
+import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,13 +55,105 @@ def installed_addon(addon_zip):
     yield module
 
 
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory) -> Path:
+    """A model with random weights, exported in the real format (json + npz)."""
+    from core.model_file import random_model, save_model
+
+    m = random_model(seed=7)
+    path = tmp_path_factory.mktemp("model") / "random_test_model.json"
+    return save_model(path, m.weights, m.config, m.feature_mean, m.feature_std,
+                      m.code_mean, m.code_std, metadata={"purpose": "tests"})
+
+
 @pytest.fixture()
-def addon(installed_addon):
-    """The enabled add-on, in an empty scene reset for this test."""
+def addon(installed_addon, model_file):
+    """The enabled add-on, in an empty scene reset for this test, using the test model."""
     import addon_utils
 
     if not addon_utils.check(MODULE_NAME)[1]:
         addon_utils.enable(MODULE_NAME, default_set=True)
     bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
+    bpy.context.preferences.addons[MODULE_NAME].preferences.model_path = str(model_file)
     yield installed_addon
     bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
+
+
+def speech_like(seconds: float, rate: int = 16000, seed: int = 0, channels: int = 1) -> np.ndarray:
+    """Syllable-like bursts of a voiced harmonic tone with noise: float32 (n, channels)."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * rate))
+    t = np.arange(n) / rate
+    f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    voice = sum(np.sin(k * phase) / k for k in range(1, 8))
+    envelope = np.clip(np.sin(2 * np.pi * 3.1 * t + rng.uniform(0, 6)), 0, None) ** 2
+    x = 0.2 * envelope * voice + 0.01 * rng.standard_normal(n)
+    out = np.repeat(x[:, None], channels, axis=1)
+    if channels > 1:
+        out[:, 1:] *= 0.5
+    return out.astype(np.float32)
+
+
+def write_wav(path, samples, rate: int = 16000) -> Path:
+    """Write float samples (n,) or (n, channels) as 16-bit PCM WAV."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 1:
+        samples = samples[:, None]
+    pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(samples.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return Path(path)
+
+
+def has_aud() -> bool:
+    """Blender's audio module (absent from the bpy 4.2 wheels: no sound strips there)."""
+    try:
+        import aud  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_aud = pytest.mark.skipif(not has_aud(), reason="this bpy build has no aud (no sound strips)")
+
+
+def add_sound_strip(scene, path, frame_start: int, name: str = "speech", channel: int = 1):
+    ed = scene.sequence_editor or scene.sequence_editor_create()
+    strips = getattr(ed, "strips", None)
+    strips = ed.sequences if strips is None else strips
+    return strips.new_sound(name, str(path), channel, frame_start)
+
+
+def scene_state() -> dict:
+    """Everything generation could touch, as plain values (to check 'nothing changed')."""
+    state = {
+        "objects": sorted(o.name for o in bpy.data.objects),
+        "actions": {},
+        "anim": {},
+        "pose": {},
+        "scene": [],
+    }
+    for a in bpy.data.actions:
+        state["actions"][a.name] = (a.users, a.use_fake_user, sorted(a.keys()))
+    for o in bpy.data.objects:
+        ad = o.animation_data
+        if ad is not None:
+            state["anim"][o.name] = (
+                ad.action.name if ad.action else None,
+                [(t.name, t.mute, [(s.name, s.action.name if s.action else None) for s in t.strips])
+                 for t in ad.nla_tracks],
+            )
+        if o.type == "ARMATURE":
+            state["pose"][o.name] = [
+                (pb.name, pb.rotation_mode, tuple(round(v, 6) for v in pb.rotation_quaternion),
+                 tuple(round(v, 6) for v in pb.location))
+                for pb in o.pose.bones
+            ]
+    for s in bpy.data.scenes:
+        state["scene"].append((s.name, s.frame_start, s.frame_end, s.frame_current, s.render.fps,
+                               s.render.fps_base))
+    return state

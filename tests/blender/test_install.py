@@ -8,7 +8,7 @@ from .conftest import MODULE_NAME
 
 # Everything the extension registers in bpy.types when enabled.
 PANELS = ("A2G_PT_gestures",)
-OPERATORS = ()  # grows as operators land: ("a2g.add_character", "a2g.generate", ...)
+OPERATORS = ("a2g.add_character", "a2g.generate", "a2g.import_npz")
 
 
 def _operator_registered(idname: str) -> bool:
@@ -35,6 +35,7 @@ def test_installs_and_enables_on_blender(addon):
     for op in OPERATORS:
         assert _operator_registered(op), f"operator {op} not registered"
     assert hasattr(bpy.context.scene, "a2g")
+    assert bpy.context.preferences.addons[MODULE_NAME].preferences is not None
 
 
 def test_disable_removes_registration(addon):
@@ -44,7 +45,10 @@ def test_disable_removes_registration(addon):
     try:
         for panel in PANELS:
             assert not hasattr(bpy.types, panel), f"panel {panel} still registered after disable"
+        for op in OPERATORS:
+            assert not _operator_registered(op), f"operator {op} still registered after disable"
         assert not hasattr(bpy.types.Scene, "a2g")
+        assert not hasattr(bpy.types.WindowManager, "a2g_progress")
     finally:
         addon_utils.enable(MODULE_NAME, default_set=True)
     for panel in PANELS:

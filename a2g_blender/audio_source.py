@@ -1,0 +1,155 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The speech that drives the gestures: sound strips in the sequencer, or a file.
+
+Decoding uses Blender's ``aud`` (WAV, FLAC, OGG, MP3, ...); ``.specs`` is read before
+``.data()`` because ``.data()`` on a missing or non-audio file aborts Blender. Channels are
+averaged in numpy and the audio resampled to 16 kHz with ``core.audio``. Where ``aud`` is
+missing (the bpy 4.2 wheels) WAV files are read by ``core.audio``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from .core.audio import AudioError, check_audio, load_audio_16k_mono, resample
+from .core.features import SAMPLE_RATE
+from .timing import StripTiming, file_frames, mix
+
+
+@dataclass(frozen=True)
+class HeardAudio:
+    """Audio placed on the timeline: ``samples`` (16 kHz mono) start at scene frame ``first``."""
+
+    name: str  # names the generated action
+    description: str  # for reports and the action's custom properties
+    first: int
+    end: int  # exclusive: keys go on frames first .. end - 1
+    samples: np.ndarray
+
+
+def sound_strips(scene) -> list:
+    """Top-level sound strips of ``scene`` (4.2: ``sequences``; 4.5+: ``strips``)."""
+    ed = scene.sequence_editor
+    if ed is None:
+        return []
+    strips = getattr(ed, "strips", None)
+    if strips is None:
+        strips = ed.sequences
+    return [s for s in strips if s.type == "SOUND"]
+
+
+def chosen_strips(scene) -> list:
+    """The selected sound strips, else every sound strip that is not muted."""
+    strips = sound_strips(scene)
+    selected = [s for s in strips if s.select]
+    return selected or [s for s in strips if not s.mute]
+
+
+def scene_fps(scene) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+def decode(path: str) -> np.ndarray:
+    """Decode a sound file to mono float32 at 16 kHz; :class:`AudioError` when it cannot."""
+    if not os.path.exists(path):
+        raise AudioError(f"{path}: file not found")
+    if os.path.isdir(path):
+        raise AudioError(f"{path}: is a folder, not a sound file")
+    try:
+        import aud
+    except ImportError:  # bpy 4.2 wheels are built without Audaspace
+        return load_audio_16k_mono(path)
+    sound = aud.Sound(path)
+    try:
+        rate, channels = sound.specs  # raises aud.error where .data() would abort
+    except aud.error as exc:
+        raise AudioError(f"{path}: not a readable sound file ({exc})") from exc
+    data = np.asarray(sound.data(), dtype=np.float32)
+    if data.ndim == 2 and data.shape[1] > 1:
+        mono = data @ np.full(data.shape[1], 1.0 / data.shape[1], dtype=np.float32)
+    else:
+        mono = data.reshape(-1)
+    if int(rate) != SAMPLE_RATE and mono.size:
+        mono = resample(mono, int(rate), SAMPLE_RATE)
+    return mono
+
+
+def sound_file_path(sound, tmp_dir: str) -> str:
+    """A readable file for a Sound datablock (packed sounds are written to ``tmp_dir``)."""
+    import bpy
+
+    if sound.packed_file is not None:
+        ext = os.path.splitext(sound.filepath)[1] or ".wav"
+        path = os.path.join(tmp_dir, f"packed{ext}")
+        with open(path, "wb") as f:
+            f.write(sound.packed_file.data)
+        return path
+    return bpy.path.abspath(sound.filepath, library=sound.library)
+
+
+def from_strips(scene, strips=None) -> HeardAudio:
+    """Mix the chosen strips as heard on the timeline; :class:`AudioError` when unusable."""
+    strips = chosen_strips(scene) if strips is None else list(strips)
+    if not strips:
+        raise AudioError("No audio: add a sound strip in the Video Sequencer, "
+                         "or choose an audio file in the Gestures panel")
+    fps = scene_fps(scene)
+    decoded: dict[str, np.ndarray] = {}
+    clips = []
+    with tempfile.TemporaryDirectory(prefix="a2g-") as tmp:
+        for strip in strips:
+            if strip.sound is None:
+                raise AudioError(f"Sound strip '{strip.name}' has no sound")
+            if len(getattr(strip, "retiming_keys", ())):
+                raise AudioError(f"Sound strip '{strip.name}' is retimed, which gesture timing "
+                                 "does not follow: reset its retiming (Strip > Retiming)")
+            path = sound_file_path(strip.sound, tmp)
+            if path not in decoded:
+                try:
+                    decoded[path] = decode(path)
+                except AudioError as exc:
+                    raise AudioError(f"Sound strip '{strip.name}': {exc}") from exc
+            timing = StripTiming(strip.frame_start, strip.frame_final_start, strip.frame_final_end,
+                                 getattr(strip, "sound_offset", 0.0),  # 4.5+
+                                 strip.volume)
+            clips.append((timing, decoded[path]))
+    try:
+        first, end, samples = mix(clips, fps, SAMPLE_RATE)
+    except ValueError:
+        raise AudioError("The chosen sound strips play no audio on the timeline (trimmed away "
+                         "or offset past the end of their files)") from None
+    names = ", ".join(s.name for s in strips)
+    _check(samples, f"sound strip(s) {names}")
+    return HeardAudio(strips[0].name, f"sound strip(s) {names}", first, end, samples)
+
+
+def from_file(scene, path: str) -> HeardAudio:
+    """A whole audio file played from the scene's start frame."""
+    import bpy
+
+    if not path.strip():
+        raise AudioError("No audio file chosen: set Audio File in the Gestures panel")
+    path = bpy.path.abspath(path.strip())
+    samples = decode(path)
+    _check(samples, os.path.basename(path))
+    first, end = file_frames(samples.size, SAMPLE_RATE, scene.frame_start, scene_fps(scene))
+    name = os.path.splitext(os.path.basename(path))[0]
+    return HeardAudio(name, path, first, end, samples)
+
+
+def _check(samples, where: str) -> None:
+    try:
+        check_audio(samples, SAMPLE_RATE)
+    except AudioError as exc:
+        raise AudioError(f"{where}: {exc}") from exc
+
+
+def gather(scene, settings) -> HeardAudio:
+    """The audio the panel's settings choose (``settings.audio_source``)."""
+    if settings.audio_source == "FILE":
+        return from_file(scene, settings.audio_file)
+    return from_strips(scene)

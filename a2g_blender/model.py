@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Find and load the gesture model: the preferences' file, else the bundled models/*.json."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+_cache: dict = {}
+
+
+def bundled_model() -> Path | None:
+    """The first models/*.json shipped inside the add-on, or None."""
+    found = sorted(MODELS_DIR.glob("*.json")) if MODELS_DIR.is_dir() else []
+    return found[0] if found else None
+
+
+def model_path(context=None) -> Path | None:
+    """The model file to use: the preferences' path when set, else the bundled one."""
+    import bpy
+
+    from . import preferences
+
+    prefs = preferences.get(context)
+    if prefs is not None and prefs.model_path.strip():
+        return Path(bpy.path.abspath(prefs.model_path.strip()))
+    return bundled_model()
+
+
+def load(path: Path):
+    """The model at ``path`` as a ready ``core.network.Network``, cached while its files do
+    not change. Raises ``core.model_file.ModelFileError`` with a readable message.
+    """
+    from .core.model_file import load_model
+    from .core.network import Network
+
+    path = Path(path)
+    key = str(path.resolve())
+    stamp = tuple(_mtime(p) for p in (path, path.with_suffix(".npz")))
+    hit = _cache.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    net = Network(load_model(path))
+    _cache.clear()  # keep one model in memory
+    _cache[key] = (stamp, net)
+    return net
+
+
+def _mtime(path: Path):
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None

@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""From the model's 30 fps local rotations to bone quaternions at scene frames (numpy only).
+
+SMPL-X local rotations become pose-bone quaternions by the per-bone change of frame of
+smplx.md: ``q_pose = conj(qL) * (qC * q * conj(qC)) * qL`` with ``qL`` the bone's rest
+orientation in armature space and ``qC`` the rotation taking SMPL-X axes to armature axes
+(+90 degrees about X for a Z-up armature). For bones built the SMPL-X way (pointing +Z,
+roll 0) ``qL == qC`` and the quaternion passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core.rotations import quat_conjugate, quat_make_continuous, quat_multiply
+from .core.timeline import MODEL_FPS, sample_rotations
+
+
+def frame_change(rest_quats, up_quat) -> np.ndarray:
+    """Per-bone ``a = conj(qC) * qL`` (J, 4) so that ``q_pose = conj(a) * q * a``."""
+    rest = np.asarray(rest_quats, dtype=np.float64)
+    return quat_multiply(quat_conjugate(np.asarray(up_quat, dtype=np.float64))[None], rest)
+
+
+def to_scene_quaternions(local_rot, first: int, end: int, fps: float, change=None) -> np.ndarray:
+    """Bone quaternions (end - first, J, 4) at scene frames ``first .. end - 1``.
+
+    ``local_rot`` (T, J, 3, 3): the model's output, frame k at k / 30 s after scene frame
+    ``first``; scene frame F is at (F - first) / fps s (``fps = render.fps / fps_base``).
+    ``change`` (J, 4) from :func:`frame_change`, or None for SMPL-X-built bones.
+    The result is continuous over time (one hemisphere frame to frame) per bone.
+    """
+    times = np.arange(end - first, dtype=np.float64) / float(fps)
+    q = sample_rotations(np.asarray(local_rot, dtype=np.float64), MODEL_FPS, times)
+    if change is not None:
+        a = np.asarray(change, dtype=np.float64)[None]
+        q = quat_multiply(quat_multiply(quat_conjugate(a), q), a)
+    q = quat_make_continuous(q, axis=0)
+    if q.shape[0]:
+        q = q * np.where(q[:1, :, :1] < 0, -1.0, 1.0)  # start each bone with w >= 0
+    return q

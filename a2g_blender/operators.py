@@ -1,0 +1,244 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Operators: Add SMPL-X Character, Generate Gestures. Thin: the work is in pipeline/character."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import bpy
+
+_active_worker = None  # the interactive job's worker thread, while one runs
+
+
+def is_running(context) -> bool:
+    """An interactive generation is under way (its worker thread is still computing).
+
+    Checked on the thread itself, so a job whose modal handler vanished (a file loaded
+    meanwhile) cannot leave Generate disabled for good.
+    """
+    worker = _active_worker
+    return (context.window_manager.a2g_progress.running and worker is not None
+            and worker.is_alive())
+
+
+def generate_blocker(context) -> str | None:
+    """Why Generate Gestures cannot run now (shown in the panel and as the poll message)."""
+    from .pipeline import target_armature
+
+    if context.scene is None:
+        return "No scene"
+    if is_running(context):
+        return "Gestures are being generated: wait, or press Esc to cancel"
+    if context.mode not in {"OBJECT", "POSE"}:
+        return "Switch to Object or Pose Mode to generate gestures"
+    obj = target_armature(context)
+    if obj is None:
+        return "Select an SMPL-X armature, or set Target in the Gestures panel"
+    if obj.type != "ARMATURE":
+        return f"'{obj.name}' is not an armature: select an SMPL-X armature"
+    return None
+
+
+class A2G_OT_add_character(bpy.types.Operator):
+    bl_idname = "a2g.add_character"
+    bl_label = "Add SMPL-X Character"
+    bl_description = ("Add a 55-bone SMPL-X armature (Z up, metres) with the skinned mannequin "
+                      "mesh bound to it, at the 3D cursor")
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        if context.scene is None:
+            return False
+        if context.mode != "OBJECT":
+            cls.poll_message_set("Switch to Object Mode to add a character")
+            return False
+        return True
+
+    def execute(self, context):
+        from .character import add_character
+
+        start = time.perf_counter()
+        arm, mesh = add_character(context)
+        self.report({"INFO"}, f"Added '{arm.name}' ({len(arm.data.bones)} bones) and "
+                              f"'{mesh.name}' in {time.perf_counter() - start:.2f} s")
+        return {"FINISHED"}
+
+
+class _Worker(threading.Thread):
+    """Runs pipeline.compute (numpy only, no bpy) off the main thread."""
+
+    def __init__(self, job):
+        super().__init__(daemon=True)
+        self.job = job
+        self.fraction = 0.0
+        self.result = None
+        self.error = None
+        self.cancel_event = threading.Event()
+
+    def run(self):
+        from .pipeline import Cancelled, compute
+
+        try:
+            self.result = compute(self.job, progress=self._progress,
+                                  cancelled=self.cancel_event.is_set)
+        except Cancelled:
+            pass
+        except Exception as exc:  # reported on the main thread
+            self.error = exc
+
+    def _progress(self, fraction):
+        self.fraction = fraction
+
+
+class A2G_OT_generate(bpy.types.Operator):
+    bl_idname = "a2g.generate"
+    bl_label = "Generate Gestures"
+    bl_description = ("Generate co-speech body gestures from the speech and key them on the "
+                      "target armature as a new action (Esc cancels)")
+    bl_options = {"REGISTER", "UNDO"}
+
+    seed: bpy.props.IntProperty(
+        name="Seed",
+        description="Random seed: the same seed gives the same gestures for the same audio. "
+        "Unset: the Gestures panel's seed",
+        default=0,
+        min=0,
+    )
+
+    @classmethod
+    def poll(cls, context):
+        reason = generate_blocker(context)
+        if reason:
+            cls.poll_message_set(reason)
+            return False
+        return True
+
+    # ---- shared -------------------------------------------------------------------------
+    def _prepare(self, context):
+        from .pipeline import prepare, target_armature
+
+        if not self.properties.is_property_set("seed"):
+            self.seed = context.scene.a2g.seed
+        return prepare(context, target_armature(context), self.seed)
+
+    def _apply(self, result, seconds):
+        from .pipeline import apply
+
+        action = apply(result)
+        heard = result.job.heard
+        self.report({"INFO"}, f"'{action.name}': frames {heard.first}-{heard.end - 1} on "
+                              f"'{result.job.armature}' from {heard.description}, seed "
+                              f"{result.job.seed} ({seconds:.1f} s)")
+
+    # ---- synchronous: headless, scripts, redo -------------------------------------------
+    def execute(self, context):
+        from .pipeline import GenerationError, compute
+
+        start = time.perf_counter()
+        wm = context.window_manager
+        show = not bpy.app.background and context.window is not None
+        try:
+            job = self._prepare(context)
+            if show:
+                wm.progress_begin(0, 100)
+            try:
+                result = compute(job, progress=(lambda f: wm.progress_update(int(100 * f)))
+                                 if show else None)
+            finally:
+                if show:
+                    wm.progress_end()
+            self._apply(result, time.perf_counter() - start)
+        except GenerationError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+    # ---- interactive: worker thread + modal timer, Esc cancels --------------------------
+    def invoke(self, context, event):
+        from .pipeline import GenerationError
+
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        try:
+            job = self._prepare(context)
+        except GenerationError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        global _active_worker
+        self._start = time.perf_counter()
+        self._worker = _active_worker = _Worker(job)
+        wm = context.window_manager
+        progress = wm.a2g_progress
+        progress.running, progress.fraction, progress.stage = True, 0.0, "Generating gestures"
+        wm.progress_begin(0, 100)
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        self._worker.start()
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        from .pipeline import GenerationError
+
+        worker = self._worker
+        if event.type == "ESC" and event.value == "PRESS":
+            worker.cancel_event.set()
+            self._finish(context)
+            self.report({"WARNING"}, "Gesture generation cancelled: nothing was changed")
+            return {"CANCELLED"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        context.window_manager.a2g_progress.fraction = worker.fraction
+        context.window_manager.progress_update(int(100 * worker.fraction))
+        _redraw_sidebars(context)
+        if worker.is_alive():
+            return {"PASS_THROUGH"}
+        self._finish(context)
+        if worker.error is not None:
+            self.report({"ERROR"}, f"Gesture generation failed: {worker.error}")
+            return {"CANCELLED"}
+        try:
+            self._apply(worker.result, time.perf_counter() - self._start)
+        except GenerationError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+    def _finish(self, context):
+        global _active_worker
+        _active_worker = None
+        wm = context.window_manager
+        wm.event_timer_remove(self._timer)
+        wm.progress_end()
+        wm.a2g_progress.running = False
+        wm.a2g_progress.fraction = 0.0
+        _redraw_sidebars(context)
+
+
+def _redraw_sidebars(context):
+    screen = context.screen
+    if screen is None:
+        return
+    for area in screen.areas:
+        if area.type == "VIEW_3D":
+            area.tag_redraw()
+
+
+def _add_menu(self, context):
+    self.layout.operator(A2G_OT_add_character.bl_idname, icon="OUTLINER_OB_ARMATURE")
+
+
+_classes = (A2G_OT_add_character, A2G_OT_generate)
+
+
+def register():
+    for cls in _classes:
+        bpy.utils.register_class(cls)
+    bpy.types.VIEW3D_MT_armature_add.append(_add_menu)
+
+
+def unregister():
+    bpy.types.VIEW3D_MT_armature_add.remove(_add_menu)
+    for cls in reversed(_classes):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,228 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Pins: NLA strips on the target armature's muted ``A2G Pins`` track (paper sec. 5.6).
+
+A pin holds an action that animates SMPL-X body bones (a take the user liked, or motion
+imported from an SMPL-X ``.npz``). Generate and Resample sample every unmuted pin strip at the
+model's 30 fps frames, through the strip's own timing (action range, scale, repeat, reverse),
+and replace the motion-specific code there by the motion encoder's code of that motion. The
+track stays muted so the pins never play over the result; users move and trim pins in the NLA
+editor like any strip, and mute a strip to leave it out.
+
+Reading a pin evaluates the action's F-curves (``FCurve.evaluate``, so interpolation and
+modifiers count); quaternion, Euler and axis-angle rotation channels are understood. Body
+bones the action does not animate stay at rest. The arithmetic is in ``core.directing``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .core.directing import (
+    DirectingError,
+    StripTime,
+    Timeline,
+    axis_angle_to_quat4,
+    check_pin_spans,
+    euler_to_quat,
+    pin_span,
+    pose_to_local_quats,
+)
+from .core.skeleton import BODY_JOINT_NAMES
+
+PIN_TRACK = "A2G Pins"
+
+_PATH = re.compile(r'^pose\.bones\[(["\'])(.+?)\1\]\.(rotation_quaternion|rotation_euler|'
+                   r'rotation_axis_angle)$')
+_WIDTH = {"rotation_quaternion": 4, "rotation_euler": 3, "rotation_axis_angle": 4}
+_DEFAULT = {"rotation_quaternion": (1.0, 0.0, 0.0, 0.0), "rotation_euler": (0.0, 0.0, 0.0),
+            "rotation_axis_angle": (0.0, 0.0, 1.0, 0.0)}
+# preferred channel when a bone has several kinds keyed
+_PREFER = ("rotation_quaternion", "rotation_euler", "rotation_axis_angle")
+
+
+# ---- tracks and strips -----------------------------------------------------------------------
+def is_pin_track(track) -> bool:
+    """The pin track, and copies of it (``A2G Pins.001``) that users may make."""
+    return track.name == PIN_TRACK or track.name.startswith(PIN_TRACK + ".")
+
+
+def pin_tracks(obj) -> list:
+    anim = obj.animation_data if obj is not None else None
+    return [t for t in anim.nla_tracks if is_pin_track(t)] if anim is not None else []
+
+
+def pin_strips(obj, include_muted: bool = False) -> list:
+    """The pin strips of ``obj``, in time order (muted ones only when asked)."""
+    strips = [s for t in pin_tracks(obj) for s in t.strips if include_muted or not s.mute]
+    return sorted(strips, key=lambda s: (s.frame_start, s.frame_end))
+
+
+def timeline_for(heard, fps: float) -> Timeline:
+    """The timeline of the motion generated for ``heard`` (``audio_source.HeardAudio``)."""
+    from .core.features import n_motion_frames
+
+    return Timeline(int(heard.first), int(heard.end), float(fps), n_motion_frames(heard.samples.size))
+
+
+def strip_time(strip) -> StripTime:
+    return StripTime(strip.frame_start, strip.frame_end, strip.action_frame_start,
+                     strip.action_frame_end, strip.scale, strip.repeat, bool(strip.use_reverse))
+
+
+# ---- channels of an action ---------------------------------------------------------------------
+def action_fcurves(action, slot=None):
+    """The F-curves of ``action`` for ``slot`` (slotted actions, 4.4+; first object slot when
+    None) or its legacy F-curves (4.2 / 4.3)."""
+    if "slots" not in action.bl_rna.properties:
+        return list(action.fcurves)
+    if slot is None:
+        slot = next((s for s in action.slots if s.target_id_type in {"OBJECT", "UNSPECIFIED"}), None)
+    if slot is None:
+        return []
+    for layer in action.layers:
+        for kstrip in layer.strips:
+            bag = kstrip.channelbag(slot)
+            if bag is not None:
+                return list(bag.fcurves)
+    return []
+
+
+def body_channels(fcurves) -> dict[str, tuple[str, dict[int, object]]]:
+    """SMPL-X body bone -> (rotation channel kind, {array index: F-curve}) for the bones the
+    F-curves rotate; the preferred kind when several are keyed."""
+    found: dict[str, dict[str, dict[int, object]]] = {}
+    for fc in fcurves:
+        m = _PATH.match(fc.data_path)
+        if m is None or m.group(2) not in BODY_JOINT_NAMES:
+            continue
+        found.setdefault(m.group(2), {}).setdefault(m.group(3), {})[fc.array_index] = fc
+    out = {}
+    for bone, kinds in found.items():
+        kind = next(k for k in _PREFER if k in kinds)
+        out[bone] = (kind, kinds[kind])
+    return out
+
+
+def has_body_channels(action, slot=None) -> bool:
+    return bool(body_channels(action_fcurves(action, slot)))
+
+
+def _no_channels_message(action_name: str) -> str:
+    return (f"Action '{action_name}' does not rotate any SMPL-X body bone (pelvis, spine1, ..., "
+            "right_wrist): pin a take, or motion imported from an SMPL-X .npz")
+
+
+def sample_local_quats(channels, frames, obj, change=None) -> np.ndarray:
+    """SMPL-X local quaternions (n, 22, 4) of the channels at action ``frames`` (n,)."""
+    frames = [float(f) for f in frames]
+    n = len(frames)
+    pose = np.tile(np.array([1.0, 0.0, 0.0, 0.0]), (n, len(BODY_JOINT_NAMES), 1))
+    for j, bone in enumerate(BODY_JOINT_NAMES):
+        if bone not in channels:
+            continue
+        kind, curves = channels[bone]
+        values = np.tile(np.asarray(_DEFAULT[kind], dtype=np.float64), (n, 1))
+        for i in range(_WIDTH[kind]):
+            fc = curves.get(i)
+            if fc is not None:
+                evaluate = fc.evaluate
+                values[:, i] = [evaluate(f) for f in frames]
+        if kind == "rotation_quaternion":
+            q = values
+        elif kind == "rotation_euler":
+            pb = obj.pose.bones.get(bone) if obj is not None else None
+            mode = pb.rotation_mode if pb is not None and len(pb.rotation_mode) == 3 else "XYZ"
+            q = euler_to_quat(values, mode)
+        else:
+            q = axis_angle_to_quat4(values)
+        norm = np.linalg.norm(q, axis=-1, keepdims=True)
+        pose[:, j] = np.where(norm > 1e-9, q / np.maximum(norm, 1e-9), pose[:, j])
+    return pose_to_local_quats(pose, change)
+
+
+# ---- reading the pins for generation ---------------------------------------------------------
+def read_pins(obj, rig, timeline: Timeline) -> list:
+    """Every unmuted pin of ``obj`` as a ``core.generate.Pin`` on ``timeline``'s model frames.
+
+    ``rig``: the target's ``rig.BodyRig`` (its change of frame). Raises
+    :class:`core.directing.DirectingError` naming the strip for pins outside the audio,
+    overlapping pins, non-action strips and actions without SMPL-X body channels.
+    """
+    from .core.generate import Pin
+    from .core.rotations import quat_to_matrix
+
+    strips = pin_strips(obj)
+    if not strips:
+        return []
+    spans = []
+    for strip in strips:
+        if strip.type != "CLIP" or strip.action is None:
+            raise DirectingError(f"Pin '{strip.name}' holds no action: only action strips can "
+                                 f"be pins (remove it from the '{PIN_TRACK}' track, or mute it)")
+        if strip.use_animated_time:
+            raise DirectingError(f"Pin '{strip.name}' has animated Strip Time, which pins do not "
+                                 "support: turn it off, or mute the strip")
+        spans.append((pin_span(strip.name, strip.frame_start, strip.frame_end, timeline), strip))
+    check_pin_spans([s for s, _ in spans])
+    pins = []
+    for span, strip in spans:
+        channels = body_channels(action_fcurves(strip.action, getattr(strip, "action_slot", None)))
+        if not channels:
+            raise DirectingError(f"Pin '{strip.name}': {_no_channels_message(strip.action.name)}")
+        scene_frames = timeline.scene_frames(span.start, span.end)
+        action_frames = strip_time(strip).action_frames(scene_frames)
+        local = sample_local_quats(channels, action_frames, obj, rig.change)
+        pins.append(Pin(span.start, span.end, quat_to_matrix(local).astype(np.float32)))
+    return pins
+
+
+# ---- adding a pin ----------------------------------------------------------------------------
+def add_pin(obj, action, frame_start: int, action_start=None, action_end=None):
+    """Put ``action`` on ``obj``'s pin track from ``frame_start``; returns the new strip.
+
+    Pins may sit on several ``A2G Pins`` tracks (a trimmed pin that fits between two pins
+    goes on a new track when the untrimmed strip does not fit on the first).
+
+    ``action_start`` / ``action_end``: the part of the action to pin (default: all of it).
+    Raises :class:`DirectingError` (nothing changed) when the action has no SMPL-X body
+    channels, the part is empty, or it would overlap another pin.
+    """
+    if not has_body_channels(action):
+        raise DirectingError(_no_channels_message(action.name))
+    lo, hi = (float(v) for v in action.frame_range)
+    a0 = lo if action_start is None else float(action_start)
+    a1 = hi if action_end is None else float(action_end)
+    if a1 <= a0:
+        raise DirectingError(f"Cannot pin frames {a0:g}-{a1:g} of '{action.name}': the part to "
+                             "pin must end after it starts")
+    length = a1 - a0
+    end = frame_start + length
+    for strip in pin_strips(obj):
+        if strip.frame_start < end and frame_start < strip.frame_end:
+            raise DirectingError(
+                f"A pin of '{action.name}' at frames {frame_start:g}-{end:g} would overlap pin "
+                f"'{strip.name}' (frames {strip.frame_start:g}-{strip.frame_end:g}): move the "
+                "current frame, or move that pin")
+    strip = _new_strip(obj, action, int(frame_start))
+    if (a0, a1) != (lo, hi):
+        strip.action_frame_start, strip.action_frame_end = a0, a1  # the strip's end follows
+    return strip
+
+
+def _new_strip(obj, action, frame_start: int):
+    """A strip of the whole ``action`` at ``frame_start`` on the first pin track with room for
+    it (the strip may be trimmed afterwards), else on a new muted pin track."""
+    for track in pin_tracks(obj):
+        try:
+            strip = track.strips.new(action.name, frame_start, action)
+        except RuntimeError:  # no room for the untrimmed strip here
+            continue
+        track.mute = True
+        return strip
+    anim = obj.animation_data or obj.animation_data_create()
+    track = anim.nla_tracks.new()
+    track.name = PIN_TRACK
+    track.mute = True
+    return track.strips.new(action.name, frame_start, action)

@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Add-on preferences: which model file generates the gestures."""
+
+import bpy
+
+
+class A2GPreferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    model_path: bpy.props.StringProperty(
+        name="Model File",
+        description="Exported Audio2Gestures model (.json beside its .npz). "
+        "Empty: the model bundled with the add-on",
+        subtype="FILE_PATH",
+        default="",
+    )
+
+    def draw(self, context):
+        from . import model
+
+        layout = self.layout
+        layout.prop(self, "model_path")
+        path = model.model_path(context)
+        layout.label(text=f"Using: {path}" if path else "No model found: choose a model file",
+                     icon="FILE" if path else "ERROR")
+
+
+def get(context=None):
+    """This add-on's preferences (None while it is not enabled)."""
+    context = context or bpy.context
+    addon = context.preferences.addons.get(__package__)
+    return addon.preferences if addon else None
+
+
+def register():
+    bpy.utils.register_class(A2GPreferences)
+
+
+def unregister():
+    bpy.utils.unregister_class(A2GPreferences)

@@ -1,0 +1,182 @@
+"""Time gesture generation inside Blender (bpy module) for 3 minutes of speech. Prints figures.
+
+Installs the freshly built extension into a temporary Blender user folder and times the
+add-on's own code path, stage by stage, on a 30 fps scene:
+
+  decode    48 kHz stereo 16-bit WAV -> 16 kHz mono (aud + numpy average + core resample)
+  features  log-mel (core.features)
+  network   core.generate (audio encoder, mapping net, decoder)
+  resample  30 fps -> scene frames, bone quaternions (core.timeline via a2g_blender.motion)
+  keying    a new action with 22 bones x 4 channels x 5400 keys (bulk F-curve API)
+
+then the whole operator (bpy.ops.a2g.generate), and, for comparison, per-frame
+``keyframe_insert`` on the same motion over shorter spans, extrapolated to 3 minutes with a
+power law fitted to them (it grows faster than linearly).
+
+Uses the bundled model in models/ if there is one, else random weights of the same
+architecture (same cost). Usage: python benchmarks/bench_blender.py [--seconds 180]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULE = "bl_ext.user_default.audio2gestures"
+
+
+def speech_like(seconds: float, rate: int, channels: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * rate))
+    t = np.arange(n) / rate
+    phase = 2 * np.pi * np.cumsum(120 + 30 * np.sin(2 * np.pi * 0.7 * t)) / rate
+    voice = sum(np.sin(k * phase) / k for k in range(1, 8))
+    env = np.clip(np.sin(2 * np.pi * 3.1 * t), 0, None) ** 2
+    x = (0.2 * env * voice + 0.01 * rng.standard_normal(n)).astype(np.float32)
+    return np.repeat(x[:, None], channels, axis=1)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
+    pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(samples.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def timed(fn, repeat: int):
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return result, times
+
+
+def fmt(times) -> str:
+    return f"median {statistics.median(times):6.3f} s   best {min(times):6.3f} s"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=180.0, help="speech length (default 180)")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--insert-spans", type=float, nargs="+", default=[5.0, 10.0, 20.0],
+                        help="seconds of motion keyed with keyframe_insert (extrapolated)")
+    args = parser.parse_args(argv)
+
+    tmp = Path(tempfile.mkdtemp(prefix="a2g-bench-"))
+    os.environ["BLENDER_USER_RESOURCES"] = str(tmp / "user")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp / "xdg-config")
+    os.environ["XDG_CACHE_HOME"] = str(tmp / "xdg-cache")
+    import bpy
+
+    sys.path.insert(0, str(ROOT))
+    import build_addon
+
+    zip_path = build_addon.build(tmp / "dist")
+    bpy.ops.extensions.package_install_files(filepath=str(zip_path), repo="user_default",
+                                             enable_on_install=True)
+    a2g = importlib.import_module(MODULE)
+    sub = {n: importlib.import_module(f"{MODULE}.{n}")
+           for n in ("audio_source", "model", "motion", "keying", "actions", "rig")}
+    features_mod = importlib.import_module(f"{MODULE}.core.features")
+    generate_mod = importlib.import_module(f"{MODULE}.core.generate")
+    bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
+
+    model_path = sub["model"].bundled_model()
+    model_note = "bundled"
+    if model_path is None:
+        mf = importlib.import_module(f"{MODULE}.core.model_file")
+        m = mf.random_model(seed=0)
+        model_path = mf.save_model(tmp / "random.json", m.weights, m.config, m.feature_mean,
+                                   m.feature_std, m.code_mean, m.code_std)
+        model_note = "random weights (no bundled model yet), same architecture"
+    bpy.context.preferences.addons[MODULE].preferences.model_path = str(model_path)
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    seconds = args.seconds
+    print(f"Blender {bpy.app.version_string} (bpy module), numpy {np.__version__}, {cores} CPU cores")
+    print(f"model: {model_path.name} ({model_note})")
+    wav = write_wav(tmp / "speech48k.wav", speech_like(seconds, 48000, 2), 48000)
+    wav16 = write_wav(tmp / "speech16k.wav", speech_like(seconds, 16000, 1), 16000)
+    print(f"audio: {seconds:.0f} s of speech-like audio, 48 kHz stereo 16-bit WAV "
+          f"({wav.stat().st_size / 1e6:.1f} MB)\n")
+
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    bpy.ops.a2g.add_character()
+    arm = bpy.context.active_object
+    body = sub["rig"].body_rig(arm)
+    net = sub["model"].load(model_path)
+
+    rep = args.repeat
+    audio, t_dec = timed(lambda: sub["audio_source"].decode(str(wav)), rep)
+    _, t_dec16 = timed(lambda: sub["audio_source"].decode(str(wav16)), rep)
+    feats, t_feat = timed(lambda: features_mod.features_for_motion(audio), rep)
+    local, t_net = timed(lambda: generate_mod.generate(net, feats, 0), rep)
+    n_frames = int(np.ceil(seconds * 30))
+    quats, t_res = timed(lambda: sub["motion"].to_scene_quaternions(local, 1, 1 + n_frames, 30.0,
+                                                                       body.change), rep)
+    frames = np.arange(1, 1 + n_frames, dtype=np.float64)
+
+    def key_all():
+        action = sub["actions"].replace_action(arm, "bench gestures", {})
+        return sub["keying"].write_bone_quaternions(arm, action, body.bone_names, frames, quats)
+
+    n_keys, t_key = timed(key_all, rep)
+    med = [statistics.median(t) for t in (t_dec, t_feat, t_net, t_res, t_key)]
+    print(f"stage      ({seconds:.0f} s speech -> {n_frames} frames, {n_keys} keys)")
+    print(f"  decode    {fmt(t_dec)}    (16 kHz mono WAV instead: {fmt(t_dec16)})")
+    print(f"  features  {fmt(t_feat)}")
+    print(f"  network   {fmt(t_net)}")
+    print(f"  resample  {fmt(t_res)}")
+    print(f"  keying    {fmt(t_key)}")
+    print(f"  total     {sum(med):6.3f} s (sum of medians; target < 1 s)\n")
+
+    scene.a2g.audio_source, scene.a2g.audio_file = "FILE", str(wav)
+    _, t_op = timed(lambda: bpy.ops.a2g.generate(seed=0), rep)
+    print(f"bpy.ops.a2g.generate end to end (incl. model cache hit, validation): {fmt(t_op)}\n")
+
+    # ---- keyframe_insert per bone per frame, as other SMPL-X add-ons do -----------------
+    print("keyframe_insert per bone per frame (same motion, 22 bones):")
+    spans, costs = [], []
+    pose_bones = [arm.pose.bones[n] for n in body.bone_names]
+    for span in args.insert_spans:
+        n = int(round(span * 30))
+        arm.animation_data.action = None
+        start = time.perf_counter()
+        for f in range(n):
+            for b, pb in enumerate(pose_bones):
+                pb.rotation_quaternion = quats[f, b]
+                pb.keyframe_insert("rotation_quaternion", frame=f + 1)
+        cost = time.perf_counter() - start
+        spans.append(n)
+        costs.append(cost)
+        print(f"  {span:5.1f} s ({n:5d} frames): {cost:7.3f} s")
+    slope, intercept = np.polyfit(np.log(spans), np.log(costs), 1)
+    predicted = float(np.exp(intercept) * n_frames ** slope)
+    bulk = statistics.median(t_key)
+    print(f"  fitted cost ~ frames^{slope:.2f}; extrapolated to {n_frames} frames: {predicted:.1f} s "
+          f"(bulk keying: {bulk:.3f} s, about {predicted / bulk:.0f}x faster)")
+    del a2g
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

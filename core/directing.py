@@ -1,0 +1,437 @@
+"""Directing generated gestures on the timeline (paper sec. 5.6), without bpy.
+
+The Blender side (``a2g_blender/pins.py``, ``resample.py``, ``takes.py``) copies plain numbers
+out of Blender and calls this module for everything that is arithmetic:
+
+- **NLA strip time** (:class:`StripTime`): which action frame a strip shows at a scene frame,
+  as Blender evaluates an action clip (action range, scale, repeat, reverse).
+- **The audio's timeline** (:class:`Timeline`): the generated motion's model frame k (30 fps)
+  lies at scene frame ``first + k * fps / 30``, ``first`` being the first frame with audio.
+- **Pins** (:func:`pin_span`, :func:`check_pin_spans`): a strip's scene frames -> the model frames
+  whose motion-specific code it replaces; pins outside the audio, empty or overlapping pins are
+  refused with a message naming the strips.
+- **Resample ranges** (:func:`default_range`, :func:`resample_span`): the selected markers, else
+  the preview range; scene frames -> the model frames that may change, chosen so that every key
+  outside the range reads only model frames that do not.
+- **Recipe** (:class:`Recipe`): what made a take (audio, seed, model, resample history), stored
+  as JSON on the generated action so Resample can replay it.
+- **Quality figures** (:func:`joint_positions`, :func:`position_error_cm`, :func:`seam_speeds`):
+  how closely a pin is followed, and whether seams pop.
+
+Scene ranges are inclusive (``frame_start .. frame_end``), like Blender's preview range;
+model spans are half-open ``[start, end)`` like ``core.generate``'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .fk import forward_kinematics
+from .generate import FADE_FRAMES, ResampleRange, fade_weights
+from .rotations import quat_make_continuous, quat_multiply, quat_normalize, quat_slerp
+from .skeleton import NUM_BODY_JOINTS, PARENTS, body_rest_offsets
+from .timeline import MODEL_FPS
+
+_EPS = 1e-6  # frames: Blender compares strip times with float tolerance
+
+
+class DirectingError(ValueError):
+    """Bad pins, ranges or takes; the message is for the user."""
+
+
+# ---- NLA strip time ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StripTime:
+    """The timing of one NLA action strip, copied out of Blender.
+
+    The strip plays action frames ``action_start .. action_end`` from scene frame
+    ``frame_start`` to ``frame_end`` (both inclusive), ``repeat`` times, each repeat stretched
+    by ``scale``; ``reverse`` plays it backwards.
+    """
+
+    frame_start: float
+    frame_end: float
+    action_start: float
+    action_end: float
+    scale: float = 1.0
+    repeat: float = 1.0
+    reverse: bool = False
+
+    def action_frames(self, frames) -> np.ndarray:
+        """The action frame(s) the strip shows at scene frame(s) ``frames`` (inside the strip).
+
+        As Blender evaluates an action clip: one repeat lasts ``(action_end - action_start) *
+        scale`` scene frames and wraps around; at the very end of a whole number of repeats it
+        shows the last action frame (not the first again).
+        """
+        f = np.asarray(frames, dtype=np.float64)
+        scale = abs(self.scale) if abs(self.scale) > _EPS else 1.0
+        repeat = self.repeat if abs(self.repeat) > _EPS else 1.0
+        length = self.action_end - self.action_start
+        if abs(length) < _EPS:
+            length = 1.0
+        local = np.fmod(f - self.frame_start, length * scale) / scale
+        at_end = (np.abs(f - self.frame_end) < _EPS) & (abs(repeat - round(repeat)) < _EPS)
+        if self.reverse:
+            return np.where(at_end, self.action_start, self.action_end - local)
+        return np.where(at_end, self.action_end, self.action_start + local)
+
+
+# ---- the audio's timeline ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Timeline:
+    """Where the generated motion sits on the scene timeline.
+
+    ``first .. end - 1``: the scene frames with audio (and keys); ``fps``: the scene's frame
+    rate (``render.fps / render.fps_base``); ``n_model``: the motion's length in model frames.
+    """
+
+    first: int
+    end: int
+    fps: float
+    n_model: int
+
+    @property
+    def last(self) -> int:
+        return self.end - 1
+
+    def model_position(self, frames):
+        """Model-frame position (float) of scene frame(s) ``frames``."""
+        return (np.asarray(frames, dtype=np.float64) - self.first) * MODEL_FPS / self.fps
+
+    def scene_frames(self, start: int, end: int) -> np.ndarray:
+        """Scene frames (float) of model frames ``start .. end - 1``."""
+        return self.first + np.arange(start, end, dtype=np.float64) * self.fps / MODEL_FPS
+
+    def describe(self) -> str:
+        return f"frames {self.first}-{self.last}"
+
+
+def _frame_text(frame: float) -> str:
+    return f"{frame:g}"
+
+
+# ---- pins ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PinSpan:
+    """One pin strip placed on the model's frames: code replaced over ``[start, end)``."""
+
+    label: str  # names the strip in messages
+    frame_start: float
+    frame_end: float
+    start: int
+    end: int
+
+
+def pin_span(label: str, frame_start: float, frame_end: float, timeline: Timeline) -> PinSpan:
+    """The model frames of a pin strip covering scene frames ``frame_start .. frame_end``.
+
+    Raises :class:`DirectingError` when the strip lies (partly) outside the audio or covers no
+    model frame.
+    """
+    where = f"Pin '{label}' (frames {_frame_text(frame_start)}-{_frame_text(frame_end)})"
+    fix = "move or trim the strip in the NLA editor, or mute it to leave it out"
+    if frame_end < timeline.first - _EPS or frame_start > timeline.last + _EPS:
+        raise DirectingError(f"{where} lies outside the audio ({timeline.describe()}): {fix}")
+    if frame_start < timeline.first - _EPS or frame_end > timeline.last + _EPS:
+        raise DirectingError(f"{where} extends past the audio ({timeline.describe()}): {fix}")
+    u0, u1 = timeline.model_position([frame_start, frame_end])
+    start = max(0, math.ceil(u0 - _EPS))
+    end = min(timeline.n_model, math.floor(u1 + _EPS) + 1)
+    if end <= start:
+        raise DirectingError(f"{where} is too short: it covers no motion frame ({fix})")
+    return PinSpan(label, float(frame_start), float(frame_end), start, end)
+
+
+def check_pin_spans(spans) -> list[PinSpan]:
+    """Spans sorted by start; :class:`DirectingError` naming two pins that share frames."""
+    ordered = sorted(spans, key=lambda s: (s.start, s.end))
+    for prev, cur in zip(ordered, ordered[1:], strict=False):
+        if cur.start < prev.end:
+            raise DirectingError(
+                f"Pins '{prev.label}' (frames {_frame_text(prev.frame_start)}-"
+                f"{_frame_text(prev.frame_end)}) and '{cur.label}' (frames "
+                f"{_frame_text(cur.frame_start)}-{_frame_text(cur.frame_end)}) overlap: "
+                "move one of them, or mute it"
+            )
+    return ordered
+
+
+# ---- resample ranges -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class FrameRange:
+    """An inclusive range of scene frames and where it came from (for messages)."""
+
+    frame_start: int
+    frame_end: int
+    source: str  # "markers", "preview range" or "frames"
+
+    def describe(self) -> str:
+        return f"frames {self.frame_start}-{self.frame_end} ({self.source})"
+
+
+def default_range(selected_markers=(), preview=None) -> FrameRange:
+    """The range Resample uses when none is given.
+
+    ``selected_markers``: frames of the selected timeline markers; two or more give the
+    range from the first to the last. Else ``preview``: ``(start, end)`` of the scene's
+    preview range when it is on, or None. Raises :class:`DirectingError` when neither gives
+    a range.
+    """
+    frames = sorted(int(f) for f in selected_markers)
+    if len(frames) >= 2:
+        return FrameRange(frames[0], frames[-1], "markers")
+    if preview is not None:
+        return FrameRange(int(preview[0]), int(preview[1]), "preview range")
+    hint = "only one marker is selected: select two, " if len(frames) == 1 else "select two markers "
+    raise DirectingError(f"No range to resample: {hint}or set a preview range (Ctrl+P in the "
+                         "Timeline), or give frame_start and frame_end")
+
+
+@dataclass(frozen=True)
+class ResampleSpan:
+    """A resample range on the scene (keys ``frame_start .. frame_end`` are rewritten) and on
+    the model (frames ``[start, end)`` get new motion)."""
+
+    frame_start: int
+    frame_end: int
+    start: int
+    end: int
+    clipped: bool  # the asked range reached past the audio and was cut to it
+
+
+def resample_span(frame_start: int, frame_end: int, timeline: Timeline) -> ResampleSpan:
+    """Check a resample range against the audio and map it to model frames.
+
+    The model span is the largest one that no key outside the range reads (a key at scene
+    frame F interpolates model frames floor(u) and ceil(u), u = model position of F): keys
+    outside stay exactly as a full generation with this range would make them. Raises
+    :class:`DirectingError` for an empty or reversed range, one outside the audio, or one too
+    short to hold a model frame.
+    """
+    fa, fb = int(frame_start), int(frame_end)
+    if fb <= fa:
+        what = "zero-length" if fb == fa else "reversed"
+        raise DirectingError(f"The range to resample (frames {fa}-{fb}) is {what}: "
+                             "the end frame must come after the start frame")
+    if fb < timeline.first or fa > timeline.last:
+        raise DirectingError(f"The range to resample (frames {fa}-{fb}) lies outside the audio "
+                             f"({timeline.describe()})")
+    clipped = fa < timeline.first or fb > timeline.last
+    fa, fb = max(fa, timeline.first), min(fb, timeline.last)
+    if fa == timeline.first:
+        start = 0
+    else:
+        start = math.ceil(float(timeline.model_position(fa - 1)) - _EPS) + 1
+    if fb == timeline.last:
+        end = timeline.n_model
+    else:
+        end = math.floor(float(timeline.model_position(fb + 1)) + _EPS)
+    start, end = max(0, start), min(timeline.n_model, end)
+    if end <= start or fb <= fa:
+        raise DirectingError(f"The range to resample (frames {fa}-{fb}) is too short: "
+                             "make it at least two frames long")
+    return ResampleSpan(fa, fb, start, end, clipped)
+
+
+def auto_seed(base_seed: int, n_done: int) -> int:
+    """A fresh seed for the next resample of a take (deterministic: replays give the same)."""
+    rng = np.random.default_rng([int(base_seed), int(n_done), 0xA26])
+    return int(rng.integers(0, 2**31 - 1))
+
+
+# ---- the recipe of a take ------------------------------------------------------------------
+RECIPE_VERSION = 1
+
+
+def audio_digest(samples) -> str:
+    """Short fingerprint of the audio a take was made from (to notice it changed)."""
+    data = np.ascontiguousarray(np.asarray(samples, dtype=np.float32))
+    return hashlib.sha1(data.tobytes()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything needed to replay a take with ``core.generate``.
+
+    ``audio``: JSON-safe description of the speech (``source`` "STRIPS" or "FILE", ``strips``,
+    ``file``, ``digest``); ``first``/``end``/``fps``: where it lies on the timeline;
+    ``resamples``: the resample history, applied in order (``generate(..., layered=True)``).
+    """
+
+    seed: int
+    model: str
+    audio: dict
+    first: int
+    end: int
+    fps: float
+    resamples: tuple[ResampleRange, ...] = field(default=())
+    take: int = 0  # 1.. for one of several takes, 0 for a single generation
+
+    def with_resample(self, rr: ResampleRange) -> Recipe:
+        return Recipe(self.seed, self.model, dict(self.audio), self.first, self.end, self.fps,
+                      (*self.resamples, rr), self.take)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "version": RECIPE_VERSION, "seed": self.seed, "model": self.model,
+            "audio": self.audio, "first": self.first, "end": self.end, "fps": self.fps,
+            "resamples": [[r.start, r.end, r.seed] for r in self.resamples], "take": self.take,
+        }, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Recipe:
+        """Parse :meth:`to_json`'s output; :class:`DirectingError` when it is not one."""
+        try:
+            d = json.loads(text)
+            if d.get("version") != RECIPE_VERSION:
+                raise ValueError(f"recipe version {d.get('version')!r}")
+            return cls(int(d["seed"]), str(d["model"]), dict(d["audio"]), int(d["first"]),
+                       int(d["end"]), float(d["fps"]),
+                       tuple(ResampleRange(int(a), int(b), int(s)) for a, b, s in d["resamples"]),
+                       int(d.get("take", 0)))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise DirectingError(f"The take's generation recipe is unreadable ({exc}): "
+                                 "generate it again") from None
+
+
+# ---- blending keys -------------------------------------------------------------------------
+def fade_length(fps: float) -> int:
+    """Scene frames spanning ``FADE_FRAMES`` model frames at ``fps``."""
+    return max(1, int(round(FADE_FRAMES * fps / MODEL_FPS)))
+
+
+def blend_edges(current, new, fps: float) -> np.ndarray:
+    """Quaternions ``(n, J, 4)`` going from ``current`` into ``new`` and back at the edges.
+
+    For keys of a range whose surroundings do not match the replayed recipe (keys edited by
+    hand, pins added or moved since): the new motion is faded in and out against the keys
+    that are there, over ``FADE_FRAMES`` model frames inside each edge, so the seams stay
+    smooth whatever surrounds the range.
+    """
+    cur = np.asarray(current, dtype=np.float64)
+    nw = align_hemisphere(np.asarray(new, dtype=np.float64), cur)
+    w = fade_weights(cur.shape[0], fade_length(fps))
+    return quat_normalize(quat_slerp(cur, nw, w[:, None]))
+
+
+def align_hemisphere(quats, reference) -> np.ndarray:
+    """Flip ``quats`` (n, J, 4) per frame and joint into ``reference``'s hemisphere."""
+    q = np.asarray(quats, dtype=np.float64)
+    sign = np.where(np.sum(q * np.asarray(reference, dtype=np.float64), axis=-1) < 0, -1.0, 1.0)
+    return q * sign[..., None]
+
+
+def continue_from(quats, before=None, after=None) -> np.ndarray:
+    """Make ``quats`` (n, J, 4) continuous over time and with the key ``before`` (J, 4) it
+    follows (or, with none, the key ``after`` it precedes)."""
+    q = quat_make_continuous(np.asarray(quats, dtype=np.float64), axis=0)
+    if before is not None:
+        ref, k = np.asarray(before, dtype=np.float64), 0
+    elif after is not None:
+        ref, k = np.asarray(after, dtype=np.float64), -1
+    else:
+        return q
+    sign = np.where(np.sum(q[k] * ref, axis=-1) < 0, -1.0, 1.0)
+    return q * sign[None, :, None]
+
+
+# ---- bone channels -> quaternions ----------------------------------------------------------
+_AXES = {"X": np.array([1.0, 0, 0]), "Y": np.array([0, 1.0, 0]), "Z": np.array([0, 0, 1.0])}
+
+
+def _axis_quat(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    half = 0.5 * np.asarray(angle, dtype=np.float64)
+    return np.concatenate([np.cos(half)[..., None], np.sin(half)[..., None] * axis], -1)
+
+
+def euler_to_quat(angles, order: str = "XYZ") -> np.ndarray:
+    """Blender Euler angles (..., 3) (radians, x y z) in rotation ``order`` -> (..., 4) (w, x, y, z).
+
+    Order "XYZ" turns about X first, then Y, then Z (R = Rz @ Ry @ Rx), as Blender does.
+    """
+    a = np.asarray(angles, dtype=np.float64)
+    if len(order) != 3 or sorted(order) != ["X", "Y", "Z"]:
+        raise ValueError(f"Euler order must be a permutation of XYZ, got {order!r}")
+    index = {"X": 0, "Y": 1, "Z": 2}
+    q = None
+    for ax in order:
+        step = _axis_quat(_AXES[ax], a[..., index[ax]])
+        q = step if q is None else quat_multiply(step, q)
+    return q
+
+
+def axis_angle_to_quat4(values) -> np.ndarray:
+    """Blender axis-angle channels (..., 4) (angle, x, y, z) -> quaternions (..., 4)."""
+    v = np.asarray(values, dtype=np.float64)
+    axis = v[..., 1:]
+    norm = np.linalg.norm(axis, axis=-1, keepdims=True)
+    axis = np.where(norm > 1e-12, axis / np.maximum(norm, 1e-12), np.array([0.0, 1.0, 0.0]))
+    return _axis_quat(axis, v[..., 0])
+
+
+def pose_to_local_quats(pose_quats, change=None) -> np.ndarray:
+    """Bone quaternions (n, J, 4) -> SMPL-X local quaternions: the inverse of
+    ``a2g_blender.motion.to_scene_quaternions``' change of frame (``q = a * q_pose * conj(a)``)."""
+    q = quat_normalize(np.asarray(pose_quats, dtype=np.float64))
+    if change is None:
+        return q
+    a = np.asarray(change, dtype=np.float64)[None]
+    conj = a * np.array([1.0, -1.0, -1.0, -1.0])
+    return quat_multiply(quat_multiply(a, q), conj)
+
+
+# ---- quality figures -----------------------------------------------------------------------
+def joint_positions(local_rot) -> np.ndarray:
+    """Body joint positions (T, 22, 3) in metres (rest skeleton, pelvis fixed) from local
+    rotation matrices (T, >=22, 3, 3)."""
+    r = np.asarray(local_rot, dtype=np.float64)[:, :NUM_BODY_JOINTS]
+    pos, _ = forward_kinematics(r, body_rest_offsets(), PARENTS[:NUM_BODY_JOINTS])
+    return pos
+
+
+def position_error_cm(rot_a, rot_b) -> float:
+    """Mean joint-position error (cm) between two motions (T, J, 3, 3) over all body joints."""
+    pa, pb = joint_positions(rot_a), joint_positions(rot_b)
+    return float(100.0 * np.linalg.norm(pa - pb, axis=-1).mean())
+
+
+def frame_speeds(local_rot, fps: float = MODEL_FPS) -> np.ndarray:
+    """Fastest body joint's speed (cm/s) between consecutive frames, (T - 1,)."""
+    p = joint_positions(local_rot)
+    return 100.0 * fps * np.linalg.norm(np.diff(p, axis=0), axis=-1).max(axis=1)
+
+
+@dataclass(frozen=True)
+class SeamSpeeds:
+    """Peak joint speed (cm/s) around seams against the speeds elsewhere."""
+
+    seam_peak: float
+    elsewhere_peak: float
+    elsewhere_p95: float
+
+    @property
+    def ratio(self) -> float:
+        """seam peak / peak elsewhere: above 1 means the seams are the fastest moment."""
+        return self.seam_peak / max(self.elsewhere_peak, 1e-9)
+
+
+def seam_speeds(local_rot, seams, fps: float = MODEL_FPS, window: int = 4) -> SeamSpeeds:
+    """Compare joint speeds at the seams with the speeds elsewhere.
+
+    ``seams``: frame indices s where a splice starts or ends (between frames s - 1 and s);
+    the transitions within ``window`` frames of each seam count as "at the seam".
+    """
+    speed = frame_speeds(local_rot, fps)
+    near = np.zeros(speed.shape[0], dtype=bool)
+    for s in seams:
+        near[max(0, int(s) - window): max(0, int(s) + window)] = True
+    if not near.any() or near.all():
+        raise ValueError("seams must leave frames on both sides of the comparison")
+    other = speed[~near]
+    return SeamSpeeds(float(speed[near].max()), float(other.max()), float(np.percentile(other, 95)))

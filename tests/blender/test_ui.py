@@ -1,0 +1,127 @@
+"""The panel's draw code and the interactive job's pieces, as far as headless Blender allows.
+
+Panels cannot be drawn without a window and modal operators get no events, so the panel's
+``draw`` runs against a recording stand-in for ``UILayout``, and the worker thread behind the
+modal operator (progress, Esc) is driven directly.
+"""
+
+import threading
+import types
+
+import bpy
+import pytest
+
+from .conftest import MODULE_NAME, add_sound_strip, needs_aud, scene_state, speech_like, write_wav
+
+
+class Layout:
+    """Records what a panel draws."""
+
+    def __init__(self, log=None):
+        self.log = [] if log is None else log
+        self.scale_y = 1.0
+
+    def column(self, **_):
+        return Layout(self.log)
+
+    row = column
+
+    def prop(self, data, name, **kw):
+        self.log.append(("prop", name))
+
+    def label(self, text="", **kw):
+        self.log.append(("label", text))
+
+    def operator(self, idname, **kw):
+        self.log.append(("operator", idname))
+        return types.SimpleNamespace()
+
+    def progress(self, factor=0.0, text="", **kw):
+        self.log.append(("progress", text))
+
+    def separator(self, **kw):
+        pass
+
+
+def draw_panel():
+    layout = Layout()
+    bpy.types.A2G_PT_gestures.draw(types.SimpleNamespace(layout=layout), bpy.context)
+    return layout.log
+
+
+def labels(log):
+    return [text for kind, text in log if kind == "label"]
+
+
+def test_panel_shows_why_generate_is_disabled(addon):
+    log = draw_panel()
+    assert ("operator", "a2g.generate") in log and ("operator", "a2g.add_character") in log
+    assert {("prop", n) for n in ("target", "audio_source", "seed")} <= set(log)
+    assert "Select an SMPL-X armature, or set Target in the Gestures panel" in labels(log)
+    assert "No sound strips: add one in the Video Sequencer" in labels(log)
+
+
+@needs_aud
+def test_panel_names_the_strips_and_the_target(addon, tmp_path):
+    bpy.ops.a2g.add_character()
+    add_sound_strip(bpy.context.scene, write_wav(tmp_path / "s.wav", speech_like(1.0)), 1)
+    log = draw_panel()
+    assert "Active: SMPL-X" in labels(log)
+    assert any(t.endswith(": speech") for t in labels(log))
+    assert not any("SMPL-X armature" in t for t in labels(log))
+
+
+def test_panel_draws_progress_while_running(addon):
+    operators = __import__(f"{MODULE_NAME}.operators", fromlist=["operators"])
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+    progress = bpy.context.window_manager.a2g_progress
+    progress.running, progress.fraction, progress.stage = True, 0.4, "Generating gestures"
+    operators._active_worker = worker
+    try:
+        log = draw_panel()
+    finally:
+        release.set()
+        worker.join()
+        operators._active_worker = None
+        progress.running = False
+    assert ("progress", "Generating gestures 40%") in log
+    assert "Esc cancels" in labels(log)
+
+
+@pytest.fixture()
+def job(addon, tmp_path):
+    pipeline = __import__(f"{MODULE_NAME}.pipeline", fromlist=["pipeline"])
+    bpy.ops.a2g.add_character()
+    scene = bpy.context.scene
+    scene.a2g.audio_source = "FILE"
+    scene.a2g.audio_file = str(write_wav(tmp_path / "s.wav", speech_like(2.0)))
+    return pipeline, pipeline.prepare(bpy.context, bpy.context.active_object, 3)
+
+
+def test_worker_reports_progress_then_result(job):
+    pipeline, job = job
+    operators = __import__(f"{MODULE_NAME}.operators", fromlist=["operators"])
+    seen = []
+    worker = operators._Worker(job)
+    worker._progress = lambda f: seen.append(f)  # noqa: B023
+    worker.start()
+    worker.join()
+    assert worker.error is None and worker.result is not None
+    assert seen == sorted(seen) and 0 < seen[0] and seen[-1] < 1
+    before = scene_state()
+    action = pipeline.apply(worker.result)  # what the modal operator does when it ends
+    assert scene_state() != before and action.get("a2g_generated")
+
+
+def test_cancelled_worker_writes_nothing(job):
+    _pipeline, job = job
+    operators = __import__(f"{MODULE_NAME}.operators", fromlist=["operators"])
+    before = scene_state()
+    worker = operators._Worker(job)
+    worker.cancel_event.set()  # Esc
+    worker.start()
+    worker.join()
+    assert worker.result is None and worker.error is None
+    assert scene_state() == before

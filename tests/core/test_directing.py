@@ -1,0 +1,261 @@
+"""core/directing.py: strip time, pins and ranges on the timeline, recipes, blending, metrics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from core.directing import (
+    DirectingError,
+    PinSpan,
+    Recipe,
+    StripTime,
+    Timeline,
+    audio_digest,
+    auto_seed,
+    axis_angle_to_quat4,
+    blend_edges,
+    check_pin_spans,
+    continue_from,
+    default_range,
+    euler_to_quat,
+    fade_length,
+    frame_speeds,
+    pin_span,
+    pose_to_local_quats,
+    position_error_cm,
+    resample_span,
+    seam_speeds,
+)
+from core.generate import ResampleRange, generate
+from core.model_file import random_model
+from core.network import Network
+from core.rotations import axis_angle_to_matrix, quat_conjugate, quat_multiply, quat_to_matrix
+
+
+# ---- NLA strip time --------------------------------------------------------------------------
+def test_strip_time_plain_and_scaled():
+    s = StripTime(10, 40, 1, 31)
+    np.testing.assert_allclose(s.action_frames([10, 11.5, 40]), [1, 2.5, 31])
+    s = StripTime(10, 70, 1, 31, scale=2.0)
+    np.testing.assert_allclose(s.action_frames([10, 20, 70]), [1, 6, 31])
+
+
+def test_strip_time_repeat_wraps_and_ends_on_the_last_frame():
+    s = StripTime(10, 70, 1, 31, repeat=2.0)  # two 30-frame repeats
+    np.testing.assert_allclose(s.action_frames([10, 39, 40, 55, 70]), [1, 30, 1, 16, 31])
+    s = StripTime(10, 100, 1, 31, scale=2.0, repeat=1.5)  # measured in Blender 5.0
+    np.testing.assert_allclose(s.action_frames([10, 11.5, 40, 70, 100]), [1, 1.75, 16, 1, 16])
+
+
+def test_strip_time_reverse():
+    s = StripTime(0, 30, 1, 31, reverse=True)
+    np.testing.assert_allclose(s.action_frames([0, 10, 30]), [31, 21, 1])
+
+
+# ---- pins ------------------------------------------------------------------------------------
+def test_pin_span_at_30_and_24_fps():
+    tl = Timeline(first=10, end=110, fps=30.0, n_model=100)
+    span = pin_span("a", 20, 49, tl)
+    assert (span.start, span.end) == (10, 40)
+    tl24 = Timeline(first=1, end=81, fps=24.0, n_model=100)
+    span = pin_span("b", 9, 17, tl24)  # model positions 10.0 .. 20.0
+    assert (span.start, span.end) == (10, 21)
+    np.testing.assert_allclose(tl24.scene_frames(span.start, span.end)[[0, -1]], [9, 17])
+
+
+@pytest.mark.parametrize("frames, match", [
+    ((200, 230), "lies outside the audio"),
+    ((0, 5), "lies outside the audio"),
+    ((100, 120), "extends past the audio"),
+    ((5, 30), "extends past the audio"),
+])
+def test_pins_outside_the_audio_are_refused(frames, match):
+    tl = Timeline(first=10, end=110, fps=30.0, n_model=100)
+    with pytest.raises(DirectingError, match=match) as info:
+        pin_span("Clip", *frames, tl)
+    assert "'Clip'" in str(info.value) and "frames 10-109" in str(info.value)
+
+
+def test_too_short_pin():
+    tl = Timeline(first=0, end=100, fps=120.0, n_model=25)
+    with pytest.raises(DirectingError, match="too short"):
+        pin_span("tiny", 1, 2, tl)
+
+
+def test_overlapping_pins_are_named():
+    a, b = PinSpan("A", 10, 30, 10, 31), PinSpan("B", 30, 50, 30, 51)
+    with pytest.raises(DirectingError, match="'A'.*'B'.*overlap"):
+        check_pin_spans([b, a])
+    touching = PinSpan("C", 31, 50, 31, 51)
+    assert [s.label for s in check_pin_spans([touching, a])] == ["A", "C"]
+
+
+# ---- resample ranges -------------------------------------------------------------------------
+def test_default_range_markers_then_preview():
+    assert default_range([40, 10, 25], (1, 99)).frame_start == 10
+    r = default_range([40, 10], None)
+    assert (r.frame_start, r.frame_end, r.source) == (10, 40, "markers")
+    r = default_range([40], (5, 50))
+    assert (r.frame_start, r.frame_end, r.source) == (5, 50, "preview range")
+    with pytest.raises(DirectingError, match="only one marker"):
+        default_range([40], None)
+    with pytest.raises(DirectingError, match="preview range"):
+        default_range([], None)
+
+
+def test_resample_span_at_30_fps_is_the_range():
+    tl = Timeline(first=10, end=110, fps=30.0, n_model=100)
+    s = resample_span(30, 50, tl)
+    assert (s.frame_start, s.frame_end, s.start, s.end, s.clipped) == (30, 50, 20, 41, False)
+
+
+@pytest.mark.parametrize("fps", [24.0, 25.0, 30.0 / 1.001, 50.0, 60.0])
+def test_keys_outside_the_range_read_no_changed_model_frame(fps):
+    n_model = 300
+    tl = Timeline(first=7, end=7 + int(n_model * fps / 30) - 1, fps=fps, n_model=n_model)
+    s = resample_span(40, 90, tl)
+    outside = np.r_[tl.first:s.frame_start, s.frame_end + 1:tl.end]
+    u = tl.model_position(outside)
+    read = np.unique(np.r_[np.floor(u), np.ceil(u)].astype(int))
+    assert not np.any((read >= s.start) & (read < s.end))
+    inside = tl.model_position(np.arange(s.frame_start + 1, s.frame_end))
+    assert np.all((np.ceil(inside) >= s.start) & (np.floor(inside) < s.end))
+
+
+@pytest.mark.parametrize("frames, match", [
+    ((50, 50), "zero-length"),
+    ((60, 50), "reversed"),
+    ((200, 260), "outside the audio"),
+    ((-40, 5), "outside the audio"),
+])
+def test_bad_ranges(frames, match):
+    tl = Timeline(first=10, end=110, fps=30.0, n_model=100)
+    with pytest.raises(DirectingError, match=match):
+        resample_span(*frames, tl)
+
+
+def test_range_past_the_audio_is_clipped():
+    tl = Timeline(first=10, end=110, fps=30.0, n_model=100)
+    s = resample_span(90, 500, tl)
+    assert (s.frame_start, s.frame_end, s.start, s.end, s.clipped) == (90, 109, 80, 100, True)
+    s = resample_span(0, 30, tl)
+    assert (s.frame_start, s.start, s.clipped) == (10, 0, True)
+
+
+def test_auto_seed_is_deterministic_and_varies():
+    seeds = [auto_seed(3, n) for n in range(5)]
+    assert seeds == [auto_seed(3, n) for n in range(5)]
+    assert len(set(seeds)) == 5 and all(0 <= s < 2**31 for s in seeds)
+
+
+# ---- recipe ----------------------------------------------------------------------------------
+def test_recipe_round_trip():
+    r = Recipe(4, "m.json", {"source": "FILE", "file": "/a.wav", "strips": [], "digest": "ab"},
+               1, 91, 24.0, (ResampleRange(3, 9, 1),), take=2)
+    r2 = r.with_resample(ResampleRange(5, 20, 7))
+    back = Recipe.from_json(r2.to_json())
+    assert back == r2 and back.resamples[-1] == ResampleRange(5, 20, 7) and r.resamples == (ResampleRange(3, 9, 1),)
+    with pytest.raises(DirectingError, match="unreadable"):
+        Recipe.from_json("{not json")
+    with pytest.raises(DirectingError, match="unreadable"):
+        Recipe.from_json('{"version": 99}')
+
+
+def test_audio_digest():
+    x = np.linspace(-1, 1, 1000, dtype=np.float32)
+    assert audio_digest(x) == audio_digest(x.copy()) != audio_digest(x[:-1])
+
+
+# ---- rotations of bone channels ------------------------------------------------------------
+@pytest.mark.parametrize("order", ["XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX"])
+def test_euler_to_quat_matches_blender_order(order):
+    rng = np.random.default_rng(1)
+    angles = rng.uniform(-3, 3, (5, 3))
+    basis = {"X": [1, 0, 0], "Y": [0, 1, 0], "Z": [0, 0, 1]}
+    index = {"X": 0, "Y": 1, "Z": 2}
+    for a, q in zip(angles, euler_to_quat(angles, order), strict=True):
+        m = np.eye(3)
+        for ax in order:  # first axis applied first: R = R_last ... R_first
+            m = axis_angle_to_matrix(np.array(basis[ax]) * a[index[ax]]) @ m
+        np.testing.assert_allclose(quat_to_matrix(q), m, atol=1e-12)
+
+
+def test_axis_angle_channels():
+    q = axis_angle_to_quat4([[0.5, 0, 0, 2.0], [0.3, 0, 0, 0]])
+    np.testing.assert_allclose(q[0], [math.cos(0.25), 0, 0, math.sin(0.25)], atol=1e-12)
+    assert np.isclose(np.linalg.norm(q[1]), 1.0)
+
+
+def test_pose_to_local_undoes_the_bone_change_of_frame():
+    rng = np.random.default_rng(2)
+    q = rng.standard_normal((4, 22, 4))
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    a = rng.standard_normal((22, 4))
+    a /= np.linalg.norm(a, axis=-1, keepdims=True)
+    pose = quat_multiply(quat_multiply(quat_conjugate(a)[None], q), a[None])  # motion.py's forward map
+    back = pose_to_local_quats(pose, a)
+    np.testing.assert_allclose(np.abs(np.sum(back * q, -1)), 1.0, atol=1e-12)
+    np.testing.assert_allclose(pose_to_local_quats(q), q, atol=1e-12)
+
+
+# ---- blending keys -------------------------------------------------------------------------
+def test_blend_edges_fades_in_and_out():
+    n = 40
+    cur = np.tile([1.0, 0, 0, 0], (n, 2, 1))
+    new = np.tile([math.cos(0.5), math.sin(0.5), 0, 0], (n, 2, 1))
+    out = blend_edges(cur, -new, fps=30.0)  # the sign of the new keys does not matter
+    angle = 2 * np.arccos(np.clip(np.abs(out[:, 0, 0]), 0, 1))
+    assert fade_length(30.0) == 8 and fade_length(60.0) == 16
+    assert angle[0] < 0.05 and angle[-1] < 0.05
+    np.testing.assert_allclose(angle[8:-8], 1.0, atol=1e-9)
+    assert np.all(np.diff(angle[:9]) > 0) and np.all(np.diff(angle[-9:]) < 0)
+
+
+def test_continue_from_matches_the_neighbouring_key():
+    q = np.tile([0.0, 1.0, 0, 0], (3, 1, 1))
+    q[1] *= -1
+    out = continue_from(q, before=np.array([[0.0, -1.0, 0, 0]]))
+    assert np.all(out[:, 0, 1] == -1.0)
+    out = continue_from(q, after=np.array([[0.0, 1.0, 0, 0]]))
+    assert np.all(out[:, 0, 1] == 1.0)
+
+
+# ---- layered resampling ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def net():
+    return Network(random_model(seed=3))
+
+
+@pytest.fixture(scope="module")
+def feats():
+    return (np.random.default_rng(0).standard_normal((200, 64)) * 12 - 40).astype(np.float32)
+
+
+def test_layered_ranges_replay_an_edit_history(net, feats):
+    first = [ResampleRange(40, 90, 1)]
+    once = generate(net, feats, 2, resamples=first, layered=True)
+    np.testing.assert_array_equal(once, generate(net, feats, 2, resamples=first))
+    twice = generate(net, feats, 2, resamples=first + [ResampleRange(70, 130, 5)], layered=True)
+    outside = np.r_[0:70, 130:200]
+    np.testing.assert_array_equal(twice[outside], once[outside])
+    assert np.abs(twice[80:120] - once[80:120]).max() > 1e-2
+    with pytest.raises(ValueError, match="overlap"):
+        generate(net, feats, 2, resamples=first + [ResampleRange(70, 130, 5)])
+
+
+# ---- quality figures -------------------------------------------------------------------------
+def test_position_error_and_speeds():
+    rng = np.random.default_rng(4)
+    aa = np.cumsum(rng.normal(0, 0.01, (60, 22, 3)), axis=0)
+    rot = axis_angle_to_matrix(aa)
+    assert position_error_cm(rot, rot) == 0.0
+    assert position_error_cm(rot, axis_angle_to_matrix(aa + 0.1)) > 1.0
+    calm = seam_speeds(rot, [30])
+    assert 0.5 < calm.ratio <= 1.5
+    jumped = aa.copy()
+    jumped[30:] += 0.3  # a pop at frame 30
+    popped = seam_speeds(axis_angle_to_matrix(jumped), [30])
+    assert popped.ratio > 3 and popped.seam_peak == frame_speeds(axis_angle_to_matrix(jumped)).max()

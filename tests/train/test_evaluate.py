@@ -1,0 +1,48 @@
+"""Evaluation report and benchmark on tiny models (fast smoke tests with real assertions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tests.train.conftest import TINY  # noqa: E402
+from train.bench import steps_per_second  # noqa: E402
+from train.config import TrainConfig  # noqa: E402
+from train.evaluate import evaluate  # noqa: E402
+from train.fit import fit  # noqa: E402
+
+
+def _run(excerpt, out, variant):
+    config = TrainConfig(data_dir=str(excerpt), out_dir=str(out), variant=variant, crop_frames=16,
+                         batch_size=2, steps=3, log_every=1, val_every=3, ckpt_every=3)
+    fit(config, TINY)
+    return out
+
+
+def test_evaluate_writes_table_json_and_plots(excerpt, tmp_path):
+    full = _run(excerpt, tmp_path / "full", "full")
+    regression = _run(excerpt, tmp_path / "regression", "regression")
+    report = evaluate(full, excerpt, tmp_path / "eval", baselines=[regression / "ckpt.pt"], n_samples=3,
+                      val_fraction=0.5)
+    text = report.read_text()
+    assert "| Audio2Gestures (full) |" in text and "| regression (S2G without GAN) |" in text
+    assert "| ground truth |" in text and "PCK@0.2 m" in text
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    ours = results["models"]["Audio2Gestures (full)"]
+    baseline = results["models"]["regression (S2G without GAN)"]
+    assert ours["l1"] > 0 and ours["l1_best"] <= ours["l1"] and 0 <= ours["pck"] <= ours["pck_best"] <= 1
+    assert ours["multimodality"] > 0  # different seeds give different motions
+    assert baseline["multimodality"] is None and baseline["one_to_one"]  # deterministic: no multimodality
+    assert results["ground_truth"]["diversity"] > 0 and results["ground_truth"]["wrist_speed"] > 0
+    pngs = {p.name for p in (tmp_path / "eval").glob("*.png")}
+    expected = {"speed_onsets.png", "curves_audio2gestures__full.png",
+                "curves_regression__s2g_without_gan.png"}
+    assert expected <= pngs
+    assert (tmp_path / "eval" / "models" / "regression.json").is_file()  # the checkpoint was exported
+
+
+def test_bench_measures_steps_per_second():
+    assert steps_per_second(torch.device("cpu"), batch_size=2, crop_frames=16, steps=1) > 0

@@ -1,0 +1,383 @@
+"""Training data: paired SMPL-X motion + speech -> 6D body rotations and log-mel features.
+
+A *recording* is an AMASS/BEAT2-style SMPL-X ``<name>.npz`` (``poses (T, 165)`` axis-angle,
+``mocap_frame_rate`` or ``mocap_framerate``; read by ``core.smplx_npz``) with an audio file of
+the same stem beside it (any format libsndfile reads: wav, flac, ogg, mp3, aiff). Loading one
+gives:
+
+- ``motion (T, 132)`` float32: the 22 body joints' local rotations as 6D (joint-major, the
+  layout of docs/DESIGN.md), resampled to 30 fps by slerp when recorded at another rate;
+- ``features (T, 64)`` float32: log-mel in dB from ``core.features.features_for_motion`` on the
+  audio mixed to mono and resampled to 16 kHz with ``core.audio`` (the runtime's own code, so
+  training and inference features cannot drift); both cropped to their common length.
+
+Split by time: the last ``val_fraction`` (15 %) of each recording is validation.
+Training crops are random ``crop_frames`` windows of the training part, mirrored left/right
+with probability ``mirror_prob`` (``core.skeleton.mirror_rotations``; audio unchanged).
+Features are normalised per mel band with ``FeatureStats`` of the training split.
+
+Two ways to feed a training loop:
+
+- ``InMemoryCrops``: every recording in (device) memory, batches gathered by index. For tiny
+  data (the two BEAT2 takes are 123.6 s).
+- ``StreamingCrops``: an ``IterableDataset`` for large corpora. Recordings are sharded across
+  DDP ranks and DataLoader workers (when there are fewer recordings than shards, every shard
+  reads all of them with its own random stream), loaded lazily in a shuffled order per
+  epoch, kept in a per-process LRU cache (``cache_mb``), and each contributes crops in
+  proportion to its length through a shuffle buffer.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from core.audio import resample, to_mono
+from core.features import FPS, N_MELS, SAMPLE_RATE, features_for_motion
+from core.rotations import matrix_to_sixd, quat_to_matrix, sixd_to_matrix
+from core.skeleton import NUM_BODY_JOINTS, mirror_rotations
+from core.smplx_npz import SmplxNpzError, read_smplx_npz
+from core.timeline import resample_rotations
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+MOTION_DIM = NUM_BODY_JOINTS * 6
+MIN_FEATURE_STD = 1e-3  # dB; floor for per-band std (a constant band must not divide by 0)
+
+
+class DataError(ValueError):
+    """Training data that cannot be used; the message names the file and the problem."""
+
+
+# ---- files ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Pair:
+    """One recording on disk: motion ``.npz`` and its audio file."""
+
+    name: str
+    motion_path: Path
+    audio_path: Path
+
+    @property
+    def n_bytes(self) -> int:
+        return self.motion_path.stat().st_size + self.audio_path.stat().st_size
+
+
+def find_pairs(data_dir) -> list[Pair]:
+    """Every ``<name>.npz`` under ``data_dir`` (recursively) with an audio file of the same stem
+    beside it, sorted by path. Audio without motion (unseen speech) is ignored."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"{root}: data folder not found")
+    pairs = []
+    for npz in sorted(root.rglob("*.npz")):
+        audio = next((npz.with_suffix(s) for s in AUDIO_SUFFIXES if npz.with_suffix(s).is_file()), None)
+        if audio is not None:
+            pairs.append(Pair(npz.stem, npz, audio))
+    if not pairs:
+        raise DataError(f"{root}: no motion .npz with an audio file of the same name "
+                        f"({', '.join(AUDIO_SUFFIXES)}) found")
+    return pairs
+
+
+def read_audio(path) -> np.ndarray:
+    """Any libsndfile format -> mono float32 at 16 kHz (``core.audio.to_mono`` + ``resample``)."""
+    try:
+        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
+        raise DataError(f"{path}: cannot decode audio: {exc}") from exc
+    if samples.shape[0] == 0:
+        raise DataError(f"{path}: the audio is empty")
+    return resample(to_mono(samples), rate, SAMPLE_RATE)
+
+
+def read_motion(path) -> np.ndarray:
+    """SMPL-X ``.npz`` (``core.smplx_npz``) -> body local rotations ``(T, 22, 3, 3)`` float32 at
+    30 fps (slerped to the 30 fps frames inside the recorded span when stored at another rate)."""
+    try:
+        clip = read_smplx_npz(path)
+    except SmplxNpzError as exc:
+        raise DataError(str(exc)) from exc
+    if clip.n_frames < 2:
+        raise DataError(f"{path}: {clip.n_frames} frame(s); a recording needs at least 2")
+    rot = clip.local_rot[:, :NUM_BODY_JOINTS]
+    if abs(clip.fps - FPS) > 1e-6:
+        n_out = int(math.floor((clip.n_frames - 1) * FPS / clip.fps + 1e-9)) + 1
+        rot = quat_to_matrix(resample_rotations(rot, clip.fps, FPS, n_out=n_out))
+    return np.ascontiguousarray(rot, dtype=np.float32)
+
+
+def rotations_to_motion(rot: np.ndarray) -> np.ndarray:
+    """Local rotations ``(T, 22, 3, 3)`` -> network motion ``(T, 132)`` (6D, joint-major)."""
+    return matrix_to_sixd(rot).reshape(rot.shape[0], -1).astype(np.float32)
+
+
+def motion_to_rotations(motion: np.ndarray) -> np.ndarray:
+    """Network motion ``(T, 132)`` -> local rotations ``(T, 22, 3, 3)``."""
+    return sixd_to_matrix(np.asarray(motion).reshape(motion.shape[0], -1, 6))
+
+
+def mirror_motion(motion: np.ndarray) -> np.ndarray:
+    """Left/right mirror of network motion ``(T, 132)`` (an involution that swaps the arms)."""
+    return rotations_to_motion(mirror_rotations(motion_to_rotations(motion)))
+
+
+@dataclass
+class Recording:
+    """A loaded recording: ``motion (T, 132)`` and raw log-mel ``features (T, 64)``; ``audio``
+    (16 kHz mono, the whole file) only when loaded with ``keep_audio``."""
+
+    name: str
+    motion: np.ndarray
+    features: np.ndarray
+    audio: np.ndarray | None = None
+
+    @property
+    def n_frames(self) -> int:
+        return self.motion.shape[0]
+
+    @property
+    def n_bytes(self) -> int:
+        return self.motion.nbytes + self.features.nbytes + (0 if self.audio is None else self.audio.nbytes)
+
+    def n_train(self, val_fraction: float) -> int:
+        """Frames in the training part: all but the last ``round(T * val_fraction)``."""
+        return self.n_frames - int(round(self.n_frames * val_fraction))
+
+
+def load_recording(pair: Pair, keep_audio: bool = False) -> Recording:
+    """Read motion and audio of ``pair``; crop both to their common number of frames."""
+    rot = read_motion(pair.motion_path)
+    audio = read_audio(pair.audio_path)
+    feats = features_for_motion(audio)
+    n = min(rot.shape[0], feats.shape[0])
+    if n < 2:
+        raise DataError(f"{pair.name}: motion ({rot.shape[0]} frames) and audio "
+                        f"({feats.shape[0]} frames) overlap by fewer than 2 frames")
+    return Recording(pair.name, rotations_to_motion(rot[:n]), np.ascontiguousarray(feats[:n]),
+                     audio if keep_audio else None)
+
+
+# ---- feature normalisation ---------------------------------------------------------------------
+@dataclass
+class FeatureStats:
+    """Per-mel-band mean and std of log-mel features (dB), from the training split."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @staticmethod
+    def sums(recordings: Iterable[Recording], val_fraction: float) -> np.ndarray:
+        """``(3, 64)`` float64 [count, sum, sum of squares] over training frames; add these
+        across shards/ranks, then call ``from_sums``."""
+        acc = np.zeros((3, N_MELS))
+        for rec in recordings:
+            f = rec.features[: rec.n_train(val_fraction)].astype(np.float64)
+            acc[0] += f.shape[0]
+            acc[1] += f.sum(0)
+            acc[2] += (f * f).sum(0)
+        return acc
+
+    @classmethod
+    def from_sums(cls, sums: np.ndarray) -> FeatureStats:
+        count, total, squares = sums
+        if count[0] < 2:
+            raise DataError("feature statistics need at least 2 training frames")
+        mean = total / count
+        var = np.maximum(squares / count - mean * mean, 0.0)
+        std = np.maximum(np.sqrt(var), MIN_FEATURE_STD)
+        return cls(mean.astype(np.float32), std.astype(np.float32))
+
+    @classmethod
+    def from_recordings(cls, recordings: Iterable[Recording], val_fraction: float) -> FeatureStats:
+        return cls.from_sums(cls.sums(recordings, val_fraction))
+
+    def normalise(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.std).astype(np.float32)
+
+
+# ---- fixed crops (validation, code statistics) ------------------------------------------------
+def tile_crops(recordings: Iterable[Recording], stats: FeatureStats, crop_frames: int,
+               val_fraction: float, part: str, max_crops: int | None = None
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Non-overlapping ``crop_frames`` windows of the ``part`` ("train" or "val") of each
+    recording, in order: a list of ``(motion (L, 132), normalised features (L, 64))``. A part
+    shorter than ``crop_frames`` (but >= 2 frames) gives one shorter crop."""
+    if part not in ("train", "val"):
+        raise ValueError(f"part must be 'train' or 'val', got {part!r}")
+    crops: list[tuple[np.ndarray, np.ndarray]] = []
+    for rec in recordings:
+        n_train = rec.n_train(val_fraction)
+        lo, hi = (0, n_train) if part == "train" else (n_train, rec.n_frames)
+        length = min(crop_frames, hi - lo)
+        if length < 2:
+            continue
+        for start in range(lo, hi - length + 1, length):
+            window = slice(start, start + length)
+            crops.append((rec.motion[window], stats.normalise(rec.features[window])))
+            if max_crops is not None and len(crops) >= max_crops:
+                return crops
+    return crops
+
+
+def batch_crops(crops: Sequence[tuple[np.ndarray, np.ndarray]], batch_size: int
+                ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Group crops of equal length into ``(motion (B, L, 132), features (B, L, 64))`` batches."""
+    by_length: dict[int, list] = collections.defaultdict(list)
+    for m, f in crops:
+        by_length[m.shape[0]].append((m, f))
+    batches = []
+    for group in by_length.values():
+        for i in range(0, len(group), batch_size):
+            chunk = group[i:i + batch_size]
+            batches.append((torch.from_numpy(np.stack([m for m, _ in chunk])),
+                            torch.from_numpy(np.stack([f for _, f in chunk]))))
+    return batches
+
+
+# ---- random training crops: in memory ----------------------------------------------------------
+class InMemoryCrops:
+    """All training frames as tensors on ``device``; ``sample`` gathers a random batch.
+
+    Crop starts are uniform over every valid start of every recording, so recordings are drawn
+    in proportion to their length. Mirrored copies are precomputed.
+    """
+
+    def __init__(self, recordings: Sequence[Recording], stats: FeatureStats, crop_frames: int,
+                 val_fraction: float, mirror_prob: float = 0.5, device="cpu") -> None:
+        motions, mirrored, feats, starts = [], [], [], []
+        offset = 0
+        for rec in recordings:
+            n = rec.n_train(val_fraction)
+            if n < crop_frames:
+                continue
+            motions.append(rec.motion[:n])
+            mirrored.append(mirror_motion(rec.motion[:n]))
+            feats.append(stats.normalise(rec.features[:n]))
+            starts.append(np.arange(offset, offset + n - crop_frames + 1))
+            offset += n
+        if not starts:
+            raise DataError(f"no recording has {crop_frames} training frames "
+                            f"(lengths: {[r.n_train(val_fraction) for r in recordings]})")
+        self.crop_frames = crop_frames
+        self.mirror_prob = mirror_prob
+        both = np.stack([np.concatenate(motions), np.concatenate(mirrored)])  # (2: as is / mirrored, N, 132)
+        self.motion = torch.from_numpy(both).to(device)
+        self.features = torch.from_numpy(np.concatenate(feats)).to(device)
+        self.starts = torch.from_numpy(np.concatenate(starts)).to(device)
+        self.window = torch.arange(crop_frames, device=device)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random batch ``(motion (B, L, 132), features (B, L, 64))`` on the data's device."""
+        dev = self.starts.device
+        pick = torch.randint(len(self.starts), (batch_size,), generator=generator, device=dev)
+        frames = self.starts[pick, None] + self.window  # (B, L)
+        mirror = (torch.rand(batch_size, generator=generator, device=dev) < self.mirror_prob).long()
+        return self.motion[mirror[:, None], frames], self.features[frames]
+
+    def batches(self, batch_size: int, generator: torch.Generator
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        while True:
+            yield self.sample(batch_size, generator)
+
+
+# ---- random training crops: streaming ----------------------------------------------------------
+class RecordingCache:
+    """LRU cache of loaded recordings bounded by ``max_bytes`` (0 disables caching)."""
+
+    def __init__(self, max_bytes: float) -> None:
+        self.max_bytes = max_bytes
+        self._items: collections.OrderedDict[Pair, Recording] = collections.OrderedDict()
+        self._bytes = 0
+
+    def get(self, pair: Pair) -> Recording:
+        if pair in self._items:
+            self._items.move_to_end(pair)
+            return self._items[pair]
+        rec = load_recording(pair)
+        if rec.n_bytes <= self.max_bytes:
+            self._items[pair] = rec
+            self._bytes += rec.n_bytes
+            while self._bytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= old.n_bytes
+        return rec
+
+
+class StreamingCrops(IterableDataset):
+    """Endless random training crops ``(motion (L, 132), features (L, 64))`` as tensors.
+
+    Shards: ``rank * num_workers + worker_id`` of ``world_size * num_workers``. Each shard walks
+    its recordings in a fresh random order every epoch, draws ``ceil(n_train / crop_frames)``
+    random crops from each into a shuffle buffer of ``buffer_size`` crops and yields from the
+    buffer at random.
+    """
+
+    def __init__(self, pairs: Sequence[Pair], stats: FeatureStats, crop_frames: int, val_fraction: float,
+                 mirror_prob: float = 0.5, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 cache_mb: float = 512.0, buffer_size: int = 256) -> None:
+        super().__init__()
+        if not pairs:
+            raise DataError("StreamingCrops needs at least one recording")
+        self.pairs = list(pairs)
+        self.stats = stats
+        self.crop_frames = crop_frames
+        self.val_fraction = val_fraction
+        self.mirror_prob = mirror_prob
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.cache_mb = cache_mb
+        self.buffer_size = buffer_size
+
+    def shard(self) -> tuple[list[Pair], int]:
+        """This process's recordings and shard index."""
+        info = get_worker_info()
+        n_workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
+        n_shards = self.world_size * n_workers
+        index = self.rank * n_workers + worker
+        if len(self.pairs) >= n_shards:
+            return self.pairs[index::n_shards], index
+        return self.pairs, index  # too few recordings: shard the random stream instead
+
+    def _crops(self, rec: Recording, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        n = rec.n_train(self.val_fraction)
+        if n < self.crop_frames:
+            return
+        for _ in range(math.ceil(n / self.crop_frames)):
+            start = int(rng.integers(n - self.crop_frames + 1))
+            motion = rec.motion[start:start + self.crop_frames]
+            if rng.random() < self.mirror_prob:
+                motion = mirror_motion(motion)
+            yield motion, self.stats.normalise(rec.features[start:start + self.crop_frames])
+
+    def __iter__(self):
+        pairs, index = self.shard()
+        rng = np.random.default_rng([self.seed, index])
+        cache = RecordingCache(self.cache_mb * 2**20)
+        buffer: list[tuple[np.ndarray, np.ndarray]] = []
+        for epoch in itertools.count():
+            produced = False
+            for i in rng.permutation(len(pairs)):
+                for crop in self._crops(cache.get(pairs[i]), rng):
+                    produced = True
+                    buffer.append(crop)
+                    if len(buffer) >= self.buffer_size:
+                        yield self._tensors(buffer.pop(int(rng.integers(len(buffer)))))
+            if not produced and epoch == 0:
+                raise DataError(f"no recording in this shard has {self.crop_frames} training frames")
+            rng.shuffle(buffer)
+            while len(buffer) > self.buffer_size // 2:
+                yield self._tensors(buffer.pop())
+
+    @staticmethod
+    def _tensors(crop: tuple[np.ndarray, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(np.ascontiguousarray(crop[0])), torch.from_numpy(crop[1])

@@ -1,0 +1,309 @@
+"""Evaluate models on the validation split: a markdown table, a JSON file and PNG plots.
+
+Every model is run through the numpy runtime that ships (``core.generate``): an exported model
+file (``.json``), a run folder (its ``model.json``, else its ``ckpt.pt``) or a training
+checkpoint (``.pt``, exported on the fly with the code statistics of the data's training
+part). Each model generates ``n_samples`` motions (seeds ``seed .. seed + n_samples - 1``) for
+the validation tail of every recording (features of the whole recording, cropped, exactly as
+in training); positions come from ``core.fk`` on the core rest skeleton, in centimetres.
+
+Columns (metric definitions and settings in ``train/metrics.py``):
+
+- L1 (cm), paper Eq. 13, and PCK at 0.2 m, Eq. 14: average over the samples, best in
+  parentheses (the paper's "average (best)" over 20 runs); each sample's value is the
+  frame-weighted mean over the validation segments.
+- Diversity (cm), Eq. 15, 50-frame clips within each segment; Multimodality (cm), Eq. 16, over
+  the samples ("-" for one-to-one models: they are deterministic).
+- FGD on raw pose windows (cm^2; 32-frame windows, stride 8, every 4th frame kept). The
+  ground-truth row gives FGD(training-part motion, validation motion): the floor set by
+  natural variation between two sets of real motion.
+- BC (EMAGE's beat consistency) against the segment's own audio, and against another
+  segment's audio (a control: a motion that follows its speech scores higher with its own).
+- Jerk (m/s^3, jitter) and wrist speed (m/s, arm motion amount).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.features import FPS, SAMPLE_RATE
+from core.fk import forward_kinematics
+from core.generate import generate
+from core.model_file import load_model
+from core.network import Network
+from core.skeleton import BODY_PARENTS, body_rest_offsets
+from train import metrics
+from train.config import TrainConfig
+from train.data import find_pairs, load_recording, motion_to_rotations
+from train.fit import CHECKPOINT_NAME, LOG_NAME, MODEL_NAME, export_checkpoint, read_log
+from train.plots import learning_curves, speed_traces
+
+CM = 100.0  # metres -> centimetres
+PCK_THRESHOLD_CM = metrics.PCK_THRESHOLD_M * CM
+
+LABELS = {
+    "full": "Audio2Gestures (full)",
+    "bicycle": "+ bicycle (no diversity loss)",
+    "mapping": "+ mapping net",
+    "split": "+ split",
+    "baseline": "baseline (no split, no mapping)",
+    "regression": "regression (S2G without GAN)",
+}
+
+
+def positions_cm(rotations: np.ndarray) -> np.ndarray:
+    """Local rotations ``(..., 22, 3, 3)`` -> joint positions ``(..., 22, 3)`` in cm."""
+    return forward_kinematics(rotations, body_rest_offsets(), BODY_PARENTS)[0] * CM
+
+
+# ---- data ---------------------------------------------------------------------------------------
+@dataclass
+class Segment:
+    """The validation tail of one recording."""
+
+    name: str
+    features: np.ndarray  # (T, 64) raw log-mel
+    positions: np.ndarray  # (T, 22, 3) ground truth, cm
+    onsets: np.ndarray  # audio onset times (s) from the segment's start
+
+    @property
+    def n_frames(self) -> int:
+        return self.features.shape[0]
+
+    @property
+    def duration(self) -> float:
+        return self.n_frames / FPS
+
+
+@dataclass
+class EvalData:
+    segments: list[Segment]
+    train_positions: list[np.ndarray]  # training parts, cm (FGD reference, BC speed normaliser)
+    mean_speed: np.ndarray  # (22,) mean joint speed over the training parts (BC normaliser)
+
+
+def load_eval_data(data_dir, val_fraction: float) -> EvalData:
+    segments, train_positions = [], []
+    for pair in find_pairs(data_dir):
+        rec = load_recording(pair, keep_audio=True)
+        n_train = rec.n_train(val_fraction)
+        positions = positions_cm(motion_to_rotations(rec.motion))
+        a = round(n_train * SAMPLE_RATE / FPS)
+        b = round(rec.n_frames * SAMPLE_RATE / FPS)
+        onsets = metrics.audio_onsets(rec.audio[a:b], SAMPLE_RATE)
+        segments.append(Segment(rec.name, rec.features[n_train:], positions[n_train:], onsets))
+        train_positions.append(positions[:n_train])
+    speed = np.concatenate([metrics.joint_speed(p, FPS) for p in train_positions if len(p) > 1])
+    return EvalData(segments, train_positions, speed.mean(0))
+
+
+# ---- models -------------------------------------------------------------------------------------
+def resolve_model(source, data_dir, work_dir: Path) -> Path:
+    """The model file (.json) for ``source``: a model file, a run folder or a checkpoint."""
+    path = Path(source)
+    if path.is_dir():
+        if (path / MODEL_NAME).is_file():
+            return path / MODEL_NAME
+        path = path / CHECKPOINT_NAME
+    if path.suffix == ".json" and path.is_file():
+        return path
+    if path.suffix == ".pt" and path.is_file():
+        name = path.parent.name if path.name == CHECKPOINT_NAME else path.stem
+        return export_checkpoint(path, data_dir, work_dir / "models" / f"{name}.json")
+    raise FileNotFoundError(f"{source}: not a model file (.json), run folder or checkpoint (.pt)")
+
+
+def _bc(positions: np.ndarray, onsets: np.ndarray, duration: float, mean_speed: np.ndarray) -> float:
+    beats = metrics.motion_beats(positions, FPS, mean_speed=mean_speed)  # cm and cm/s: the ratio counts
+    try:
+        return metrics.beat_consistency(onsets, beats, duration)
+    except ValueError:  # no onsets left after masking (segment too short)
+        return math.nan
+
+
+def _weighted_mean(values, weights: np.ndarray) -> float:
+    """Frame-weighted mean over segments, ignoring NaN (a segment too short for the metric)."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(v)
+    return float(np.sum(v[ok] * weights[ok]) / np.sum(weights[ok])) if ok.any() else math.nan
+
+
+def _diversity(positions: np.ndarray) -> float:
+    if len(positions) < 2 * metrics.DIVERSITY_CLIP_FRAMES:
+        return math.nan
+    return metrics.diversity(positions)
+
+
+def motion_columns(motions: Sequence[np.ndarray], data: EvalData) -> dict[str, float]:
+    """Columns that need no ground truth, for one motion (cm) per segment."""
+    segs = data.segments
+    w = np.array([s.n_frames for s in segs], dtype=np.float64)
+    own = [_bc(m, s.onsets, s.duration, data.mean_speed) for m, s in zip(motions, segs, strict=True)]
+    other = [segs[(i + 1) % len(segs)] for i in range(len(segs))]
+    mismatched = [_bc(m[: o.n_frames], o.onsets, min(s.duration, o.duration), data.mean_speed)
+                  if len(segs) > 1 else math.nan for m, s, o in zip(motions, segs, other, strict=True)]
+    return {
+        "diversity": _weighted_mean([_diversity(m) for m in motions], w),
+        "bc": _weighted_mean(own, w),
+        "bc_mismatched": _weighted_mean(mismatched, w),
+        "jerk": _weighted_mean([metrics.mean_jerk(m / CM, FPS) if len(m) >= 4 else math.nan
+                                for m in motions], w),
+        "wrist_speed": _weighted_mean([metrics.mean_speed(m / CM, FPS) for m in motions], w),
+    }
+
+
+def evaluate_model(model_path: Path, data: EvalData, n_samples: int, seed: int) -> dict:
+    """All columns for one model file. A run is one sample (seed) for every segment; L1, PCK and
+    Diversity are averaged over runs, with the best run's value beside them."""
+    loaded = load_model(model_path)
+    net = Network(loaded)
+    segs = data.segments
+    w = np.array([s.n_frames for s in segs], dtype=np.float64)
+    runs = [[positions_cm(generate(net, s.features, seed + i)) for s in segs] for i in range(n_samples)]
+    l1 = [_weighted_mean([metrics.l1_error(p, s.positions) for p, s in zip(run, segs, strict=True)], w)
+          for run in runs]
+    pck = [_weighted_mean([metrics.pck(p, s.positions, PCK_THRESHOLD_CM)
+                           for p, s in zip(run, segs, strict=True)], w) for run in runs]
+    columns = [motion_columns(run, data) for run in runs]
+    one_to_one = loaded.config.specific_dim == 0  # deterministic: multimodality is undefined
+    mm = math.nan
+    if not one_to_one and n_samples > 1:
+        per_segment = [np.stack([run[k] for run in runs]) for k in range(len(segs))]
+        mm = _weighted_mean([metrics.multimodality(samples) for samples in per_segment], w)
+    result = {
+        "model": str(model_path),
+        "variant": loaded.metadata.get("variant", "?"),
+        "steps": loaded.metadata.get("steps"),
+        "l1": float(np.mean(l1)), "l1_best": float(np.min(l1)),
+        "pck": float(np.mean(pck)), "pck_best": float(np.max(pck)),
+        "multimodality": mm,
+        "fgd": metrics.fgd([s.positions for s in segs], [p for run in runs for p in run]),
+        "one_to_one": one_to_one,
+        "first_run": runs[0],
+    }
+    for name in columns[0]:
+        values = np.array([c[name] for c in columns])
+        result[name] = float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+    diversity = np.array([c["diversity"] for c in columns])
+    result["diversity_best"] = float(np.nanmax(diversity)) if np.isfinite(diversity).any() else math.nan
+    return result
+
+
+def evaluate_ground_truth(data: EvalData) -> dict:
+    result = motion_columns([s.positions for s in data.segments], data)
+    result["fgd"] = metrics.fgd(data.train_positions, [s.positions for s in data.segments])
+    return result
+
+
+# ---- report -------------------------------------------------------------------------------------
+def _num(value, digits: int = 2) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def markdown_table(rows: list[tuple[str, dict]], ground_truth: dict) -> str:
+    header = ("| model | L1 (cm) ↓ | PCK@0.2 m ↑ | Diversity (cm) | Multimodality (cm) | FGD ↓ "
+              "| BC ↑ | BC, other audio | Jerk (m/s³) | Wrist speed (m/s) |")
+    lines = [header, "|" + "---|" * 10]
+    for label, r in rows:
+        cells = [label, f"{_num(r['l1'])} ({_num(r['l1_best'])})",
+                 f"{_num(r['pck'], 3)} ({_num(r['pck_best'], 3)})",
+                 f"{_num(r['diversity'])} ({_num(r['diversity_best'])})", _num(r["multimodality"]),
+                 _num(r["fgd"], 1), *_motion_cells(r)]
+        lines.append("| " + " | ".join(cells) + " |")
+    g = ground_truth
+    cells = ["ground truth", "-", "-", _num(g["diversity"]), "-", f"{_num(g['fgd'], 1)} (train vs val)",
+             *_motion_cells(g)]
+    lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _motion_cells(r: dict) -> list[str]:
+    return [_num(r["bc"], 3), _num(r["bc_mismatched"], 3), _num(r["jerk"], 1), _num(r["wrist_speed"], 3)]
+
+
+def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int = 20, seed: int = 0,
+             val_fraction: float | None = None) -> Path:
+    """Evaluate ``model`` and ``baselines`` on the validation tails of ``data_dir``; write
+    ``results.md``, ``results.json``, ``speed_onsets.png`` and ``curves_<run>.png`` (for sources
+    with a training log) into ``out_dir``. Returns the path of ``results.md``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sources = [model, *baselines]
+    paths = [resolve_model(s, data_dir, out) for s in sources]
+    if val_fraction is None:
+        train_cfg = load_model(paths[0]).metadata.get("train_config", {})
+        val_fraction = float(train_cfg.get("val_fraction", TrainConfig.val_fraction))
+    data = load_eval_data(data_dir, val_fraction)
+
+    rows, results = [], []
+    for source, path in zip(sources, paths, strict=True):
+        r = evaluate_model(path, data, n_samples, seed)
+        label = LABELS.get(r["variant"], r["variant"])
+        if any(label == existing for existing, _ in rows):
+            label = f"{label} [{Path(source).name}]"
+        rows.append((label, r))
+        results.append(r)
+        log = _log_for(Path(source), path)
+        if log is not None:
+            learning_curves(read_log(log), out / f"curves_{_slug(label)}.png", f"{label}: {log.parent}")
+    gt = evaluate_ground_truth(data)
+
+    seg = data.segments[0]
+    traces = {"ground truth": _wrist_speed(seg.positions)}
+    traces.update({label: _wrist_speed(r["first_run"][0]) for label, r in rows})
+    speed_traces(traces, FPS, seg.onsets, out / "speed_onsets.png",
+                 f"{seg.name}, validation tail: mean wrist speed (seed {seed}) and audio onsets")
+
+    table = markdown_table(rows, gt)
+    notes = [
+        f"Validation: the last {val_fraction:.0%} of each recording in `{data_dir}` "
+        f"({', '.join(f'{s.name}: {s.n_frames} frames' for s in data.segments)}).",
+        f"{n_samples} samples per model (seeds {seed}..{seed + n_samples - 1}); L1, PCK, Diversity: average "
+        "over samples (best in parentheses). Positions from the core rest skeleton, in cm.",
+        "FGD: raw pose windows of 32 frames, stride 8, every 4th frame (cm²); ground truth row: training "
+        "part vs validation. BC: EMAGE settings (onsets hop 512, minima order 7 above 0.3 x mean speed, "
+        "sigma 0.3 s, first/last 2 s masked); 'other audio' pairs each motion with another segment's audio.",
+        "Sources: " + "; ".join(f"{label}: `{p}`" for (label, _), p in zip(rows, paths, strict=True)),
+    ]
+    text = "# Evaluation\n\n" + table + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+    (out / "results.md").write_text(text, encoding="utf-8")
+    for r in results:
+        r.pop("first_run")
+    summary = {"models": dict(zip([lb for lb, _ in rows], results, strict=True)), "ground_truth": gt,
+               "n_samples": n_samples, "val_fraction": val_fraction}
+    (out / "results.json").write_text(json.dumps(_finite(summary), indent=1), encoding="utf-8")
+    print(text)
+    return out / "results.md"
+
+
+def _wrist_speed(positions_cm_: np.ndarray) -> np.ndarray:
+    speed = metrics.joint_speed(positions_cm_ / CM, FPS)
+    return speed[:, list(metrics.WRISTS)].mean(1)
+
+
+def _log_for(source: Path, model_path: Path) -> Path | None:
+    for folder in (source if source.is_dir() else source.parent, model_path.parent):
+        if (folder / LOG_NAME).is_file():
+            return folder / LOG_NAME
+    return None
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_").lower()
+
+
+def _finite(value):
+    """NaN/inf -> None, recursively (strict JSON)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,419 @@
+"""The training loop: single process, or DDP under ``torchrun`` (one process per device).
+
+``fit(config)`` trains ``config.variant`` and returns the trained (unwrapped) model. In
+``config.out_dir`` the main process (rank 0) writes
+
+- ``log.jsonl``: one JSON object per line, ``{"split": "train"|"val", "step": ..., <terms>}``
+  (the loss terms and code statistics of ``train.losses.TrainingStep``, plus ``total``,
+  ``steps_per_s``, ``kl_weight``, ``diversity_weight`` for training records);
+- ``ckpt.pt``: model + optimizer + step + TrainConfig + ModelConfig + feature mean/std
+  (tensors and plain types only: ``torch.load(..., weights_only=True)`` reads it);
+- ``model.json`` + ``model.npz`` at the end: the exported model file (``train.export``) with
+  the feature statistics and per-clip statistics of I_M over the training crops.
+
+Devices: CUDA when available (``config.device = "auto"``), with bf16 autocast (``amp``),
+training data kept on the device (in-memory path) and optional ``torch.compile``; else CPU.
+Distributed: when ``WORLD_SIZE > 1`` (``torchrun``), ``init_process_group`` from the
+environment (nccl on CUDA, gloo on CPU); each rank draws its own crops (sharded recordings on
+the streaming path, its own random stream on the in-memory path), gradients are averaged by
+DDP, and only rank 0 logs, validates and saves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import json
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from core.config import ModelConfig
+from train.config import TrainConfig
+from train.data import (
+    FeatureStats,
+    InMemoryCrops,
+    Pair,
+    Recording,
+    StreamingCrops,
+    batch_crops,
+    find_pairs,
+    load_recording,
+    mirror_motion,
+    tile_crops,
+)
+from train.export import export_model
+from train.losses import TrainingStep
+from train.model import Audio2Gestures
+
+CHECKPOINT_NAME = "ckpt.pt"
+LOG_NAME = "log.jsonl"
+MODEL_NAME = "model.json"
+CODE_STATS_MAX_CLIPS = 4096  # training crops whose I_M statistics go into the model file
+COLLAPSE_STD = 1e-2  # a code whose std over time falls below this is reported as collapsed
+
+
+# ---- processes and devices ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Runtime:
+    """Where this process runs: its rank among ``world_size`` and its device; ``owns_group``
+    when ``setup_runtime`` started the process group (and ``fit`` ends it)."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+    owns_group: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
+    """``"auto"``: ``cuda:<local_rank>`` when CUDA is available, else CPU; otherwise ``name``."""
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def setup_runtime(config: TrainConfig) -> Runtime:
+    """Join the process group when launched with ``WORLD_SIZE > 1`` (``torchrun`` env vars)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Runtime(0, 1, pick_device(config.device))
+    rank = int(os.environ["RANK"])
+    device = pick_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    owns_group = not dist.is_initialized()
+    if owns_group:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Runtime(rank, world_size, device, owns_group)
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (seed, rank, step, ...), independent streams per tuple."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0]) >> 1
+
+
+# ---- data --------------------------------------------------------------------------------------
+@dataclass
+class TrainingData:
+    """Batches for the loop, fixed validation batches and the normalisation statistics."""
+
+    stats: FeatureStats
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]]
+    val_batches: list[tuple[torch.Tensor, torch.Tensor]]
+    pairs: list[Pair]
+    recordings: list[Recording] | None  # in-memory path only
+
+    def iter_recordings(self) -> Iterator[Recording]:
+        """The recordings, loaded lazily on the streaming path."""
+        if self.recordings is not None:
+            yield from self.recordings
+        else:
+            for pair in self.pairs:
+                yield load_recording(pair)
+
+
+def use_memory(config: TrainConfig, pairs: list[Pair]) -> bool:
+    if config.data_mode != "auto":
+        return config.data_mode == "memory"
+    return sum(p.n_bytes for p in pairs) <= config.memory_limit_mb * 2**20
+
+
+def build_data(config: TrainConfig, rt: Runtime, start_step: int) -> TrainingData:
+    """Find and load the data; crops are drawn from a stream seeded by (seed, rank, start_step)."""
+    pairs = find_pairs(config.data_dir)
+    seed = derive_seed(config.seed, rt.rank, start_step)
+    if use_memory(config, pairs):
+        recordings = [load_recording(p) for p in pairs]
+        stats = FeatureStats.from_recordings(recordings, config.val_fraction)
+        crops = InMemoryCrops(recordings, stats, config.crop_frames, config.val_fraction,
+                              config.mirror_prob, rt.device)
+        generator = torch.Generator(device=rt.device).manual_seed(seed)
+        batches = crops.batches(config.batch_size, generator)
+    else:
+        recordings = None
+        own = pairs[rt.rank::rt.world_size]
+        sums = FeatureStats.sums((load_recording(p) for p in own), config.val_fraction)
+        if rt.distributed:
+            total = torch.from_numpy(sums)
+            dist.all_reduce(total)
+            sums = total.numpy()
+        stats = FeatureStats.from_sums(sums)
+        dataset = StreamingCrops(pairs, stats, config.crop_frames, config.val_fraction, config.mirror_prob,
+                                 seed=seed, rank=rt.rank, world_size=rt.world_size, cache_mb=config.cache_mb)
+        loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers,
+                            pin_memory=rt.device.type == "cuda", persistent_workers=config.num_workers > 0)
+        batches = ((m.to(rt.device, non_blocking=True), f.to(rt.device, non_blocking=True))
+                   for m, f in loader)
+    data = TrainingData(stats, batches, [], pairs, recordings)
+    if rt.is_main:
+        crops = tile_crops(data.iter_recordings(), stats, config.crop_frames, config.val_fraction, "val",
+                           max_crops=config.val_batches * config.batch_size)
+        if not crops:
+            raise ValueError(f"no validation frames: val_fraction={config.val_fraction} leaves nothing "
+                             f"to validate on in {config.data_dir}")
+        data.val_batches = batch_crops(crops, config.batch_size)
+    return data
+
+
+# ---- checkpoints -------------------------------------------------------------------------------
+def save_checkpoint(path: Path, model: Audio2Gestures, optimizer: torch.optim.Optimizer, step: int,
+                    config: TrainConfig, stats: FeatureStats) -> None:
+    """Write the checkpoint atomically (a crash never leaves a half-written ``ckpt.pt``)."""
+    state = {
+        "format": "audio2gestures-train-checkpoint",
+        "step": step,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "train_config": config.to_dict(),
+        "model_config": model.config.to_dict(),
+        "feature_mean": torch.from_numpy(stats.mean),
+        "feature_std": torch.from_numpy(stats.std),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read a checkpoint written by ``save_checkpoint`` (no arbitrary unpickling)."""
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != "audio2gestures-train-checkpoint":
+        raise ValueError(f"{path}: not an Audio2Gestures training checkpoint")
+    return state
+
+
+def model_from_checkpoint(state: dict) -> tuple[Audio2Gestures, TrainConfig, FeatureStats]:
+    """Rebuild the trained model (CPU), its TrainConfig and its feature statistics."""
+    model = Audio2Gestures(ModelConfig.from_dict(state["model_config"]))
+    model.load_state_dict(state["model"])
+    stats = FeatureStats(state["feature_mean"].numpy(), state["feature_std"].numpy())
+    return model, TrainConfig.from_dict(state["train_config"]), stats
+
+
+# ---- side jobs ---------------------------------------------------------------------------------
+def autocast(rt: Runtime, config: TrainConfig):
+    if rt.device.type == "cuda" and config.amp:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def validate(step_module: TrainingStep, batches, config: TrainConfig, rt: Runtime,
+             step: int) -> dict[str, float]:
+    """Mean of every term over the fixed validation crops, with a fixed noise seed."""
+    sums: dict[str, float] = {}
+    count = 0
+    devices = [rt.device] if rt.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(config.seed)
+        for motion, features in batches:
+            with autocast(rt, config):
+                total, terms = step_module(motion.to(rt.device), features.to(rt.device),
+                                           config.kl_weight(step), config.diversity_weight(step))
+            n = motion.shape[0]
+            count += n
+            for name, value in {"total": total, **terms}.items():
+                sums[name] = sums.get(name, 0.0) + float(value) * n
+    return {name: value / count for name, value in sums.items()}
+
+
+@torch.no_grad()
+def code_statistics(model: Audio2Gestures, recordings, stats: FeatureStats, config: TrainConfig,
+                    device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """Per training crop (non-overlapping ``crop_frames`` tiles of the training part, each also
+    mirrored), the per-channel mean and std over time of I_M (posterior mean):
+    ``code_mean``, ``code_std`` of shape ``(N, specific_dim)``."""
+    crops = tile_crops(recordings, stats, config.crop_frames, config.val_fraction, "train",
+                       max_crops=CODE_STATS_MAX_CLIPS // 2)
+    crops += [(mirror_motion(m), f) for m, f in crops]
+    if not crops:
+        raise ValueError("no training crops for the code statistics")
+    if model.config.specific_dim == 0:  # one-to-one variants: no motion-specific code
+        empty = np.zeros((len(crops), 0), dtype=np.float32)
+        return empty, empty.copy()
+    means, stds = [], []
+    for motion, _ in batch_crops(crops, config.batch_size):
+        i_mu = model.motion_encoder(motion.to(device))[2].float()
+        means.append(i_mu.mean(1).cpu())
+        stds.append(i_mu.std(1).cpu() if i_mu.shape[1] > 1 else torch.zeros_like(means[-1]))
+    return torch.cat(means).numpy(), torch.cat(stds).numpy()
+
+
+class JsonlLog:
+    """Append-only JSON-lines log (one object per line)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, record: dict) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def read_log(path) -> list[dict]:
+    """All records of a ``log.jsonl``."""
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def collapsed_codes(terms: dict) -> set[str]:
+    """The logged code statistics ``std_*`` below ``COLLAPSE_STD`` (codes constant over time)."""
+    return {k for k, v in terms.items() if k.startswith("std_") and float(v) < COLLAPSE_STD}
+
+
+# ---- the loop ----------------------------------------------------------------------------------
+def fit(config: TrainConfig, model_config: ModelConfig | None = None, resume: bool = False) -> Audio2Gestures:
+    """Train ``config.variant`` (architecture ``config.model_config(model_config)``) and export it.
+
+    ``resume``: continue from ``<out_dir>/ckpt.pt`` (its architecture must match); the
+    TrainConfig given now applies (e.g. a larger ``steps``). Without ``resume`` an existing
+    checkpoint in ``out_dir`` is an error, so runs are never overwritten by accident.
+    """
+    rt = setup_runtime(config)
+    out = Path(config.out_dir)
+    ckpt_path = out / CHECKPOINT_NAME
+    state = None
+    if resume:
+        if not ckpt_path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
+        state = load_checkpoint(ckpt_path)
+    elif ckpt_path.exists():
+        raise FileExistsError(f"{ckpt_path} exists: pass --resume to continue it or choose another --out")
+    start_step = int(state["step"]) if state else 0
+
+    if state is not None and state["train_config"]["variant"] != config.variant:
+        raise ValueError(f"{ckpt_path}: the run trains variant {state['train_config']['variant']!r}, "
+                         f"not {config.variant!r}")
+    torch.manual_seed(config.seed)  # identical initial weights on every rank
+    arch = config.model_config(model_config)
+    if state is not None and ModelConfig.from_dict(state["model_config"]) != arch:
+        raise ValueError(f"{ckpt_path}: checkpoint architecture {state['model_config']} differs from "
+                         f"{arch.to_dict()} (variant {config.variant!r})")
+    model = Audio2Gestures(arch).to(rt.device)
+    step_module = TrainingStep(model, config).to(rt.device)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    torch.manual_seed(derive_seed(config.seed, rt.rank, start_step, 1))  # per-rank sampling noise
+
+    data = build_data(config, rt, start_step)
+    if state is not None and not np.allclose(state["feature_mean"].numpy(), data.stats.mean, atol=1e-3):
+        raise ValueError(f"{ckpt_path}: the data's feature statistics differ from the checkpoint's; "
+                         "resume on the same data")
+    runner = step_module
+    if rt.distributed:
+        device_ids = [rt.device] if rt.device.type == "cuda" else None
+        runner = DistributedDataParallel(step_module, device_ids=device_ids)
+    if config.compile:
+        runner = torch.compile(runner)
+
+    log = None
+    if rt.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        log = JsonlLog(out / LOG_NAME)
+        log.write({"split": "meta", "step": start_step, "resumed": resume, "world_size": rt.world_size,
+                   "device": str(rt.device), "train_config": config.to_dict(), "model_config": arch.to_dict(),
+                   "recordings": [p.name for p in data.pairs], "time": time.time()})
+    bar = tqdm(total=config.steps, initial=start_step, disable=not rt.is_main, dynamic_ncols=True,
+               desc=f"fit {config.variant}")
+    t_last, steps_since = time.perf_counter(), 0
+    collapsed: set[str] = set()
+    for step in range(start_step, config.steps):
+        motion, features = next(data.batches)
+        kl_w, div_w = config.kl_weight(step), config.diversity_weight(step)
+        with autocast(rt, config):  # weights as tensors: torch.compile does not recompile per value
+            total, terms = runner(motion, features, torch.tensor(kl_w, device=rt.device),
+                                  torch.tensor(div_w, device=rt.device))
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        bar.update(1)
+        steps_since += 1
+        done = step + 1
+        last = done == config.steps
+        if not rt.is_main:
+            continue
+        if done % config.log_every == 0 or last:
+            loss = float(total.detach())
+            if not math.isfinite(loss):
+                values = {k: float(v) for k, v in terms.items()}
+                raise FloatingPointError(f"step {done}: loss is {loss}; terms {values}")
+            now = time.perf_counter()
+            sps = steps_since / max(now - t_last, 1e-9)
+            t_last, steps_since = now, 0
+            log.write({"split": "train", "step": done, "total": loss, "steps_per_s": sps, "kl_weight": kl_w,
+                       "diversity_weight": div_w, **{k: float(v) for k, v in terms.items()}})
+            bar.set_postfix(loss=f"{loss:.3f}", sps=f"{sps:.2f}")
+            for name in sorted(collapsed_codes(terms) - collapsed):
+                collapsed.add(name)
+                tqdm.write(f"warning: step {done}: {name} = {float(terms[name]):.2g} < {COLLAPSE_STD}: "
+                           "the code is (nearly) constant over time - posterior collapse?")
+        if done % config.val_every == 0 or last:
+            val = validate(step_module, data.val_batches, config, rt, step)
+            log.write({"split": "val", "step": done, **val})
+        if done % config.ckpt_every == 0 or last:
+            save_checkpoint(ckpt_path, model, optimizer, done, config, data.stats)
+    bar.close()
+
+    if rt.is_main:
+        export_run(model, config, data.stats, data.iter_recordings(), rt.device, out / MODEL_NAME,
+                   config.steps, {"recordings": [p.name for p in data.pairs]})
+    if rt.distributed:
+        dist.barrier()
+        if rt.owns_group:
+            dist.destroy_process_group()
+    return model
+
+
+def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, recordings, device,
+               path: Path, steps: int, extra: dict | None = None) -> Path:
+    """Export ``model`` (trained for ``steps``) with its feature statistics and the per-clip
+    I_M statistics of the training crops of ``recordings``."""
+    code_mean, code_std = code_statistics(model, recordings, stats, config, device)
+    metadata = {
+        "variant": config.variant,
+        "steps": int(steps),
+        "position_unit": config.position_unit,
+        "data_dir": os.path.basename(os.path.normpath(config.data_dir)),
+        "code_stats_clips": int(code_mean.shape[0]),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "train_config": dataclasses.asdict(config),
+        **(extra or {}),
+    }
+    return export_model(model, path, stats.mean, stats.std, code_mean, code_std, metadata)
+
+
+def export_checkpoint(checkpoint, data_dir, path) -> Path:
+    """Export a training checkpoint (e.g. of an interrupted run) as a model file; the code
+    statistics are computed on the training part of ``data_dir``."""
+    state = load_checkpoint(checkpoint)
+    model, config, stats = model_from_checkpoint(state)
+    config = dataclasses.replace(config, data_dir=str(data_dir))
+    recordings = (load_recording(p) for p in find_pairs(data_dir))
+    return export_run(model, config, stats, recordings, torch.device("cpu"), Path(path), int(state["step"]),
+                      {"checkpoint": os.path.basename(str(checkpoint))})
