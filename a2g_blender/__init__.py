@@ -4,9 +4,19 @@
 Thin bpy glue; the work is done by the bundled numpy runtime in `.core`.
 """
 
-from . import batch, npz_import, operators, panel, preferences, properties
+from . import (
+    batch,
+    directing_ops,
+    directing_panel,
+    npz_import,
+    operators,
+    panel,
+    preferences,
+    properties,
+)
 
-_modules = (preferences, properties, operators, npz_import, panel, batch)
+_modules = (preferences, properties, operators, npz_import, panel, directing_ops, directing_panel,
+            batch)
 
 
 def register():

@@ -106,6 +106,15 @@ class A2G_OT_generate(bpy.types.Operator):
         default=0,
         min=0,
     )
+    count: bpy.props.IntProperty(
+        name="Takes",
+        description="How many takes to make for the same audio (seeds Seed, Seed + 1, ...), "
+        "each its own action; switch between them in the Directing panel. Unset: the "
+        "Gestures panel's Takes",
+        default=1,
+        min=1,
+        max=32,
+    )
 
     @classmethod
     def poll(cls, context):
@@ -121,16 +130,20 @@ class A2G_OT_generate(bpy.types.Operator):
 
         if not self.properties.is_property_set("seed"):
             self.seed = context.scene.a2g.seed
-        return prepare(context, target_armature(context), self.seed)
+        if not self.properties.is_property_set("count"):
+            self.count = context.scene.a2g_directing.takes
+        return prepare(context, target_armature(context), self.seed, count=self.count)
 
     def _apply(self, result, seconds):
         from .pipeline import apply
 
         action = apply(result)
         heard = result.job.heard
-        self.report({"INFO"}, f"'{action.name}': frames {heard.first}-{heard.end - 1} on "
+        takes = f" (take 1 of {1 + len(result.takes)})" if result.takes else ""
+        pins = f", {len(result.job.pins)} pin(s)" if result.job.pins else ""
+        self.report({"INFO"}, f"'{action.name}'{takes}: frames {heard.first}-{heard.end - 1} on "
                               f"'{result.job.armature}' from {heard.description}, seed "
-                              f"{result.job.seed} ({seconds:.1f} s)")
+                              f"{result.job.seed}{pins} ({seconds:.1f} s)")
 
     # ---- synchronous: headless, scripts, redo -------------------------------------------
     def execute(self, context):

@@ -49,7 +49,9 @@ class A2G_PT_gestures(bpy.types.Panel):
             text, icon = _audio_summary(context)
             col.label(text=text, icon=icon)
 
-        layout.prop(settings, "seed")
+        row = layout.row(align=True)
+        row.prop(settings, "seed")
+        row.prop(context.scene.a2g_directing, "takes")
 
         if running:
             layout.progress(factor=progress.fraction, type="BAR",

@@ -5,7 +5,12 @@
    audio, decodes the audio. Raises :class:`GenerationError` with a message for the user.
 2. :func:`compute` (pure numpy, safe in a worker thread): features, network, resampling to the
    scene's frames, conversion to bone quaternions. Reports progress, honours cancellation.
-3. :func:`apply` (main thread, writes bpy): one new action with all keys written in bulk.
+3. :func:`apply` (main thread, writes bpy): one new action with all keys written in bulk (one
+   per take when several are asked for; see :mod:`.takes`).
+
+Pins on the armature's ``A2G Pins`` NLA track (:mod:`.pins`) are read in :func:`prepare` and
+steer the motion over their frames; every generated action carries the recipe that Resample
+Range replays (:mod:`.resample`).
 """
 
 from __future__ import annotations
@@ -35,8 +40,10 @@ class Job:
     model_path: Path
     seed: int
     fps: float
-    pins: tuple = ()  # core.generate.Pin s (30 fps model frames), for later features
+    pins: tuple = ()  # core.generate.Pin s (30 fps model frames): the A2G Pins track's (prepare)
     resamples: tuple = ()  # core.generate.ResampleRange s
+    audio: dict | None = None  # the audio as the recipe records it (takes.audio_recipe)
+    count: int = 1  # takes: seeds seed, seed + 1, ..., seed + count - 1
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class Result:
     job: Job
     frames: np.ndarray  # (N,) scene frames
     quats: np.ndarray  # (N, 22, 4) bone quaternions (w, x, y, z)
+    takes: tuple = ()  # (N, 22, 4) bone quaternions of takes 2 .. count
 
 
 def target_armature(context, settings=None):
@@ -63,9 +71,10 @@ def target_armature(context, settings=None):
     return obj
 
 
-def prepare(context, obj, seed: int, settings=None) -> Job:
-    """Validate and load everything generation needs; touches no bpy data."""
-    from . import audio_source, model, rig
+def prepare(context, obj, seed: int, settings=None, count: int = 1) -> Job:
+    """Validate and load everything generation needs (pins included); touches no bpy data."""
+    from . import audio_source, model, pins, rig, takes
+    from .core.directing import DirectingError
     from .core.model_file import ModelFileError
 
     scene = context.scene
@@ -85,7 +94,13 @@ def prepare(context, obj, seed: int, settings=None) -> Job:
         heard = audio_source.gather(scene, settings)
     except AudioError as exc:
         raise GenerationError(str(exc)) from None
-    return Job(obj.name, body, heard, loaded, path, int(seed), audio_source.scene_fps(scene))
+    fps = audio_source.scene_fps(scene)
+    try:
+        pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
+    except DirectingError as exc:
+        raise GenerationError(str(exc)) from None
+    return Job(obj.name, body, heard, loaded, path, int(seed), fps, pins=pinned,
+               audio=takes.audio_recipe(scene, settings, heard), count=max(1, int(count)))
 
 
 def compute(job: Job, progress=None, cancelled=None) -> Result:
@@ -105,19 +120,24 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
     step(0.05)
     features = features_for_motion(heard.samples)
     step(0.25)
-    local = generate(job.model, features, job.seed, pins=job.pins, resamples=job.resamples)
-    step(0.85)
-    quats = to_scene_quaternions(local, heard.first, heard.end, job.fps, job.rig.change)
-    step(0.95)
+    takes = []
+    for i in range(job.count):
+        local = generate(job.model, features, job.seed + i, pins=job.pins, resamples=job.resamples)
+        takes.append(to_scene_quaternions(local, heard.first, heard.end, job.fps, job.rig.change))
+        step(0.25 + 0.7 * (i + 1) / job.count)
     frames = np.arange(heard.first, heard.end, dtype=np.float64)
-    return Result(job, frames, quats)
+    return Result(job, frames, takes[0], tuple(takes[1:]))
 
 
 def apply(result: Result):
-    """Write the result into a new generated action on the armature; returns the action."""
+    """Write the result into a new generated action on the armature; returns the action.
+
+    Several takes become one action each, kept on muted NLA tracks, the first one active.
+    The previous takes are replaced (see :mod:`.takes`).
+    """
     import bpy
 
-    from . import actions, keying
+    from . import takes
 
     job = result.job
     obj = bpy.data.objects.get(job.armature)
@@ -125,18 +145,36 @@ def apply(result: Result):
         raise GenerationError(f"The armature '{job.armature}' no longer exists")
     for name in job.rig.non_quaternion:
         obj.pose.bones[name].rotation_mode = "QUATERNION"
+    takes.remove_takes(obj)
+    if not result.takes:
+        return _write_action(obj, job, job.seed, result.frames, result.quats,
+                             f"{job.heard.name} gestures", 0)
+    made = []
+    for i, quats in enumerate((result.quats, *result.takes)):
+        action = _write_action(obj, job, job.seed + i, result.frames, quats,
+                               f"{job.heard.name} take {i + 1}", i + 1)
+        takes.keep_take(obj, action, i + 1)
+        made.append(action)
+    takes.use_take(obj, made[0])
+    return made[0]
+
+
+def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int):
+    from . import actions, keying, takes
+
     metadata = {
-        "a2g_seed": job.seed,
+        "a2g_seed": seed,
         "a2g_audio": job.heard.description,
         "a2g_model": job.model_path.name,
         "a2g_frames": [job.heard.first, job.heard.end],
+        takes.RECIPE: takes.recipe_for(job, seed, take).to_json(),
     }
-    action = actions.replace_action(obj, f"{job.heard.name} gestures", metadata)
-    keying.write_bone_quaternions(obj, action, job.rig.bone_names, result.frames, result.quats)
+    action = actions.replace_action(obj, name, metadata)
+    keying.write_bone_quaternions(obj, action, job.rig.bone_names, frames, quats)
     return action
 
 
-def run(context, obj, seed: int, settings=None):
+def run(context, obj, seed: int, settings=None, count: int = 1):
     """prepare + compute + apply, synchronously (headless, scripts, tests)."""
-    job = prepare(context, obj, seed, settings)
+    job = prepare(context, obj, seed, settings, count)
     return apply(compute(job))
