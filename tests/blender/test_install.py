@@ -7,8 +7,11 @@ import bpy
 from .conftest import MODULE_NAME
 
 # Everything the extension registers in bpy.types when enabled.
-PANELS = ("A2G_PT_gestures",)
-OPERATORS = ("a2g.add_character", "a2g.generate", "a2g.import_npz")
+PANELS = ("A2G_PT_gestures", "A2G_PT_directing")
+OPERATORS = (
+    "a2g.add_character", "a2g.generate", "a2g.import_npz",
+    "a2g.pin_action", "a2g.resample_range", "a2g.use_take",
+)
 
 
 def _operator_registered(idname: str) -> bool:
