@@ -29,6 +29,10 @@ Ablations: ``specific_dim = 0`` is the "no split" baseline (the decoder sees onl
 code; there is no specific head and no mapping net, so it needs ``use_mapping=False``).
 ``use_mapping=False`` with ``specific_dim > 0`` is the "+split" ablation: I_R is the noise drawn
 from the per-clip code statistics, fed to the decoder directly.
+
+Sampling: ``noise_smoothing`` is the sigma, in frames, of the Gaussian smoothing in time of the
+noise fed to the mapping net (core/noise.py); 0 is the paper's per-frame white noise. It is
+stored here because training and inference must draw the same kind of noise.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class ModelConfig:
     decoder_head_hidden: int = 256
     mapping_layers: int = 3
     use_mapping: bool = True
+    noise_smoothing: int = 0
     fps: int = 30
     sample_rate: int = 16000
     hop_length: int = 533
@@ -89,10 +94,10 @@ class ModelConfig:
                 raise ValueError(f"ModelConfig.{f.name} must be an int, got {value!r}")
             else:
                 object.__setattr__(self, f.name, int(value))  # numpy ints -> JSON-safe int
-        minimum_zero = {"specific_dim", "mapping_layers"}
+        minimum_zero = {"specific_dim", "mapping_layers", "noise_smoothing"}
         for name in ("n_mels", "n_joints", "rot_dim", "shared_dim", "specific_dim",
                      "kernel_size", "audio_head_hidden", "decoder_head_hidden",
-                     "mapping_layers", "fps", "sample_rate", "hop_length"):
+                     "mapping_layers", "noise_smoothing", "fps", "sample_rate", "hop_length"):
             value = getattr(self, name)
             lowest = 0 if name in minimum_zero else 1
             if value < lowest:

@@ -6,7 +6,8 @@ Given raw log-mel features ``(T, n_mels)`` at 30 fps and an integer seed::
 
     rng = numpy.random.default_rng(seed)
     k = rng.integers(N)                                      # a training clip's code statistics
-    noise = code_mean[k] + code_std[k] * rng.standard_normal((T, d))
+    noise = code_mean[k] + code_std[k] * unit_noise(rng, T, d, sigma)  # core/noise.py; sigma =
+                                                             # config.noise_smoothing (0: white)
     mu, logvar = mapping(noise)                              # f_R (skipped if use_mapping=False:
     I = mu + exp(0.5 * logvar) * rng.standard_normal((T, d)) #  then I = noise)
     I[pin.start:pin.end] = motion_encoder(pin 6D).specific_mean   for each pin (paper sec. 5.6)
@@ -41,6 +42,7 @@ import numpy as np
 
 from .model_file import LoadedModel
 from .network import Network
+from .noise import unit_noise
 from .rotations import matrix_to_quat, matrix_to_sixd, quat_slerp, quat_to_matrix, sixd_to_matrix
 
 #: Maximum cross-fade length (frames, 30 fps) inside each edge of a resample range.
@@ -152,7 +154,8 @@ def _draw_noise(net: Network, n: int, rng: np.random.Generator) -> np.ndarray:
     """Noise (n, d) from one randomly chosen training clip's code statistics."""
     cm, cs = net.code_mean, net.code_std
     k = int(rng.integers(cm.shape[0]))
-    return (cm[k] + cs[k] * rng.standard_normal((n, cm.shape[1]))).astype(np.float32)
+    unit = unit_noise(rng, n, cm.shape[1], net.config.noise_smoothing)
+    return (cm[k] + cs[k] * unit).astype(np.float32)
 
 
 def _sample_code(net: Network, T: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

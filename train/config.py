@@ -101,6 +101,11 @@ class TrainConfig:
     w_kl: float = 1e-3  # each Gaussian head's KL to N(0, I), after warm-up
     kl_cycle_steps: int = 10_000  # cyclic warm-up period
     kl_ramp_fraction: float = 0.5  # fraction of a cycle spent ramping 0 -> w_kl
+    w_code_stats: float = 0.0  # L1 between I_R's and I_M's temporal statistics (0 = off, paper)
+
+    # ---- sampling noise and initialisation -------------------------------------------------
+    noise_smoothing: int = 0  # sigma (frames) of the mapping net's input noise smoothing (0 = white)
+    init_from: str = ""  # start a new run from this checkpoint's weights (fine-tuning)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -126,6 +131,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.kl_ramp_fraction must be in (0, 1], got {self.kl_ramp_fraction}")
         if self.lr <= 0.0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if self.noise_smoothing < 0 or self.w_code_stats < 0:
+            raise ValueError("TrainConfig.noise_smoothing and w_code_stats must be >= 0")
         if self.num_workers < 0 or self.diversity_decay_steps < 0 or self.grad_clip < 0:
             raise ValueError("TrainConfig.num_workers, diversity_decay_steps and grad_clip must be >= 0")
 
@@ -160,7 +167,7 @@ class TrainConfig:
         """The architecture this variant trains: ``base`` (default ``ModelConfig()``) with the
         motion-specific code removed (``specific_dim=0``) for "baseline"/"regression" and the
         mapping net removed for "split"."""
-        base = base or ModelConfig()
+        base = dataclasses.replace(base or ModelConfig(), noise_smoothing=self.noise_smoothing)
         if not self.parts["split"]:
             return dataclasses.replace(base, specific_dim=0, use_mapping=False)
         if not self.parts["mapping"]:

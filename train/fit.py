@@ -317,6 +317,13 @@ def fit(config: TrainConfig, model_config: ModelConfig | None = None, resume: bo
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+    elif config.init_from:
+        init = load_checkpoint(config.init_from)
+        init_arch = ModelConfig.from_dict(init["model_config"])
+        if dataclasses.replace(init_arch, noise_smoothing=arch.noise_smoothing) != arch:
+            raise ValueError(f"--init-from {config.init_from}: its architecture {init['model_config']} "
+                             f"differs from this run's {arch.to_dict()}")
+        model.load_state_dict(init["model"])
     torch.manual_seed(derive_seed(config.seed, rt.rank, start_step, 1))  # per-rank sampling noise
 
     data = build_data(config, rt, start_step)

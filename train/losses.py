@@ -19,8 +19,10 @@ terms plus code statistics for logging:
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from core.noise import smoothing_kernel
 from core.skeleton import BODY_PARENTS, body_rest_offsets
 from train.config import TrainConfig
 from train.model import Audio2Gestures, reparameterize
@@ -116,13 +118,36 @@ def time_std(code: torch.Tensor) -> torch.Tensor:
     return code.detach().float().std(dim=1).mean()
 
 
-def code_noise(i_m: torch.Tensor) -> torch.Tensor:
-    """Per-frame noise with each clip's per-channel mean and std of I_M over time
-    (the input of the mapping net; detached)."""
+def code_noise(i_m: torch.Tensor, smoothing: int = 0) -> torch.Tensor:
+    """Noise with each clip's per-channel mean and std of I_M over time (the input of the
+    mapping net; detached). ``smoothing`` > 0 smooths it in time with core.noise's Gaussian
+    kernel (unit variance kept), so it has I_M's slow temporal structure."""
     i_m = i_m.detach()
     mean = i_m.mean(dim=1, keepdim=True)
     std = i_m.std(dim=1, keepdim=True) if i_m.shape[1] > 1 else torch.zeros_like(mean)
-    return mean + std * torch.randn_like(i_m)
+    kernel = torch.as_tensor(smoothing_kernel(smoothing), dtype=i_m.dtype, device=i_m.device)
+    b, t, c = i_m.shape
+    white = torch.randn(b * c, 1, t + kernel.numel() - 1, dtype=i_m.dtype, device=i_m.device)
+    unit = F.conv1d(white, kernel.flip(0).view(1, 1, -1)).view(b, c, t).transpose(1, 2)
+    return mean + std * unit
+
+
+def code_statistics_loss(i_r: torch.Tensor, i_m: torch.Tensor) -> torch.Tensor:
+    """L1 between the temporal statistics of I_R and of I_M (detached), per clip and channel:
+    mean over time, std over time, and std of the frame-to-frame change. The paper's mapping
+    net exists to align the sampled code's statistics ("such as the mean and variance of
+    derivatives", sec. 5.5) with I_M's; this states that aim as a loss, so the mapping net
+    cannot shrink I_R to a constant (which the a2x speed loss otherwise rewards)."""
+    i_m = i_m.detach().float()
+    i_r = i_r.float()
+    if i_r.shape[1] < 3:
+        return i_r.new_zeros(())
+    terms = [
+        (i_r.mean(1) - i_m.mean(1)).abs().mean(),
+        (i_r.std(1) - i_m.std(1)).abs().mean(),
+        (i_r.diff(dim=1).std(1) - i_m.diff(dim=1).std(1)).abs().mean(),
+    ]
+    return torch.stack(terms).sum()
 
 
 # ---- the training step -------------------------------------------------------------------------
@@ -194,7 +219,7 @@ class TrainingStep(nn.Module):
         motion_losses("recon", model.decoder(s_m, i_m))
         a2m_pos = motion_losses("a2m", model.decoder(s_a, i_m))
 
-        noise = code_noise(i_mu)
+        noise = code_noise(i_mu, model.config.noise_smoothing)
         if parts["mapping"]:
             r_mu, r_logvar = model.mapping(noise)
             i_r = reparameterize(r_mu, r_logvar)
@@ -202,6 +227,8 @@ class TrainingStep(nn.Module):
         else:  # "+split": the noise is the motion-specific code
             i_r = noise
         terms["std_I_R"] = time_std(i_r)
+        if cfg.w_code_stats > 0:
+            add("code_stats", code_statistics_loss(i_r, i_mu), cfg.w_code_stats)
 
         a2x6d = model.decoder(s_a, i_r)
         rot_l, a2x_pos, spd_l = self._motion_terms(a2x6d, target_rot, target_pos)

@@ -20,6 +20,8 @@ from train.data import find_pairs, load_recording  # noqa: E402
 from train.losses import (  # noqa: E402
     ForwardKinematics,
     TrainingStep,
+    code_noise,
+    code_statistics_loss,
     geodesic_loss,
     kl_divergence,
     motion_to_matrices,
@@ -144,3 +146,27 @@ def test_schedules():
     assert config.relaxed_rho == pytest.approx(2.0)  # 0.02 m in centimetres
     with pytest.raises(ValueError, match="variant"):
         TrainConfig(variant="gan")
+
+
+def test_code_statistics_loss_zero_for_matching_codes_positive_for_constant():
+    torch.manual_seed(0)
+    i_m = torch.randn(2, 64, 16).cumsum(1) * 0.2
+    assert code_statistics_loss(i_m.clone(), i_m).item() == pytest.approx(0.0, abs=1e-6)
+    constant = i_m.mean(1, keepdim=True).expand_as(i_m).clone().requires_grad_(True)
+    loss = code_statistics_loss(constant, i_m)
+    assert loss.item() > 0.1
+    loss.backward()
+    assert torch.isfinite(constant.grad).all()
+
+
+def test_smoothed_code_noise_keeps_clip_statistics_and_is_slow():
+    torch.manual_seed(0)
+    i_m = torch.randn(4, 20000, 16) * 2.0 + 3.0
+    for sigma in (0, 8):
+        noise = code_noise(i_m, sigma)
+        assert noise.shape == i_m.shape
+        assert torch.allclose(noise.mean(1), i_m.mean(1), atol=0.35)
+        assert torch.allclose(noise.std(1), i_m.std(1), rtol=0.15)
+    white, smooth = code_noise(i_m, 0), code_noise(i_m, 8)
+    lag1 = [float(torch.corrcoef(torch.stack([x[0, :-1, 0], x[0, 1:, 0]]))[0, 1]) for x in (white, smooth)]
+    assert abs(lag1[0]) < 0.1 and lag1[1] > 0.95
