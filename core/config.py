@@ -33,6 +33,10 @@ from the per-clip code statistics, fed to the decoder directly.
 Sampling: ``noise_smoothing`` is the sigma, in frames, of the Gaussian smoothing in time of the
 noise fed to the mapping net (core/noise.py); 0 is the paper's per-frame white noise. It is
 stored here because training and inference must draw the same kind of noise.
+``output_smoothing`` is the sigma, in frames, of a Gaussian low-pass in time applied to the
+decoder's 6D output at inference (core/generate.py; 0 = none). The network's raw output carries
+frame-to-frame jitter that real motion does not have (measured on BEAT2: mean jerk 10x the
+mocap's); sigma 1 removes it while keeping the gestures (see models/MODEL_CARD.md).
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class ModelConfig:
     mapping_layers: int = 3
     use_mapping: bool = True
     noise_smoothing: int = 0
+    output_smoothing: int = 0
     fps: int = 30
     sample_rate: int = 16000
     hop_length: int = 533
@@ -94,10 +99,10 @@ class ModelConfig:
                 raise ValueError(f"ModelConfig.{f.name} must be an int, got {value!r}")
             else:
                 object.__setattr__(self, f.name, int(value))  # numpy ints -> JSON-safe int
-        minimum_zero = {"specific_dim", "mapping_layers", "noise_smoothing"}
+        minimum_zero = {"specific_dim", "mapping_layers", "noise_smoothing", "output_smoothing"}
         for name in ("n_mels", "n_joints", "rot_dim", "shared_dim", "specific_dim",
                      "kernel_size", "audio_head_hidden", "decoder_head_hidden",
-                     "mapping_layers", "noise_smoothing", "fps", "sample_rate", "hop_length"):
+                     "mapping_layers", "noise_smoothing", "output_smoothing", "fps", "sample_rate", "hop_length"):
             value = getattr(self, name)
             lowest = 0 if name in minimum_zero else 1
             if value < lowest:

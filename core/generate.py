@@ -12,7 +12,8 @@ Given raw log-mel features ``(T, n_mels)`` at 30 fps and an integer seed::
     I = mu + exp(0.5 * logvar) * rng.standard_normal((T, d)) #  then I = noise)
     I[pin.start:pin.end] = motion_encoder(pin 6D).specific_mean   for each pin (paper sec. 5.6)
     S_A = audio_encoder((features - feature_mean) / feature_std)
-    rotations = sixd_to_matrix(decoder(S_A, I))              # (T, n_joints, 3, 3)
+    sixd = gaussian_smooth_in_time(decoder(S_A, I), config.output_smoothing)  # 0: no filter
+    rotations = sixd_to_matrix(sixd)                         # (T, n_joints, 3, 3)
 
 A ``ResampleRange(start, end, seed)`` redraws the code on [start, end) only, from
 ``default_rng(range.seed)`` (same draw order as above, for end - start frames; the mapping net
@@ -133,10 +134,10 @@ def generate(
     noise, code = _sample_code(net, T, np.random.default_rng(int(seed)))
     pin_codes = [(p.start, p.end, _pin_code(net, p)) for p in pins]
     _apply_pins(code, pin_codes)
-    base = net.decode(shared, code)
+    base = _decode(net, shared, code)
     out = _to_matrices(base, c.n_joints)
 
-    r_dec = c.receptive_radius("decoder")
+    r_dec = c.receptive_radius("decoder") + 4 * c.output_smoothing  # decoder + output filter
     r_map = c.receptive_radius("mapping")
     for rr in resamples:
         a, b = rr.start, rr.end
@@ -144,12 +145,26 @@ def generate(
         new_code[a:b] = _resample_code(net, noise, a, b, r_map, np.random.default_rng(int(rr.seed)))
         _apply_pins(new_code, pin_codes)
         lo, hi = max(0, a - r_dec), min(T, b + r_dec)
-        new = net.decode(shared[lo:hi], new_code[lo:hi])[a - lo: b - lo]
+        new = _decode(net, shared[lo:hi], new_code[lo:hi])[a - lo: b - lo]
         out[a:b] = _crossfade(out[a:b], _to_matrices(new, c.n_joints))
     return out
 
 
 # ---- sampling helpers --------------------------------------------------------------------------
+def _decode(net: Network, shared: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """Decoder output (T, n_joints * 6), low-passed in time when ``output_smoothing`` > 0."""
+    sixd = net.decode(shared, code)
+    sigma = net.config.output_smoothing
+    if sigma == 0 or sixd.shape[0] < 2:
+        return sixd
+    t = np.arange(-4 * sigma, 4 * sigma + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (t / sigma) ** 2)
+    kernel /= kernel.sum()
+    padded = np.pad(sixd.astype(np.float64), ((4 * sigma, 4 * sigma), (0, 0)), mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, kernel.size, axis=0)  # (T, C, K)
+    return (windows @ kernel).astype(np.float32)
+
+
 def _draw_noise(net: Network, n: int, rng: np.random.Generator) -> np.ndarray:
     """Noise (n, d) from one randomly chosen training clip's code statistics."""
     cm, cs = net.code_mean, net.code_std

@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     p_export.add_argument("--checkpoint", required=True)
     p_export.add_argument("--data", required=True, help="the training data (for the code statistics)")
     p_export.add_argument("--out", required=True, help="model file to write (.json)")
+    p_export.add_argument("--output-smoothing", type=int, default=None,
+                          help="sigma (frames) of the inference low-pass on the decoder output")
 
     args = parser.parse_args(argv)
     if args.command == "fit":
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "export":
         from train.fit import export_checkpoint
 
-        print(export_checkpoint(args.checkpoint, args.data, args.out))
+        print(export_checkpoint(args.checkpoint, args.data, args.out, args.output_smoothing))
     return 0
 
 

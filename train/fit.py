@@ -415,11 +415,14 @@ def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, 
     return export_model(model, path, stats.mean, stats.std, code_mean, code_std, metadata)
 
 
-def export_checkpoint(checkpoint, data_dir, path) -> Path:
+def export_checkpoint(checkpoint, data_dir, path, output_smoothing: int | None = None) -> Path:
     """Export a training checkpoint (e.g. of an interrupted run) as a model file; the code
-    statistics are computed on the training part of ``data_dir``."""
+    statistics are computed on the training part of ``data_dir``. ``output_smoothing`` sets
+    the inference-time low-pass of the decoder output (ModelConfig.output_smoothing)."""
     state = load_checkpoint(checkpoint)
     model, config, stats = model_from_checkpoint(state)
+    if output_smoothing is not None:
+        model.config = dataclasses.replace(model.config, output_smoothing=int(output_smoothing))
     config = dataclasses.replace(config, data_dir=str(data_dir))
     recordings = (load_recording(p) for p in find_pairs(data_dir))
     return export_run(model, config, stats, recordings, torch.device("cpu"), Path(path), int(state["step"]),

@@ -254,3 +254,26 @@ def test_non_finite_features(net, feats):
 def test_span_validation(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+# ---- sampling options: smoothed noise and output low-pass ------------------------------------
+@pytest.fixture(scope="module")
+def smooth_net():
+    config = ModelConfig(noise_smoothing=4, output_smoothing=1)
+    return Network(random_model(config, seed=11))
+
+
+def test_output_smoothing_lowers_jerk_and_keeps_resample_identity(smooth_net, feats):
+    raw = Network(random_model(ModelConfig(noise_smoothing=4), seed=11))
+    a, b = generate(raw, feats, 5), generate(smooth_net, feats, 5)
+
+    def jerk(rot):
+        return np.abs(np.diff(matrix_to_sixd(rot.astype(np.float64)), 3, axis=0)).mean()
+
+    assert jerk(b) < 0.5 * jerk(a)
+    # the filter is a low-pass of the same motion, not new motion
+    assert np.median(_angles(a, b)) < np.median(_angles(a, generate(raw, feats, 6)))
+    out = generate(smooth_net, feats, 5, resamples=[ResampleRange(100, 140, 99)])
+    np.testing.assert_array_equal(out[:100], b[:100])
+    np.testing.assert_array_equal(out[140:], b[140:])
+    np.testing.assert_array_equal(generate(smooth_net, feats, 5), b)  # deterministic
