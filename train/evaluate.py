@@ -244,7 +244,7 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
     rows, results = [], []
     for source, path in zip(sources, paths, strict=True):
         r = evaluate_model(path, data, n_samples, seed)
-        label = LABELS.get(r["variant"], r["variant"])
+        label = describe(path, LABELS.get(r["variant"], r["variant"]))
         if any(label == existing for existing, _ in rows):
             label = f"{label} [{Path(source).name}]"
         rows.append((label, r))
@@ -280,6 +280,26 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
     (out / "results.json").write_text(json.dumps(_finite(summary), indent=1), encoding="utf-8")
     print(text)
     return out / "results.md"
+
+
+def describe(model_path: Path, name: str) -> str:
+    """Row label: the variant's name, training steps and the sampling options that differ from
+    the paper's (smoothed noise, code-statistics loss, output low-pass)."""
+    loaded = load_model(model_path)
+    meta, cfg = loaded.metadata, loaded.config
+    train_cfg = meta.get("train_config", {})
+    extras = []
+    if train_cfg.get("init_from"):
+        extras.append(f"fine-tuned from {Path(train_cfg['init_from']).parent.name}")
+    if train_cfg.get("w_code_stats"):
+        extras.append(f"code-stats loss {train_cfg['w_code_stats']:g}")
+    if cfg.noise_smoothing:
+        extras.append(f"noise σ={cfg.noise_smoothing}")
+    if cfg.output_smoothing:
+        extras.append(f"output low-pass σ={cfg.output_smoothing}")
+    steps = meta.get("steps")
+    head = f"{name}, {steps} steps" if steps is not None else name
+    return head + (f" ({', '.join(extras)})" if extras else "")
 
 
 def _wrist_speed(positions_cm_: np.ndarray) -> np.ndarray:
