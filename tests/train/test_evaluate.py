@@ -28,11 +28,11 @@ def test_evaluate_writes_table_json_and_plots(excerpt, tmp_path):
     report = evaluate(full, excerpt, tmp_path / "eval", baselines=[regression / "ckpt.pt"], n_samples=3,
                       val_fraction=0.5)
     text = report.read_text()
-    assert "| Audio2Gestures (full) |" in text and "| regression (S2G without GAN) |" in text
+    assert "| Audio2Gestures (full), 3 steps |" in text and "| regression (S2G without GAN), 3 steps |" in text
     assert "| ground truth |" in text and "PCK@0.2 m" in text
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
-    ours = results["models"]["Audio2Gestures (full)"]
-    baseline = results["models"]["regression (S2G without GAN)"]
+    ours = results["models"]["Audio2Gestures (full), 3 steps"]
+    baseline = results["models"]["regression (S2G without GAN), 3 steps"]
     assert ours["l1"] > 0 and ours["l1_best"] <= ours["l1"] and 0 <= ours["pck"] <= ours["pck_best"] <= 1
     assert ours["multimodality"] > 0  # different seeds give different motions
     assert baseline["multimodality"] is None and baseline["one_to_one"]  # deterministic: no multimodality
