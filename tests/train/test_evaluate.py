@@ -38,8 +38,8 @@ def test_evaluate_writes_table_json_and_plots(excerpt, tmp_path):
     assert baseline["multimodality"] is None and baseline["one_to_one"]  # deterministic: no multimodality
     assert results["ground_truth"]["diversity"] > 0 and results["ground_truth"]["wrist_speed"] > 0
     pngs = {p.name for p in (tmp_path / "eval").glob("*.png")}
-    expected = {"speed_onsets.png", "curves_audio2gestures__full.png",
-                "curves_regression__s2g_without_gan.png"}
+    expected = {"speed_onsets.png", "curves_audio2gestures__full___3_steps.png",
+                "curves_regression__s2g_without_gan___3_steps.png"}
     assert expected <= pngs
     assert (tmp_path / "eval" / "models" / "regression.json").is_file()  # the checkpoint was exported
 
