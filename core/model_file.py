@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .config import ModelConfig
+from .files import atomic_write
 
 FORMAT = "audio2gestures-model"
 FORMAT_VERSION = 1
@@ -232,21 +232,9 @@ def save_model(
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{jpath} (not written): metadata is not JSON-serialisable: {exc}") from exc
     jpath.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(npath, lambda f: np.savez(f, **arrays))
-    _atomic_write(jpath, lambda f: f.write(text.encode("utf-8")))
+    atomic_write(npath, lambda f: np.savez(f, **arrays))
+    atomic_write(jpath, lambda f: f.write(text.encode("utf-8")))
     return jpath
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ---- load ------------------------------------------------------------------------------------

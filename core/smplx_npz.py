@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write
 from .rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from .skeleton import NUM_JOINTS, load_mannequin_asset
 
@@ -285,12 +284,6 @@ def read_smplx_npz(path, flat_hand_mean: bool = False, fps: float | None = None)
 
 
 # ---- writing ---------------------------------------------------------------------------------
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _check_rotations(local_rot) -> np.ndarray:
     r = np.asarray(local_rot)
     if r.ndim != 4 or r.shape[2:] != (3, 3) or r.shape[1] not in (22, NUM_JOINTS) or r.shape[0] < 1:
@@ -359,15 +352,4 @@ def write_smplx_npz(
         "gender": np.array(str(gender)),
         "mocap_frame_rate": np.array(fps_value),
     }
-    out = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it normal permissions
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return out
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
