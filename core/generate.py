@@ -10,7 +10,8 @@ Given raw log-mel features ``(T, n_mels)`` at 30 fps and an integer seed::
                                                              # config.noise_smoothing (0: white)
     mu, logvar = mapping(noise)                              # f_R (skipped if use_mapping=False:
     I = mu + exp(0.5 * logvar) * rng.standard_normal((T, d)) #  then I = noise)
-    I[pin.start:pin.end] = motion_encoder(pin 6D).specific_mean   for each pin (paper sec. 5.6)
+    I[pin.start:pin.end] = motion_encoder(pin 6D).specific_mean   for each pin (paper sec. 5.6),
+                                         blended in over FADE_FRAMES at its edges
     S_A = audio_encoder((features - feature_mean) / feature_std)
     sixd = gaussian_smooth_in_time(decoder(S_A, I), config.output_smoothing)  # 0: no filter
     rotations = sixd_to_matrix(sixd)                         # (T, n_joints, 3, 3)
@@ -206,8 +207,12 @@ def _pin_code(net: Network, pin: Pin) -> np.ndarray:
 
 
 def _apply_pins(code: np.ndarray, pin_codes) -> None:
+    """Replace the code by each pin's I_M over the pin's frames, blending from the sampled code
+    into the pin's over its first and last ``FADE_FRAMES`` frames (``fade_weights``), so the
+    decoder sees no jump in the code at the pin's edges (a jump shows as a pop in the motion)."""
     for a, b, value in pin_codes:
-        code[a:b] = value
+        w = fade_weights(b - a)[:, None].astype(np.float32)
+        code[a:b] = w * value + (1.0 - w) * code[a:b]
 
 
 def _to_matrices(sixd: np.ndarray, n_joints: int) -> np.ndarray:

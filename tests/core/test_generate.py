@@ -176,7 +176,11 @@ def test_pin_uses_the_reference_specific_code(net, feats):
     noise = net.code_mean[k] + net.code_std[k] * rng.standard_normal((T, 16))
     mu, logvar = net.map_noise(noise.astype(np.float32))
     code = (mu + np.exp(0.5 * logvar) * rng.standard_normal((T, 16))).astype(np.float32)
-    code[a:b] = net.motion_encode(matrix_to_sixd(clip).reshape(b - a, 132))[2]
+    # blended from the sampled code into the pin's over FADE_FRAMES at each edge
+    w = fade_weights(b - a)[:, None].astype(np.float32)
+    pinned = net.motion_encode(matrix_to_sixd(clip).reshape(b - a, 132))[2]
+    code[a:b] = w * pinned + (1 - w) * code[a:b]
+    assert np.all(w[FADE_FRAMES:-FADE_FRAMES] == 1.0)  # the pin's middle is exactly its code
     shared = net.audio_encode(net.normalise_features(feats))
     expected = sixd_to_matrix(net.decode(shared, code).reshape(T, 22, 6))
     np.testing.assert_allclose(out, expected, atol=1e-5)
@@ -192,12 +196,12 @@ def test_pin_changes_only_its_neighbourhood(net, feats, base):
 
 
 def test_pins_survive_inside_a_resample_range(net, feats):
-    pin = Pin(110, 120, _pose_clip(10, seed=4))
-    ranges = [ResampleRange(100, 140, 8)]
+    pin = Pin(105, 135, _pose_clip(30, seed=4))
+    ranges = [ResampleRange(90, 170, 8)]
     with_pin = generate(net, feats, 5, pins=[pin], resamples=ranges)
     # Redrawing with another range seed changes the unpinned frames, not the pinned code:
-    other = generate(net, feats, 5, pins=[pin], resamples=[ResampleRange(100, 140, 9)])
-    assert _angles(with_pin[112:118], other[112:118]).max() < _angles(with_pin[125:135], other[125:135]).max()
+    other = generate(net, feats, 5, pins=[pin], resamples=[ResampleRange(90, 170, 9)])
+    assert _angles(with_pin[116:124], other[116:124]).max() < _angles(with_pin[145:160], other[145:160]).max()
 
 
 # ---- validation ------------------------------------------------------------------------------
