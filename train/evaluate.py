@@ -315,7 +315,7 @@ def _log_for(source: Path, model_path: Path) -> Path | None:
 
 
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text).strip("_").lower()
+    return "".join(c if c.isascii() and c.isalnum() else "_" for c in text).strip("_").lower()
 
 
 def _finite(value):
