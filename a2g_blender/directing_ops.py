@@ -14,26 +14,11 @@ import bpy
 from .core.directing import DirectingError
 
 
-def _busy(context) -> bool:
-    from .operators import is_running
-
-    return is_running(context)
-
-
 def target_blocker(context) -> str | None:
     """Why there is no armature to direct now (None when there is one)."""
-    from .pipeline import target_armature
+    from .operators import armature_blocker
 
-    if context.scene is None:
-        return "No scene"
-    if _busy(context):
-        return "Gestures are being generated: wait, or press Esc to cancel"
-    if context.mode not in {"OBJECT", "POSE"}:
-        return "Switch to Object or Pose Mode"
-    obj = target_armature(context)
-    if obj is None or obj.type != "ARMATURE":
-        return "Select an SMPL-X armature, or set Target in the Gestures panel"
-    return None
+    return armature_blocker(context)
 
 
 def resample_blocker(context) -> str | None:

@@ -22,8 +22,9 @@ def is_running(context) -> bool:
             and worker.is_alive())
 
 
-def generate_blocker(context) -> str | None:
-    """Why Generate Gestures cannot run now (shown in the panel and as the poll message)."""
+def armature_blocker(context, purpose: str = "") -> str | None:
+    """Why no operator can work on the target armature now (None when one can); ``purpose``
+    ends the mode hint, e.g. " to generate gestures"."""
     from .pipeline import target_armature
 
     if context.scene is None:
@@ -31,13 +32,18 @@ def generate_blocker(context) -> str | None:
     if is_running(context):
         return "Gestures are being generated: wait, or press Esc to cancel"
     if context.mode not in {"OBJECT", "POSE"}:
-        return "Switch to Object or Pose Mode to generate gestures"
+        return f"Switch to Object or Pose Mode{purpose}"
     obj = target_armature(context)
     if obj is None:
         return "Select an SMPL-X armature, or set Target in the Gestures panel"
     if obj.type != "ARMATURE":
         return f"'{obj.name}' is not an armature: select an SMPL-X armature"
     return None
+
+
+def generate_blocker(context) -> str | None:
+    """Why Generate Gestures cannot run now (shown in the panel and as the poll message)."""
+    return armature_blocker(context, " to generate gestures")
 
 
 class A2G_OT_add_character(bpy.types.Operator):
