@@ -12,12 +12,11 @@ import time
 import bpy
 
 from .core.directing import DirectingError
+from .operators import armature_blocker, poll_with_reason
 
 
 def target_blocker(context) -> str | None:
     """Why there is no armature to direct now (None when there is one)."""
-    from .operators import armature_blocker
-
     return armature_blocker(context)
 
 
@@ -47,11 +46,7 @@ class A2G_OT_pin_action(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        reason = target_blocker(context)
-        if reason:
-            cls.poll_message_set(reason)
-            return False
-        return True
+        return poll_with_reason(cls, target_blocker(context))
 
     def execute(self, context):
         from .pins import add_pin
@@ -97,11 +92,7 @@ class A2G_OT_resample_range(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        reason = resample_blocker(context)
-        if reason:
-            cls.poll_message_set(reason)
-            return False
-        return True
+        return poll_with_reason(cls, resample_blocker(context))
 
     def execute(self, context):
         from . import resample
@@ -145,11 +136,7 @@ class A2G_OT_use_take(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        reason = target_blocker(context)
-        if reason:
-            cls.poll_message_set(reason)
-            return False
-        return True
+        return poll_with_reason(cls, target_blocker(context))
 
     def execute(self, context):
         from .pipeline import target_armature

@@ -41,6 +41,14 @@ def armature_blocker(context, purpose: str = "") -> str | None:
     return None
 
 
+def poll_with_reason(cls, reason: str | None) -> bool:
+    """An operator's poll: True when nothing blocks it, else False with ``reason`` shown."""
+    if reason:
+        cls.poll_message_set(reason)
+        return False
+    return True
+
+
 def generate_blocker(context) -> str | None:
     """Why Generate Gestures cannot run now (shown in the panel and as the poll message)."""
     return armature_blocker(context, " to generate gestures")
@@ -124,11 +132,7 @@ class A2G_OT_generate(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        reason = generate_blocker(context)
-        if reason:
-            cls.poll_message_set(reason)
-            return False
-        return True
+        return poll_with_reason(cls, generate_blocker(context))
 
     # ---- shared -------------------------------------------------------------------------
     def _prepare(self, context):
