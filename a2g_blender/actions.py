@@ -9,7 +9,7 @@ muted NLA track, the way Blender's Action Editor stashes an action it unlinks.
 
 from __future__ import annotations
 
-from . import keying
+from . import compat, keying
 
 GENERATED = "a2g_generated"
 STASH_TRACK = "[Action Stash]"
@@ -30,12 +30,8 @@ def _stash(obj, action) -> None:
     """Keep a user's action alive on a muted NLA track (unless something else keeps it)."""
     if action.use_fake_user or action.users > 1 or _used_by_nla(obj, action):
         return
-    anim = obj.animation_data
-    track = anim.nla_tracks.new()
-    track.name = STASH_TRACK
-    start = int(action.frame_range[0])
-    track.strips.new(action.name, start, action)
-    track.mute = True
+    track = compat.new_muted_track(obj, STASH_TRACK)
+    track.strips.new(action.name, int(action.frame_range[0]), action)
 
 
 def replace_action(obj, name: str, metadata: dict):
@@ -54,7 +50,7 @@ def replace_action(obj, name: str, metadata: dict):
         action[key] = value
     if old is not None and not is_generated(old):
         _stash(obj, old)
-    keying.assign_action(obj, action)
+    compat.assign_action(obj, action)
     if old is not None and is_generated(old) and old.users == 0:
         bpy.data.actions.remove(old)
     action.name = name  # takes the plain name once the old one is gone

@@ -11,7 +11,7 @@ import time
 
 import bpy
 
-from .core.directing import DirectingError
+from .core.errors import UserError, message_for
 from .operators import armature_blocker, poll_with_reason
 
 
@@ -65,8 +65,8 @@ class A2G_OT_pin_action(bpy.types.Operator):
             strip = add_pin(obj, action, self.frame_start,
                             self.action_frame_start if is_set("action_frame_start") else None,
                             self.action_frame_end if is_set("action_frame_end") else None)
-        except DirectingError as exc:
-            self.report({"ERROR"}, str(exc))
+        except UserError as exc:
+            self.report({"ERROR"}, message_for(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Pinned '{action.name}' at frames {strip.frame_start:g}-"
                               f"{strip.frame_end:g} of '{obj.name}': generate or resample to use it")
@@ -107,8 +107,8 @@ class A2G_OT_resample_range(bpy.types.Operator):
                                    self.seed if is_set("seed") else None)
             result = resample.compute(job)
             action = resample.apply(result)
-        except DirectingError as exc:
-            self.report({"ERROR"}, str(exc))
+        except UserError as exc:
+            self.report({"ERROR"}, message_for(exc))
             return {"CANCELLED"}
         span = job.span
         # remember what was done, so Redo (F9) repeats it exactly
@@ -149,8 +149,8 @@ class A2G_OT_use_take(bpy.types.Operator):
             return {"CANCELLED"}
         try:
             use_take(obj, action)
-        except DirectingError as exc:
-            self.report({"ERROR"}, str(exc))
+        except UserError as exc:
+            self.report({"ERROR"}, message_for(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"'{obj.name}' now plays '{action.name}'")
         return {"FINISHED"}

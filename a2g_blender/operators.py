@@ -8,6 +8,8 @@ import time
 
 import bpy
 
+from .core.errors import message_for
+
 _active_worker = None  # the interactive job's worker thread, while one runs
 
 
@@ -157,7 +159,7 @@ class A2G_OT_generate(bpy.types.Operator):
 
     # ---- synchronous: headless, scripts, redo -------------------------------------------
     def execute(self, context):
-        from .pipeline import GenerationError, compute
+        from .pipeline import compute
 
         start = time.perf_counter()
         wm = context.window_manager
@@ -173,21 +175,19 @@ class A2G_OT_generate(bpy.types.Operator):
                 if show:
                     wm.progress_end()
             self._apply(result, time.perf_counter() - start)
-        except GenerationError as exc:
-            self.report({"ERROR"}, str(exc))
+        except Exception as exc:  # bad input (UserError) or a failure: as the modal path reports it
+            self.report({"ERROR"}, message_for(exc))
             return {"CANCELLED"}
         return {"FINISHED"}
 
     # ---- interactive: worker thread + modal timer, Esc cancels --------------------------
     def invoke(self, context, event):
-        from .pipeline import GenerationError
-
         if bpy.app.background or context.window is None:
             return self.execute(context)
         try:
             job = self._prepare(context)
-        except GenerationError as exc:
-            self.report({"ERROR"}, str(exc))
+        except Exception as exc:
+            self.report({"ERROR"}, message_for(exc))
             return {"CANCELLED"}
         global _active_worker
         self._start = time.perf_counter()
@@ -202,8 +202,6 @@ class A2G_OT_generate(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
-        from .pipeline import GenerationError
-
         worker = self._worker
         if event.type == "ESC" and event.value == "PRESS":
             worker.cancel_event.set()
@@ -219,12 +217,12 @@ class A2G_OT_generate(bpy.types.Operator):
             return {"PASS_THROUGH"}
         self._finish(context)
         if worker.error is not None:
-            self.report({"ERROR"}, f"Gesture generation failed: {worker.error}")
+            self.report({"ERROR"}, message_for(worker.error))
             return {"CANCELLED"}
         try:
             self._apply(worker.result, time.perf_counter() - self._start)
-        except GenerationError as exc:
-            self.report({"ERROR"}, str(exc))
+        except Exception as exc:
+            self.report({"ERROR"}, message_for(exc))
             return {"CANCELLED"}
         return {"FINISHED"}
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .config import ModelConfig
+from .errors import UserError
 from .files import atomic_write, read_npz
 
 FORMAT = "audio2gestures-model"
@@ -36,7 +37,7 @@ FORMAT_VERSION = 1
 STAT_NAMES = ("feature_mean", "feature_std", "code_mean", "code_std")
 
 
-class ModelFileError(Exception):
+class ModelFileError(UserError):
     """A model file is missing, unreadable or inconsistent; the message says which and why."""
 
 

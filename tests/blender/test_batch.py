@@ -118,7 +118,7 @@ def test_help_and_usage_errors(batch, model_file, audio, tmp_path):
         (["generate", wav, "--seed", "-1"], "--seed"),
         (["generate", wav, "--fps", "0"], "--fps"),
         (["generate", wav, "--blend", tmp_path / "none.blend"], "--blend"),
-        (["generate", wav, "--model", tmp_path / "none.json"], "cannot load the gesture model"),
+        (["generate", wav, "--model", tmp_path / "none.json"], "Cannot load the gesture model"),
         (["generate", wav, "--model", model_file, "--pin", "clip.npz"], "CLIP.npz@FRAME"),
         (["generate", wav, "--model", model_file, "--pin", f"{EXCERPT}@soon"], "not a frame number"),
         (["generate", wav, "--model", model_file, "--pin", f"{EXCERPT}@-1s"], "not a frame number"),
