@@ -45,7 +45,7 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
              if getattr(args, f.name) is not None}
     if not args.resume:
         return TrainConfig(**given)
-    from train.fit import CHECKPOINT_NAME, load_checkpoint
+    from train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 
     path = Path(given.get("out_dir", TrainConfig.out_dir)) / CHECKPOINT_NAME
     if not path.is_file():
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
         bench(args.batch_size, args.crop_frames, args.steps, args.variant, args.threads)
     elif args.command == "export":
-        from train.fit import export_checkpoint
+        from train.export import export_checkpoint
 
         print(export_checkpoint(args.checkpoint, args.data, args.out, args.output_smoothing))
     return 0

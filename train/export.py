@@ -1,15 +1,29 @@
-"""Export a trained torch ``Audio2Gestures`` to the numpy model file (core/model_file.py)."""
+"""Export a trained torch ``Audio2Gestures`` to the numpy model file (core/model_file.py).
+
+``export_run`` adds the per-clip statistics of the motion-specific code I_M over the training
+crops (``code_statistics``); ``export_checkpoint`` exports a training checkpoint (e.g. of an
+interrupted run). ``python -m train export`` calls it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from core.model_file import save_model
+from train.checkpoint import load_checkpoint, model_from_checkpoint
+from train.config import TrainConfig
+from train.data import FeatureStats, batch_crops, find_pairs, load_recording, mirror_motion, tile_crops
 from train.model import Audio2Gestures
+
+MODEL_NAME = "model.json"  # the model file a training run exports into its out_dir
+CODE_STATS_MAX_CLIPS = 4096  # training crops whose I_M statistics go into the model file
 
 
 def export_model(
@@ -47,3 +61,57 @@ def _np(x) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x, dtype=np.float32)
+
+
+@torch.no_grad()
+def code_statistics(model: Audio2Gestures, recordings, stats: FeatureStats, config: TrainConfig,
+                    device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """Per training crop (non-overlapping ``crop_frames`` tiles of the training part, each also
+    mirrored), the per-channel mean and std over time of I_M (posterior mean):
+    ``code_mean``, ``code_std`` of shape ``(N, specific_dim)``."""
+    crops = tile_crops(recordings, stats, config.crop_frames, config.val_fraction, "train",
+                       max_crops=CODE_STATS_MAX_CLIPS // 2)
+    crops += [(mirror_motion(m), f) for m, f in crops]
+    if not crops:
+        raise ValueError("no training crops for the code statistics")
+    if model.config.specific_dim == 0:  # one-to-one variants: no motion-specific code
+        empty = np.zeros((len(crops), 0), dtype=np.float32)
+        return empty, empty.copy()
+    means, stds = [], []
+    for motion, _ in batch_crops(crops, config.batch_size):
+        i_mu = model.motion_encoder(motion.to(device))[2].float()
+        means.append(i_mu.mean(1).cpu())
+        stds.append(i_mu.std(1).cpu() if i_mu.shape[1] > 1 else torch.zeros_like(means[-1]))
+    return torch.cat(means).numpy(), torch.cat(stds).numpy()
+
+
+def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, recordings, device,
+               path: Path, steps: int, extra: dict | None = None) -> Path:
+    """Export ``model`` (trained for ``steps``) with its feature statistics and the per-clip
+    I_M statistics of the training crops of ``recordings``."""
+    code_mean, code_std = code_statistics(model, recordings, stats, config, device)
+    metadata = {
+        "variant": config.variant,
+        "steps": int(steps),
+        "position_unit": config.position_unit,
+        "data_dir": os.path.basename(os.path.normpath(config.data_dir)),
+        "code_stats_clips": int(code_mean.shape[0]),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "train_config": dataclasses.asdict(config),
+        **(extra or {}),
+    }
+    return export_model(model, path, stats.mean, stats.std, code_mean, code_std, metadata)
+
+
+def export_checkpoint(checkpoint, data_dir, path, output_smoothing: int | None = None) -> Path:
+    """Export a training checkpoint (e.g. of an interrupted run) as a model file; the code
+    statistics are computed on the training part of ``data_dir``. ``output_smoothing`` sets
+    the inference-time low-pass of the decoder output (ModelConfig.output_smoothing)."""
+    state = load_checkpoint(checkpoint)
+    model, config, stats = model_from_checkpoint(state)
+    if output_smoothing is not None:
+        model.config = dataclasses.replace(model.config, output_smoothing=int(output_smoothing))
+    config = dataclasses.replace(config, data_dir=str(data_dir))
+    recordings = (load_recording(p) for p in find_pairs(data_dir))
+    return export_run(model, config, stats, recordings, torch.device("cpu"), Path(path), int(state["step"]),
+                      {"checkpoint": os.path.basename(str(checkpoint))})

@@ -11,16 +11,10 @@ from core.generate import generate  # noqa: E402
 from core.model_file import load_model  # noqa: E402
 from tests.train.conftest import TINY  # noqa: E402
 from train.__main__ import main  # noqa: E402
+from train.checkpoint import CHECKPOINT_NAME, load_checkpoint  # noqa: E402
 from train.config import TrainConfig  # noqa: E402
-from train.fit import (  # noqa: E402
-    CHECKPOINT_NAME,
-    LOG_NAME,
-    MODEL_NAME,
-    export_checkpoint,
-    fit,
-    load_checkpoint,
-    read_log,
-)
+from train.export import MODEL_NAME, export_checkpoint  # noqa: E402
+from train.fit import LOG_NAME, fit, read_log  # noqa: E402
 
 
 def _config(excerpt, out, **overrides) -> TrainConfig:
