@@ -80,6 +80,12 @@ def strip_slot(strip):
     return getattr(strip, "action_slot", None)
 
 
+def set_strip_slot(strip, slot) -> None:
+    """Make an NLA strip play ``slot`` (nothing to do for None: legacy actions)."""
+    if slot is not None and strip.action_slot != slot:
+        strip.action_slot = slot
+
+
 def assign_action(obj, action):
     """Assign ``action`` to ``obj`` (creating animation data and, if slotted, a slot).
 

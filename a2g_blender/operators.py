@@ -147,15 +147,26 @@ class A2G_OT_generate(bpy.types.Operator):
         return prepare(context, target_armature(context), self.seed, count=self.count)
 
     def _apply(self, result, seconds):
+        from .actions import EDITED_TRACK, USER_TRACK
         from .pipeline import apply
 
-        action = apply(result)
+        kept = []
+        action = apply(result, kept)
         heard = result.job.heard
         takes = f" (take 1 of {1 + len(result.takes)})" if result.takes else ""
         pins = f", {len(result.job.pins)} pin(s)" if result.job.pins else ""
-        self.report({"INFO"}, f"'{action.name}'{takes}: frames {heard.first}-{heard.end - 1} on "
-                              f"'{result.job.armature}' from {heard.description}, seed "
-                              f"{result.job.seed}{pins} ({seconds:.1f} s)")
+        obj = bpy.data.objects.get(result.job.armature)
+        under = obj is not None and any(t.name.startswith(USER_TRACK) and not t.mute
+                                        for t in obj.animation_data.nla_tracks)
+        notes = " Your own animation keeps playing underneath (NLA track "\
+                f"'{USER_TRACK}') for every channel the gestures do not key." if under else ""
+        if kept:
+            notes += (f" Kept {len(kept)} take(s) you had edited, not replaced: "
+                      f"{', '.join(repr(n) for n in kept)} (muted NLA track '{EDITED_TRACK}').")
+        self.report({"WARNING"} if kept else {"INFO"},
+                    f"'{action.name}'{takes}: frames {heard.first}-{heard.end - 1} on "
+                    f"'{result.job.armature}' from {heard.description}, seed "
+                    f"{result.job.seed}{pins} ({seconds:.1f} s).{notes}")
 
     # ---- synchronous: headless, scripts, redo -------------------------------------------
     def execute(self, context):

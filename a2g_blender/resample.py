@@ -158,6 +158,7 @@ def apply(result: ResampleResult):
     """Write the range's keys and the new recipe; returns the action."""
     import bpy
 
+    from . import actions
     from .takes import write_recipe
 
     job = result.job
@@ -167,6 +168,7 @@ def apply(result: ResampleResult):
             or obj.animation_data.action != action:
         raise DirectingError("The take changed while resampling: nothing was written")
     curves = _body_curves(obj, action, job.rig.bone_names)
+    edited = actions.is_edited(obj, action)  # hand edits stay hand edits after resampling
     fa, fb = job.span.frame_start, job.span.frame_end
     for (b, i), fc in curves.items():
         co = _co(fc)
@@ -175,6 +177,8 @@ def apply(result: ResampleResult):
         fc.keyframe_points.foreach_set("co", co.ravel())
         fc.update()
     write_recipe(action, result.recipe)
+    if not edited:
+        actions.seal(obj, action)  # the new keys are generated ones too
     return action
 
 
