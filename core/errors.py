@@ -16,9 +16,10 @@ class UserError(ValueError):
     """Bad input; the message is for the user and says what to do (nothing was changed)."""
 
 
-def message_for(exc: BaseException) -> str:
+def message_for(exc: BaseException, task: str = "") -> str:
     """What to tell the user about ``exc``: a :class:`UserError`'s message as it is; anything
-    else (a bug, or an exporter's failure) as its type and message."""
+    else (a bug, or an exporter's failure) as its type and message, after "<task> failed: "
+    when ``task`` (e.g. "Generating gestures") is given."""
     if isinstance(exc, UserError):
         return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    return f"{task + ' failed: ' if task else ''}{type(exc).__name__}: {exc}"
