@@ -127,6 +127,9 @@ def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> Resamp
         net = model.load(path)
     except ModelFileError as exc:
         raise DirectingError(f"Cannot load the gesture model: {exc}") from None
+    n_joints = getattr(getattr(net, "config", None), "n_joints", 22)
+    if body.retarget is not None and n_joints != body.retarget.n_joints:
+        body = rig.body_rig(obj, n_joints)
     scene = context.scene
     asked = asked_range(scene, frame_start, frame_end)
     heard = heard_for(scene, recipe)
@@ -144,7 +147,7 @@ def compute(job: ResampleJob) -> ResampleResult:
     """The new keys of the range (pure numpy)."""
     from .core.features import features_for_motion
     from .core.generate import ResampleRange, generate
-    from .motion import to_scene_quaternions
+    from .rig import scene_quaternions
 
     span, tl, recipe = job.span, job.timeline, job.recipe
     new_recipe = recipe.with_resample(ResampleRange(span.start, span.end, job.seed))
@@ -153,7 +156,7 @@ def compute(job: ResampleJob) -> ResampleResult:
 
     def keys(history):
         local = generate(job.model, features, recipe.seed, job.pins, history, layered=True)
-        return to_scene_quaternions(local, tl.first, tl.end, tl.fps, job.rig.change)[lo:hi]
+        return scene_quaternions(job.rig, local, tl.first, tl.end, tl.fps)[lo:hi]
 
     old = keys(recipe.resamples)
     new = keys(new_recipe.resamples)
