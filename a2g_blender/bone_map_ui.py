@@ -57,8 +57,7 @@ class A2G_OT_bone_map_auto_fill(_MapOperator):
 
     def execute(self, context):
         from . import rig
-        from .core.bone_map import (SCHEME_TITLES, BoneMap, BoneMapError, auto_fill, detect,
-                                    missing_essential)
+        from .core.bone_map import SCHEME_TITLES, BoneMap, BoneMapError, auto_fill, detect, missing_essential
 
         obj = _target(context)
         names = [b.name for b in obj.data.bones]

@@ -81,7 +81,7 @@ def armature_frames(obj) -> ArmatureFrames:
     from .motion import frame_change
 
     try:
-        body = rig.body_rig(obj)
+        body = rig.smplx_body_rig(obj)
     except rig.RigError as exc:
         raise ImportNpzError(str(exc)) from None
     bones = obj.data.bones

@@ -178,6 +178,14 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int,
     action = actions.replace_action(obj, name, metadata, kept,
                                     cover=(job.heard.first, job.heard.end - 1))
     keying.write_bone_quaternions(obj, action, job.rig.bone_names, frames, quats)
+    if job.rig.controls is not None:  # a Rigify control rig: its IK/FK switches keyed at FK
+        from . import rigify
+
+        rigify.key_fk(obj, action, job.rig.controls, float(frames[0]))
+    if job.rig.constrained:  # bones under constraint-driven parents: keys from the evaluated rig
+        from .rig_eval import refine
+
+        refine(obj, action, job.rig, frames, quats)
     actions.seal(obj, action)
     return action
 

@@ -43,6 +43,7 @@ class BodyRig:
     retarget: object = None  # core.retarget.Retarget for rigs that are not SMPL-X rigs
     scheme: str = "smplx"  # how the bone map was found (core.bone_map.SCHEME_TITLES)
     controls: object = None  # rigify.ControlRig when the keys go on Rigify's FK controls
+    constrained: tuple[str, ...] = ()  # keyed bones under constraint-driven parents (rig_eval)
 
 
 def bone_name_map(bones) -> dict[str, str]:
@@ -193,7 +194,10 @@ def retarget_rig(obj, n_joints: int = 22) -> BodyRig:
         raise RigError(f"Armature '{obj.name}': {exc}") from None
     pose_bones = obj.pose.bones
     non_quat = tuple(n for n in rt.keyed if pose_bones[n].rotation_mode != "QUATERNION")
-    return BodyRig(rt.keyed, None, "Z", non_quat, rt, bone_map.scheme, controls)
+    from .rig_eval import constrained_bones
+
+    return BodyRig(rt.keyed, None, "Z", non_quat, rt, bone_map.scheme, controls,
+                   tuple(constrained_bones(obj, rt.keyed)))
 
 
 def scene_quaternions(body: BodyRig, local_rot, first: int, end: int, fps: float) -> np.ndarray:

@@ -79,7 +79,8 @@ def refine(obj, action, body, frames, quats) -> int:
     n = frames.size
     passes = 0
     try:
-        for passes in range(1, MAX_PASSES + 1):
+        while passes < MAX_PASSES:
+            passes += 1
             poses = {b: np.empty((n, 3, 3)) for b in bones}
             for t, f in enumerate(frames):
                 scene.frame_set(int(round(f)))
