@@ -131,8 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--fbx", action="store_true",
                      help="also export the character (armature + mesh) with its animation as .fbx")
     gen.add_argument("--preview", action="store_true",
-                     help="also render a preview (Cycles, CPU): a strip of stills (.png) and a "
-                     "video with the speech (.mp4)")
+                     help="also render a preview (Cycles, CPU), framed on the upper body: a strip "
+                     "of stills (.png) and a video with the speech (.mp4)")
+    gen.add_argument("--preview-size", default="640x360", metavar="WxH",
+                     help="size of the preview in pixels, e.g. 1280x720 (default 640x360)")
     return parser
 
 
@@ -152,6 +154,12 @@ def parse_args(argv):
             raise UsageError("--name needs exactly one input file")
         if not args.name.strip() or os.sep in args.name or (os.altsep and os.altsep in args.name):
             raise UsageError(f"--name must be a plain file stem, got {args.name!r}")
+    from .preview import parse_size
+
+    try:
+        args.preview_size = parse_size(args.preview_size)
+    except ValueError as exc:
+        raise UsageError(f"--preview-size {exc}") from None
     if args.blend is not None and not args.blend.is_file():
         raise UsageError(f"--blend: {args.blend}: file not found")
     return args
@@ -381,14 +389,14 @@ def export_fbx(context, obj, path: Path) -> None:
         raise BatchError(f"FBX export failed ({result})")
 
 
-def render_preview(scene, obj, item: Item, first: int, last: int) -> None:
+def render_preview(scene, obj, item: Item, first: int, last: int, size=None) -> None:
     """Stills strip and video; the video's sound is the scene's sound strip (none where
     this Blender has no audio support)."""
     from . import preview
 
     with tempfile.TemporaryDirectory(prefix="a2g-preview-") as tmp:
         written = preview.render_preview(scene, obj, tmp, video=True, video_range=(first, last),
-                                         prefix="preview")
+                                         prefix="preview", resolution=size or preview.DEFAULT_SIZE)
         if not written.get("strip") or not written.get("video"):
             raise BatchError("the preview render wrote no images")
         shutil.move(written["strip"], item.outputs["preview_png"])
@@ -476,7 +484,7 @@ def write_outputs(item: Item, args, gen: Generated) -> None:
             export_fbx(context, gen.obj, out["fbx"])
         if "preview_png" in out:
             written += [out["preview_png"], out["preview_mp4"]]
-            render_preview(scene, gen.obj, item, gen.first, gen.last)
+            render_preview(scene, gen.obj, item, gen.first, gen.last, args.preview_size)
     except BaseException:
         for p in written:
             if p.exists():
