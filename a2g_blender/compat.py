@@ -137,7 +137,7 @@ def fcurves_of(action, obj=None, slot=None):
 def fcurve_maker(obj, action):
     """A function ``new(data_path, index, group_name)`` that adds an F-curve to the channels
     ``obj`` plays from ``action`` (assigned, see :func:`assign_action`), in the named group
-    (made on first use)."""
+    (made on first use; none for an empty name)."""
     if not is_slotted(action):
         legacy = action.fcurves
 
@@ -149,10 +149,12 @@ def fcurve_maker(obj, action):
     groups = {g.name: g for g in bag.groups}
 
     def new(path: str, index: int, group_name: str):
+        fc = bag.fcurves.new(path, index=index)
+        if not group_name:
+            return fc
         group = groups.get(group_name)
         if group is None:
             group = groups[group_name] = bag.groups.new(group_name)
-        fc = bag.fcurves.new(path, index=index)
         fc.group = group
         return fc
 

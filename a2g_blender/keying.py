@@ -73,3 +73,16 @@ def read_bone_quaternions(obj, action, bone_names):
             chans.append(co[:, 1])
         out.append(np.stack(chans, -1))
     return frames, np.stack(out, 1)
+
+
+def write_property_keys(obj, action, data_path: str, frames, values, group: str = "") -> None:
+    """Key one scalar channel (``data_path``, index 0) at ``frames`` with ``values`` in bulk;
+    ``action`` assigned to ``obj``, no F-curve for that channel yet."""
+    frames = np.asarray(frames, dtype=np.float64)
+    co = np.empty((frames.size, 2), dtype=np.float32)
+    co[:, 0] = frames
+    co[:, 1] = np.asarray(values, dtype=np.float64)
+    fc = compat.fcurve_maker(obj, action)(data_path, 0, group)
+    fc.keyframe_points.add(frames.size)
+    fc.keyframe_points.foreach_set("co", co.ravel())
+    fc.update()

@@ -77,7 +77,7 @@ def armature_frames(obj) -> ArmatureFrames:
     from . import rig
     from .motion import frame_change
 
-    body = rig.body_rig(obj)
+    body = rig.smplx_body_rig(obj)
     bones = obj.data.bones
     names = rig.bone_name_map(bones)
     joints = tuple(j for j, n in enumerate(JOINT_NAMES) if n in names)

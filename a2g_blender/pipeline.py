@@ -78,6 +78,9 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1) -> Job:
     loaded = model.load(path)
     heard = audio_source.gather(scene, settings)
     fps = audio_source.scene_fps(scene)
+    n_joints = getattr(getattr(loaded, "config", None), "n_joints", 22)
+    if body.retarget is not None and n_joints != body.retarget.n_joints:
+        body = rig.body_rig(obj, n_joints)
     pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
     return Job(obj.name, body, heard, loaded, path, int(seed), fps, pins=pinned,
                audio=takes.audio_recipe(scene, settings, heard), count=max(1, int(count)))
@@ -88,7 +91,7 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
     ``cancelled()`` polled there too (raises :class:`Cancelled`)."""
     from .core.features import features_for_motion
     from .core.generate import generate
-    from .motion import to_scene_quaternions
+    from .rig import scene_quaternions
 
     def step(fraction):
         if cancelled is not None and cancelled():
@@ -103,7 +106,7 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
     takes = []
     for i in range(job.count):
         local = generate(job.model, features, job.seed + i, pins=job.pins, resamples=job.resamples)
-        takes.append(to_scene_quaternions(local, heard.first, heard.end, job.fps, job.rig.change))
+        takes.append(scene_quaternions(job.rig, local, heard.first, heard.end, job.fps))
         step(0.25 + 0.7 * (i + 1) / job.count)
     frames = np.arange(heard.first, heard.end, dtype=np.float64)
     return Result(job, frames, takes[0], tuple(takes[1:]))
@@ -155,6 +158,14 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int,
     action = actions.replace_action(obj, name, metadata, kept,
                                     cover=(job.heard.first, job.heard.end - 1))
     keying.write_bone_quaternions(obj, action, job.rig.bone_names, frames, quats)
+    if job.rig.controls is not None:  # a Rigify control rig: its IK/FK switches keyed at FK
+        from . import rigify
+
+        rigify.key_fk(obj, action, job.rig.controls, float(frames[0]))
+    if job.rig.constrained:  # bones under constraint-driven parents: keys from the evaluated rig
+        from .rig_eval import refine
+
+        refine(obj, action, job.rig, frames, quats)
     actions.seal(obj, action)
     return action
 
