@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--blend", type=Path,
                      help="base .blend to add the result to (its SMPL-X armature is animated; a "
                      "character is added if it has none); default: a new empty scene")
+    gen.add_argument("--armature", metavar="NAME",
+                     help="the armature of the --blend scene to animate (any humanoid rig: "
+                     "SMPL-X, Mixamo, Rigify, Unreal mannequin, VRoid, Character Creator, ...); "
+                     "default: the scene's Target, else the first armature that is a humanoid")
+    gen.add_argument("--bone-map", type=Path, metavar="PRESET.json",
+                     help="bone-map preset (saved from the Bone Map panel) for a rig whose bone "
+                     "names are not recognised")
     gen.add_argument("--model", type=Path,
                      help="model description (.json beside its .npz); default: the add-on's "
                      "preference, else the bundled model")
@@ -156,6 +163,20 @@ def parse_args(argv):
         raise UserError(f"--preview-size {exc}") from None
     if args.blend is not None and not args.blend.is_file():
         raise UserError(f"--blend: {args.blend}: file not found")
+    if args.armature is not None and args.blend is None:
+        raise UserError("--armature names an armature of the --blend scene: give --blend too")
+    if args.bone_map is not None:
+        from .core.bone_map import read_preset
+
+        if args.armature is None:
+            raise UserError("--bone-map maps the bones of the --armature: give --blend and "
+                            "--armature too")
+        try:
+            args.bone_map_preset = read_preset(args.bone_map)
+        except UserError as exc:  # the message gains which option it is about
+            raise UserError(f"--bone-map: {exc}") from None
+    else:
+        args.bone_map_preset = None
     return args
 
 
@@ -293,13 +314,35 @@ def set_fps(scene, fps: float) -> None:
     scene.render.fps_base = whole / fps
 
 
-def find_or_add_character(context):
-    """The scene's SMPL-X armature (panel Target, else active, else the first one), or a new
-    character at the 3D cursor."""
+def find_or_add_character(context, armature: str | None = None, bone_map=None):
+    """The armature to animate: ``armature`` by name (with the ``bone_map`` preset applied,
+    when given), else the scene's Target, else the active or first humanoid armature, else a
+    new SMPL-X character at the 3D cursor."""
     from . import rig
     from .character import add_character
     from .pipeline import target_armature
 
+    if armature is not None:
+        obj = context.scene.objects.get(armature)
+        if obj is None:
+            found = ", ".join(f"'{o.name}'" for o in context.scene.objects if o.type == "ARMATURE")
+            raise UserError(f"--armature: the base scene has no object named '{armature}' "
+                             f"(its armatures: {found or 'none'})")
+        if obj.type != "ARMATURE":
+            raise UserError(f"--armature: '{armature}' is a {obj.type.lower()}, not an armature")
+        if bone_map is not None:
+            from .core.bone_map import check
+
+            try:
+                check(bone_map, [b.name for b in obj.data.bones], obj.name)
+            except UserError as exc:  # the message gains which option it is about
+                raise UserError(f"--bone-map: {exc}") from None
+            rig.store_map(obj, bone_map)
+        try:
+            rig.body_rig(obj)
+        except UserError as exc:
+            raise UserError(f"--armature: {exc}") from None
+        return obj
     target = context.scene.a2g.target
     if target is not None:
         try:
@@ -312,7 +355,7 @@ def find_or_add_character(context):
         if obj is not None and obj.type == "ARMATURE":
             try:
                 rig.body_rig(obj)
-            except rig.RigError:
+            except UserError:  # not a rig gestures can go on: try the next
                 continue
             return obj
     return add_character(context)[0]
@@ -421,7 +464,7 @@ def generate_in_scene(item: Item, args, net, model_path: Path, pin_specs=()) -> 
     scene = context.scene
     if args.fps is not None:
         set_fps(scene, args.fps)
-    obj = find_or_add_character(context)
+    obj = find_or_add_character(context, args.armature, args.bone_map_preset)
     heard = audio_source.from_file(scene, str(item.audio.resolve()))
     add_pins(context, obj, pin_specs, heard.first, heard.end - 1)
     job = make_job(scene, obj, heard, net, model_path, item.seed)

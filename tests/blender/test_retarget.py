@@ -509,3 +509,74 @@ def test_bone_map_auto_fill_presets_and_a_renamed_rig(speech, tmp_path):
     assert [(i.joint, i.bone) for i in odd.a2g_bone_map] == before
     assert bpy.ops.a2g.bone_map_clear() == {"FINISHED"}
     assert len(odd.a2g_bone_map) == 0
+
+
+# ---- batch: --blend character.blend --armature NAME, --bone-map ------------------------------
+def _batch(argv):
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = mod("batch").main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_batch_generates_onto_the_artists_rig(speech, model_file, tmp_path):
+    from core.audio import load_audio_16k_mono
+    from core.features import features_for_motion
+    from core.generate import generate
+    from core.model_file import load_model
+    from core.rotations import geodesic_angle
+    from core.smplx_npz import read_smplx_npz
+
+    arm = mixamo_fbx("Hero")
+    bpy.ops.mesh.primitive_cube_add(location=(1.5, 0.0, 1.0))
+    bpy.context.active_object.parent = arm
+    bpy.ops.object.armature_add(location=(5, 0, 0))  # another armature: not a humanoid
+    blend = tmp_path / "character.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    out = tmp_path / "out"
+    code, _, err = _batch(["generate", speech, "--blend", blend, "--armature", "Hero", "--model",
+                           model_file, "--output-dir", out, "--seed", 4, "--fbx", "--bvh", "--npz"])
+    assert code == 0, err
+    bvh = (out / "speech.bvh").read_text()
+    assert "ROOT mixamorig:Hips" in bvh and "JOINT mixamorig:LeftForeArm" in bvh
+    assert (out / "speech.fbx").read_bytes()[:18] == b"Kaydara FBX Binary"
+    # the .npz holds the SMPL-X motion, read back through the inverse map
+    motion = read_smplx_npz(out / "speech.npz")
+    local = generate(load_model(model_file), features_for_motion(load_audio_16k_mono(speech)), 4)
+    n = min(len(local), len(motion.local_rot))
+    err_deg = np.degrees(geodesic_angle(motion.local_rot[:n, :22].astype(np.float64),
+                                        local[:n].astype(np.float64)))
+    assert err_deg.max() < 0.05, err_deg.max()
+    bpy.ops.wm.open_mainfile(filepath=str(out / "speech.blend"), load_ui=False)
+    hero = bpy.data.objects["Hero"]
+    paths = {fc.data_path for fc in mod("keying").fcurves_of(hero.animation_data.action, hero)}
+    assert 'pose.bones["mixamorig:LeftArm"].rotation_quaternion' in paths
+    assert bpy.data.objects["Armature"].animation_data is None  # the other rig: untouched
+
+
+def test_batch_bone_map_preset_and_refusals(speech, model_file, tmp_path):
+    odd = mixamo_fbx("Odd", prefix="Bn_")
+    for b in odd.data.bones:
+        b.name = b.name.replace("Arm", "Brachium")
+    blend = tmp_path / "odd.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    out = tmp_path / "out"
+    common = ["generate", speech, "--blend", blend, "--model", model_file, "--output-dir", out]
+    code, _, err = _batch([*common, "--armature", "Nobody"])
+    assert code != 0 and "no object named 'Nobody' (its armatures: 'Odd')" in err
+    code, _, err = _batch([*common, "--armature", "Odd"])
+    assert code != 0 and "'Odd' is not a humanoid rig" in err
+    assert not out.exists() or not any(out.iterdir())  # nothing written
+    joints = {j: "Bn_" + b.replace("Arm", "Brachium") for j, b in MIXAMO.items()}
+    preset = tmp_path / "odd.json"
+    preset.write_text(json.dumps({"format": "a2g-bone-map", "format_version": 1, "joints": joints}))
+    code, _, err = _batch([*common, "--armature", "Odd", "--bone-map", preset])
+    assert code == 0, err
+    bpy.ops.wm.open_mainfile(filepath=str(out / "speech.blend"), load_ui=False)
+    odd = bpy.data.objects["Odd"]
+    assert mod("rig").body_rig(odd).scheme == "custom"  # the preset is kept with the rig
+    code, _, err = _batch(["generate", speech, "--bone-map", preset, "--output-dir", out])
+    assert code != 0 and "--armature" in err
