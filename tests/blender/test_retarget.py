@@ -552,7 +552,7 @@ def test_batch_generates_onto_the_artists_rig(speech, model_file, tmp_path):
     assert err_deg.max() < 0.05, err_deg.max()
     bpy.ops.wm.open_mainfile(filepath=str(out / "speech.blend"), load_ui=False)
     hero = bpy.data.objects["Hero"]
-    paths = {fc.data_path for fc in mod("keying").fcurves_of(hero.animation_data.action, hero)}
+    paths = {fc.data_path for fc in mod("compat").fcurves_of(hero.animation_data.action, hero)}
     assert 'pose.bones["mixamorig:LeftArm"].rotation_quaternion' in paths
     assert bpy.data.objects["Armature"].animation_data is None  # the other rig: untouched
 
