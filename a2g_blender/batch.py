@@ -417,7 +417,7 @@ def export_fbx(context, obj, path: Path) -> None:
         raise RuntimeError(f"FBX export failed ({result})")
 
 
-def render_preview(scene, obj, item: Item, first: int, last: int, size=None) -> None:
+def render_preview(scene, obj, targets: dict, first: int, last: int, size=None) -> None:
     """Stills strip and video; the video's sound is the scene's sound strip (none where
     this Blender has no audio support)."""
     from . import preview
@@ -427,8 +427,8 @@ def render_preview(scene, obj, item: Item, first: int, last: int, size=None) -> 
                                          prefix="preview", resolution=size or preview.DEFAULT_SIZE)
         if not written.get("strip") or not written.get("video"):
             raise RuntimeError("the preview render wrote no images")
-        shutil.move(written["strip"], item.outputs["preview_png"])
-        shutil.move(written["video"], item.outputs["preview_mp4"])
+        shutil.move(written["strip"], targets["preview_png"])
+        shutil.move(written["video"], targets["preview_mp4"])
 
 
 @dataclasses.dataclass
@@ -444,12 +444,18 @@ class Generated:
 
 
 def check_outputs(item: Item, args) -> None:
-    """All of an item's outputs are checked before any is written."""
+    """All of an item's outputs are checked before any is written (or generated)."""
+    from .output_set import OutputSet
+
     existing = [p for p in item.outputs.values() if p.exists()]
     if existing and not args.overwrite:
         names = ", ".join(p.name for p in existing)
         raise UserError(f"{names} already exist{'s' if len(existing) == 1 else ''} in "
                          f"{args.output_dir}: use --overwrite to replace")
+    blockers = OutputSet(item.outputs).blockers()
+    if blockers:
+        raise UserError(f"{'; '.join(blockers)} (in {args.output_dir}); nothing was written "
+                         "for this input")
 
 
 def generate_in_scene(item: Item, args, net, model_path: Path, pin_specs=()) -> Generated:
@@ -481,36 +487,32 @@ def generate_in_scene(item: Item, args, net, model_path: Path, pin_specs=()) -> 
 
 
 def write_outputs(item: Item, args, gen: Generated) -> None:
-    """The .blend, then the asked-for exports; on any failure the ones written are removed."""
+    """The .blend, then the asked-for exports, each under a temporary name in the output
+    folder; only when all of them are written do they replace the old outputs (see
+    :mod:`.output_set`). On any failure the old outputs stay exactly as they were."""
     import bpy
 
     from .npz_import import write_motion_npz
+    from .output_set import OutputSet
 
-    context, scene, out = bpy.context, bpy.context.scene, item.outputs
+    context, scene = bpy.context, bpy.context.scene
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    out = OutputSet(item.outputs)
     try:
-        if out["blend"].exists():  # --overwrite: replace it without leaving a .blend1 backup
-            out["blend"].unlink()
-        written.append(out["blend"])
         bpy.ops.wm.save_as_mainfile(filepath=str(out["blend"].resolve()), check_existing=False)
         if "npz" in out:
-            written.append(out["npz"])
             write_motion_npz(out["npz"], gen.obj, gen.job.rig, gen.result.quats, gen.job.fps)
         if "bvh" in out:
-            written.append(out["bvh"])
             export_bvh(context, gen.obj, out["bvh"], gen.first, gen.last)
         if "fbx" in out:
-            written.append(out["fbx"])
             export_fbx(context, gen.obj, out["fbx"])
         if "preview_png" in out:
-            written += [out["preview_png"], out["preview_mp4"]]
-            render_preview(scene, gen.obj, item, gen.first, gen.last, args.preview_size)
+            render_preview(scene, gen.obj, {k: out[k] for k in ("preview_png", "preview_mp4")},
+                           gen.first, gen.last, args.preview_size)
     except BaseException:
-        for p in written:
-            if p.exists():
-                p.unlink()
+        out.discard()
         raise
+    out.commit()
 
 
 def process(item: Item, args, net, model_path: Path, pin_specs=()) -> str:
@@ -552,6 +554,11 @@ def generate(args, out=None, err=None) -> int:
     """Process every input of parsed ``args``; progress on ``out``, failures on ``err``."""
     out = out or sys.stdout
     err = err or sys.stderr
+    from .output_set import folder_problem
+
+    problem = folder_problem(args.output_dir)  # once, before any work
+    if problem is not None:
+        raise UserError(problem)
     net, model_path = _load_model(args.model)
     pin_specs = [parse_pin(spec) for spec in args.pin]
     planned = plan(collect_inputs(args.inputs), args)
