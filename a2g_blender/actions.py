@@ -1,61 +1,166 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Generated actions: marking them, and swapping a new one onto an armature.
 
-A generated action carries the custom property ``a2g_generated``. Generating again replaces
-the armature's previous generated action (removed once nothing else uses it). A user's own
-action is never edited or removed: when a generated action takes its place it is stashed on a
-muted NLA track, the way Blender's Action Editor stashes an action it unlinks.
+What happens to the armature's animation when a new generated action arrives:
+
+- **The user's own action keeps playing underneath.** It is pushed down onto an unmuted NLA
+  track ``Your Animation`` (Replace, full influence, covering the scene and the generated
+  frames), the way the Action Editor's *Push Down* does. The generated action becomes the
+  active action and keys only the body bones' rotations, so everything else (object
+  location, pelvis translation, fingers, face, custom properties) still evaluates from the
+  user's keys. Those keys are never edited.
+- **An unedited generated action** (its keys are still those it was made with: the digest
+  :data:`KEYS` written by :func:`seal`) is removed once nothing uses it.
+- **A generated action edited by hand** since (keys moved, added or deleted) is never removed:
+  it is renamed "... (edited)", stops being marked as generated (so it is the user's from now
+  on) and kept on its own muted NLA track ``A2G Edited Takes``; the caller reports it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+
+import numpy as np
+
 from . import keying
 
 GENERATED = "a2g_generated"
-STASH_TRACK = "[Action Stash]"
+KEYS = "a2g_keys"  # sha1 of the action's F-curves as generation or Resample left them
+EDITED = "a2g_edited"  # a generated action kept because it was edited by hand
+USER_TRACK = "Your Animation"
+EDITED_TRACK = "A2G Edited Takes"
+STASH_TRACK = "[Action Stash]"  # Blender's own name for stashed actions
 
 
 def is_generated(action) -> bool:
     return action is not None and bool(action.get(GENERATED, False))
 
 
-def _used_by_nla(obj, action) -> bool:
+# ---- edits -------------------------------------------------------------------------------------
+def keys_digest(obj, action) -> str:
+    """A fingerprint of every key of ``action``'s channels for ``obj`` (paths and values)."""
+    digest = hashlib.sha1()
+    curves = sorted(keying.fcurves_of(action, obj), key=lambda fc: (fc.data_path, fc.array_index))
+    for fc in curves:
+        co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        digest.update(f"{fc.data_path}[{fc.array_index}]:{co.size}".encode())
+        digest.update(co.tobytes())
+    return digest.hexdigest()
+
+
+def seal(obj, action) -> None:
+    """Record ``action``'s keys as generated (after generation or Resample wrote them)."""
+    action[KEYS] = keys_digest(obj, action)
+
+
+def is_edited(obj, action) -> bool:
+    """A generated action whose keys changed since :func:`seal` (False when never sealed)."""
+    sealed = action.get(KEYS) if is_generated(action) else None
+    return isinstance(sealed, str) and sealed != keys_digest(obj, action)
+
+
+def keep_edited(obj, action) -> str:
+    """Keep an edited generated action as the user's: renamed "... (edited)", unmarked as
+    generated or as a take, on its own muted ``A2G Edited Takes`` track. Returns its name."""
+    from .takes import TAKE
+
+    if not action.get(EDITED):
+        for key in (GENERATED, KEYS, TAKE):
+            if key in action:
+                del action[key]
+        action[EDITED] = True
+        action.name = f"{action.name} (edited)"
+    if not _on_track(obj, action, EDITED_TRACK):
+        _new_track(obj, action, EDITED_TRACK, mute=True)
+    return action.name
+
+
+def retire(obj, action, kept: list | None = None) -> None:
+    """A generated action being replaced: kept when edited (its name appended to ``kept``),
+    else removed once unused. A user's own action is left alone."""
+    import bpy
+
+    if not is_generated(action):
+        return
+    if is_edited(obj, action):
+        name = keep_edited(obj, action)
+        if kept is not None:
+            kept.append(name)
+    elif action.users == 0 and not action.use_fake_user:
+        bpy.data.actions.remove(action)
+
+
+# ---- tracks ------------------------------------------------------------------------------------
+def _on_track(obj, action, name: str) -> bool:
     anim = obj.animation_data
     return anim is not None and any(
-        strip.action == action for track in anim.nla_tracks for strip in track.strips
+        strip.action == action for track in anim.nla_tracks
+        if track.name == name or track.name.startswith(name + ".") for strip in track.strips
     )
 
 
-def _stash(obj, action) -> None:
-    """Keep a user's action alive on a muted NLA track (unless something else keeps it)."""
-    if action.use_fake_user or action.users > 1 or _used_by_nla(obj, action):
-        return
-    anim = obj.animation_data
+def _new_track(obj, action, name: str, mute: bool):
+    anim = obj.animation_data or obj.animation_data_create()
     track = anim.nla_tracks.new()
-    track.name = STASH_TRACK
-    start = int(action.frame_range[0])
-    track.strips.new(action.name, start, action)
-    track.mute = True
+    track.name = name
+    strip = track.strips.new(action.name, int(math.floor(action.frame_range[0])), action)
+    track.mute = mute
+    return strip
 
 
-def replace_action(obj, name: str, metadata: dict):
+def push_down(obj, action, cover=None) -> None:
+    """Keep the user's ``action`` playing under whatever becomes the active action: a strip
+    on a new unmuted ``Your Animation`` track, in action time = scene time (scale 1), over
+    the action's own frames, the scene's and ``cover`` = (first, last) scene frames, so its
+    F-curves (and their modifiers, cycles included) evaluate there as they did when active."""
+    anim = obj.animation_data
+    if _on_track(obj, action, USER_TRACK):
+        return
+    lo, hi = (float(v) for v in action.frame_range)
+    for scene in tuple(getattr(obj, "users_scene", ()))[:1]:
+        lo, hi = min(lo, scene.frame_start), max(hi, scene.frame_end)
+    if cover is not None:
+        lo, hi = min(lo, float(cover[0])), max(hi, float(cover[1]))
+    lo, hi = math.floor(lo), max(math.ceil(hi), math.floor(lo) + 1)
+    slot = getattr(anim, "action_slot", None) if anim.action == action else None
+    track = anim.nla_tracks.new()
+    track.name = USER_TRACK
+    strip = track.strips.new(action.name, lo, action)
+    if slot is not None and strip.action_slot != slot:
+        strip.action_slot = slot
+    # measured (5.0, 4.5, 4.2): in this order the strip maps scene frame f to action frame f
+    strip.action_frame_start = lo
+    strip.action_frame_end = hi
+    strip.blend_type = "REPLACE"
+    strip.extrapolation = "HOLD"
+
+
+# ---- replacing the active action ---------------------------------------------------------------
+def replace_action(obj, name: str, metadata: dict, kept: list | None = None, cover=None):
     """Create a new marked action named ``name``, assign it to ``obj`` and return it.
 
-    The previously assigned action is removed when it was generated and is now unused, or
-    stashed when it is the user's own.
+    The previously assigned action is pushed down to keep playing underneath when it is the
+    user's own (:func:`push_down`; ``cover`` = the scene frames the new action will key),
+    kept when it is a generated action edited by hand (its new name appended to ``kept``),
+    else removed once unused.
     """
-    import bpy
-
     anim = obj.animation_data
     old = anim.action if anim is not None else None
     action = keying.new_action(name)
     action[GENERATED] = True
     for key, value in metadata.items():
         action[key] = value
-    if old is not None and not is_generated(old):
-        _stash(obj, old)
+    if old is not None:
+        if is_generated(old) and is_edited(obj, old):
+            name_kept = keep_edited(obj, old)
+            if kept is not None:
+                kept.append(name_kept)
+        elif not is_generated(old) and not old.get(EDITED):
+            push_down(obj, old, cover)
     keying.assign_action(obj, action)
-    if old is not None and is_generated(old) and old.users == 0:
-        bpy.data.actions.remove(old)
+    if old is not None:
+        retire(obj, old, kept)
     action.name = name  # takes the plain name once the old one is gone
     return action

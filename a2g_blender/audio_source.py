@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core.audio import AudioError, check_audio, load_audio_16k_mono, resample
+from .core.audio import AudioError, check_audio, check_sound_file, load_audio_16k_mono, resample
 from .core.features import SAMPLE_RATE
-from .timing import StripTiming, file_frames, mix
+from .timing import StripTiming, file_frames, heard, mix
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,7 @@ def scene_fps(scene) -> float:
 
 def decode(path: str) -> np.ndarray:
     """Decode a sound file to mono float32 at 16 kHz; :class:`AudioError` when it cannot."""
-    if not os.path.exists(path):
-        raise AudioError(f"{path}: file not found")
-    if os.path.isdir(path):
-        raise AudioError(f"{path}: is a folder, not a sound file")
+    check_sound_file(path)  # missing, folder, empty, truncated WAV: one answer everywhere
     try:
         import aud
     except ImportError:  # bpy 4.2 wheels are built without Audaspace
@@ -123,7 +120,9 @@ def from_strips(scene, strips=None) -> HeardAudio:
         raise AudioError("The chosen sound strips play no audio on the timeline (trimmed away "
                          "or offset past the end of their files)") from None
     names = ", ".join(s.name for s in strips)
-    _check(samples, f"sound strip(s) {names}")
+    # the rule is about the sound itself: a strip rounded up to whole frames (a 0.49 s clip
+    # plays 15 frames at 30 fps) must not pass where the file alone would not
+    _check(samples[heard(clips, fps, SAMPLE_RATE)], f"sound strip(s) {names}")
     return HeardAudio(strips[0].name, f"sound strip(s) {names}", first, end, samples)
 
 

@@ -12,7 +12,7 @@ import time
 import bpy
 
 from .core.directing import DirectingError
-from .operators import armature_blocker, poll_with_reason
+from .operators import BackgroundJob, armature_blocker, poll_with_reason
 
 
 def target_blocker(context) -> str | None:
@@ -73,12 +73,14 @@ class A2G_OT_pin_action(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class A2G_OT_resample_range(bpy.types.Operator):
+class A2G_OT_resample_range(BackgroundJob, bpy.types.Operator):
     bl_idname = "a2g.resample_range"
     bl_label = "Resample Range"
     bl_description = ("New gestures on a stretch of the active take only: the selected markers, "
-                      "else the preview range. Keys outside it stay as they are")
+                      "else the preview range. Keys outside it stay as they are (Esc cancels)")
     bl_options = {"REGISTER", "UNDO"}
+    _stage = "Resampling"
+    _cancelled = "Resample Range cancelled: nothing was changed"
 
     frame_start: bpy.props.IntProperty(
         name="Start Frame", description="First frame to resample. Unset: the first selected "
@@ -94,25 +96,54 @@ class A2G_OT_resample_range(bpy.types.Operator):
     def poll(cls, context):
         return poll_with_reason(cls, resample_blocker(context))
 
-    def execute(self, context):
+    def _prepare(self, context):
         from . import resample
         from .pipeline import target_armature
 
-        start = time.perf_counter()
         is_set = self.properties.is_property_set
+        job = resample.prepare(context, target_armature(context),
+                               self.frame_start if is_set("frame_start") else None,
+                               self.frame_end if is_set("frame_end") else None,
+                               self.seed if is_set("seed") else None)
+        # remember what is done, so Redo (F9) repeats it exactly
+        self.frame_start, self.frame_end, self.seed = job.asked.frame_start, job.asked.frame_end, job.seed
+        return job
+
+    # ---- synchronous: headless, scripts, redo -------------------------------------------
+    def execute(self, context):
+        from . import resample
+
+        self._start = time.perf_counter()
         try:
-            job = resample.prepare(context, target_armature(context),
-                                   self.frame_start if is_set("frame_start") else None,
-                                   self.frame_end if is_set("frame_end") else None,
-                                   self.seed if is_set("seed") else None)
-            result = resample.compute(job)
+            job = self._prepare(context)
+            return self._done(context, resample.compute(job))
+        except DirectingError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+
+    # ---- interactive: worker thread + modal timer, Esc cancels --------------------------
+    def invoke(self, context, event):
+        from . import resample
+
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        try:
+            job = self._prepare(context)
+        except DirectingError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        return self._start_job(context, job, resample.compute)
+
+    def _done(self, context, result):
+        from . import resample
+
+        try:
             action = resample.apply(result)
         except DirectingError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        job = result.job
         span = job.span
-        # remember what was done, so Redo (F9) repeats it exactly
-        self.frame_start, self.frame_end, self.seed = job.asked.frame_start, job.asked.frame_end, job.seed
         notes = []
         if span.clipped:
             notes.append(f"cut to the audio from {job.asked.describe()}")
@@ -121,7 +152,7 @@ class A2G_OT_resample_range(bpy.types.Operator):
                          "faded into them")
         self.report({"INFO"}, f"Resampled frames {span.frame_start}-{span.frame_end} of "
                               f"'{action.name}' with seed {job.seed} "
-                              f"({time.perf_counter() - start:.1f} s)"
+                              f"({time.perf_counter() - self._start:.1f} s)"
                               + (f"; {'; '.join(notes)}" if notes else ""))
         return {"FINISHED"}
 

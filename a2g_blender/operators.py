@@ -30,7 +30,7 @@ def armature_blocker(context, purpose: str = "") -> str | None:
     if context.scene is None:
         return "No scene"
     if is_running(context):
-        return "Gestures are being generated: wait, or press Esc to cancel"
+        return "Gestures are being generated or resampled: wait, or press Esc to cancel"
     if context.mode not in {"OBJECT", "POSE"}:
         return f"Switch to Object or Pose Mode{purpose}"
     obj = target_armature(context)
@@ -81,11 +81,13 @@ class A2G_OT_add_character(bpy.types.Operator):
 
 
 class _Worker(threading.Thread):
-    """Runs pipeline.compute (numpy only, no bpy) off the main thread."""
+    """Runs a numpy-only ``compute(job, progress=, cancelled=)`` (no bpy) off the main thread:
+    :func:`.pipeline.compute` unless another is given (Resample Range's)."""
 
-    def __init__(self, job):
+    def __init__(self, job, compute=None):
         super().__init__(daemon=True)
         self.job = job
+        self.compute = compute
         self.fraction = 0.0
         self.result = None
         self.error = None
@@ -95,8 +97,8 @@ class _Worker(threading.Thread):
         from .pipeline import Cancelled, compute
 
         try:
-            self.result = compute(self.job, progress=self._progress,
-                                  cancelled=self.cancel_event.is_set)
+            self.result = (self.compute or compute)(self.job, progress=self._progress,
+                                                    cancelled=self.cancel_event.is_set)
         except Cancelled:
             pass
         except Exception as exc:  # reported on the main thread
@@ -106,12 +108,78 @@ class _Worker(threading.Thread):
         self.fraction = fraction
 
 
-class A2G_OT_generate(bpy.types.Operator):
+class BackgroundJob:
+    """The interactive half of an operator whose work runs in a :class:`_Worker`: a modal
+    timer updates the progress bar, Esc cancels (the worker's result is dropped, nothing is
+    written), and when the worker is done ``self._done(context, result)`` writes it on the
+    main thread. One job at a time (:func:`is_running`)."""
+
+    _stage = "Working"  # the progress bar's label
+    _cancelled = "Cancelled: nothing was changed"
+
+    def _start_job(self, context, job, compute=None):
+        global _active_worker
+        self._start = time.perf_counter()
+        self._worker = _active_worker = _Worker(job, compute)
+        wm = context.window_manager
+        progress = wm.a2g_progress
+        progress.running, progress.fraction, progress.stage = True, 0.0, self._stage
+        wm.progress_begin(0, 100)
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        self._worker.start()
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        worker = self._worker
+        if event.type == "ESC" and event.value == "PRESS":
+            worker.cancel_event.set()
+            self._finish(context)
+            self.report({"WARNING"}, self._cancelled)
+            return {"CANCELLED"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        context.window_manager.a2g_progress.fraction = worker.fraction
+        context.window_manager.progress_update(int(100 * worker.fraction))
+        _redraw_sidebars(context)
+        if worker.is_alive():
+            return {"PASS_THROUGH"}
+        self._finish(context)
+        if worker.error is not None:
+            self.report({"ERROR"}, str(worker.error) if _for_user(worker.error)
+                        else f"{self._stage} failed: {worker.error}")
+            return {"CANCELLED"}
+        return self._done(context, worker.result)
+
+    def _done(self, context, result):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _finish(self, context):
+        global _active_worker
+        _active_worker = None
+        wm = context.window_manager
+        wm.event_timer_remove(self._timer)
+        wm.progress_end()
+        wm.a2g_progress.running = False
+        wm.a2g_progress.fraction = 0.0
+        _redraw_sidebars(context)
+
+
+def _for_user(exc) -> bool:
+    from .core.directing import DirectingError
+    from .pipeline import GenerationError
+
+    return isinstance(exc, GenerationError | DirectingError)
+
+
+class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
     bl_idname = "a2g.generate"
     bl_label = "Generate Gestures"
     bl_description = ("Generate co-speech body gestures from the speech and key them on the "
                       "target armature as a new action (Esc cancels)")
     bl_options = {"REGISTER", "UNDO"}
+    _stage = "Generating gestures"
+    _cancelled = "Gesture generation cancelled: nothing was changed"
 
     seed: bpy.props.IntProperty(
         name="Seed",
@@ -145,15 +213,26 @@ class A2G_OT_generate(bpy.types.Operator):
         return prepare(context, target_armature(context), self.seed, count=self.count)
 
     def _apply(self, result, seconds):
+        from .actions import EDITED_TRACK, USER_TRACK
         from .pipeline import apply
 
-        action = apply(result)
+        kept = []
+        action = apply(result, kept)
         heard = result.job.heard
         takes = f" (take 1 of {1 + len(result.takes)})" if result.takes else ""
         pins = f", {len(result.job.pins)} pin(s)" if result.job.pins else ""
-        self.report({"INFO"}, f"'{action.name}'{takes}: frames {heard.first}-{heard.end - 1} on "
-                              f"'{result.job.armature}' from {heard.description}, seed "
-                              f"{result.job.seed}{pins} ({seconds:.1f} s)")
+        obj = bpy.data.objects.get(result.job.armature)
+        under = obj is not None and any(t.name.startswith(USER_TRACK) and not t.mute
+                                        for t in obj.animation_data.nla_tracks)
+        notes = " Your own animation keeps playing underneath (NLA track "\
+                f"'{USER_TRACK}') for every channel the gestures do not key." if under else ""
+        if kept:
+            notes += (f" Kept {len(kept)} take(s) you had edited, not replaced: "
+                      f"{', '.join(repr(n) for n in kept)} (muted NLA track '{EDITED_TRACK}').")
+        self.report({"WARNING"} if kept else {"INFO"},
+                    f"'{action.name}'{takes}: frames {heard.first}-{heard.end - 1} on "
+                    f"'{result.job.armature}' from {heard.description}, seed "
+                    f"{result.job.seed}{pins} ({seconds:.1f} s).{notes}")
 
     # ---- synchronous: headless, scripts, redo -------------------------------------------
     def execute(self, context):
@@ -189,54 +268,17 @@ class A2G_OT_generate(bpy.types.Operator):
         except GenerationError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        global _active_worker
-        self._start = time.perf_counter()
-        self._worker = _active_worker = _Worker(job)
-        wm = context.window_manager
-        progress = wm.a2g_progress
-        progress.running, progress.fraction, progress.stage = True, 0.0, "Generating gestures"
-        wm.progress_begin(0, 100)
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.modal_handler_add(self)
-        self._worker.start()
-        return {"RUNNING_MODAL"}
+        return self._start_job(context, job)
 
-    def modal(self, context, event):
+    def _done(self, context, result):
         from .pipeline import GenerationError
 
-        worker = self._worker
-        if event.type == "ESC" and event.value == "PRESS":
-            worker.cancel_event.set()
-            self._finish(context)
-            self.report({"WARNING"}, "Gesture generation cancelled: nothing was changed")
-            return {"CANCELLED"}
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        context.window_manager.a2g_progress.fraction = worker.fraction
-        context.window_manager.progress_update(int(100 * worker.fraction))
-        _redraw_sidebars(context)
-        if worker.is_alive():
-            return {"PASS_THROUGH"}
-        self._finish(context)
-        if worker.error is not None:
-            self.report({"ERROR"}, f"Gesture generation failed: {worker.error}")
-            return {"CANCELLED"}
         try:
-            self._apply(worker.result, time.perf_counter() - self._start)
+            self._apply(result, time.perf_counter() - self._start)
         except GenerationError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         return {"FINISHED"}
-
-    def _finish(self, context):
-        global _active_worker
-        _active_worker = None
-        wm = context.window_manager
-        wm.event_timer_remove(self._timer)
-        wm.progress_end()
-        wm.a2g_progress.running = False
-        wm.a2g_progress.fraction = 0.0
-        _redraw_sidebars(context)
 
 
 def _redraw_sidebars(context):

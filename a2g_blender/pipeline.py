@@ -129,11 +129,13 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
     return Result(job, frames, takes[0], tuple(takes[1:]))
 
 
-def apply(result: Result):
+def apply(result: Result, kept: list | None = None):
     """Write the result into a new generated action on the armature; returns the action.
 
     Several takes become one action each, kept on muted NLA tracks, the first one active.
-    The previous takes are replaced (see :mod:`.takes`).
+    The user's own action keeps playing underneath (see :mod:`.actions`); the previous
+    takes are replaced, except those edited by hand since: they are kept, renamed
+    "... (edited)", and their names appended to ``kept`` for the report (see :mod:`.takes`).
     """
     import bpy
 
@@ -143,23 +145,24 @@ def apply(result: Result):
     obj = bpy.data.objects.get(job.armature)
     if obj is None:
         raise GenerationError(f"The armature '{job.armature}' no longer exists")
+    kept = [] if kept is None else kept
     for name in job.rig.non_quaternion:
         obj.pose.bones[name].rotation_mode = "QUATERNION"
-    takes.remove_takes(obj)
+    takes.remove_takes(obj, kept)
     if not result.takes:
         return _write_action(obj, job, job.seed, result.frames, result.quats,
-                             f"{job.heard.name} gestures", 0)
+                             f"{job.heard.name} gestures", 0, kept)
     made = []
     for i, quats in enumerate((result.quats, *result.takes)):
         action = _write_action(obj, job, job.seed + i, result.frames, quats,
-                               f"{job.heard.name} take {i + 1}", i + 1)
+                               f"{job.heard.name} take {i + 1}", i + 1, kept)
         takes.keep_take(obj, action, i + 1)
         made.append(action)
     takes.use_take(obj, made[0])
     return made[0]
 
 
-def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int):
+def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int, kept: list):
     from . import actions, keying, takes
 
     metadata = {
@@ -169,8 +172,10 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int)
         "a2g_frames": [job.heard.first, job.heard.end],
         takes.RECIPE: takes.recipe_for(job, seed, take).to_json(),
     }
-    action = actions.replace_action(obj, name, metadata)
+    action = actions.replace_action(obj, name, metadata, kept,
+                                    cover=(job.heard.first, job.heard.end - 1))
     keying.write_bone_quaternions(obj, action, job.rig.bone_names, frames, quats)
+    actions.seal(obj, action)
     return action
 
 

@@ -56,6 +56,7 @@ class ResampleJob:
     current: np.ndarray  # (n, 22, 4) the keys in the range now
     before: np.ndarray | None  # (22, 4) the key just before the range
     after: np.ndarray | None  # (22, 4) the key just after it
+    keys: str = ""  # actions.keys_digest of the take when prepared (apply checks it)
 
 
 @dataclass(frozen=True)
@@ -136,19 +137,32 @@ def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> Resamp
     current, before, after = _keys_around(obj, action, body.bone_names, span)
     if seed is None:
         seed = auto_seed(recipe.seed, len(recipe.resamples))
+    from .actions import keys_digest
+
     return ResampleJob(obj.name, action.name, body, heard, net, recipe, span, asked, int(seed),
-                       timeline, pinned, current, before, after)
+                       timeline, pinned, current, before, after, keys_digest(obj, action))
 
 
-def compute(job: ResampleJob) -> ResampleResult:
-    """The new keys of the range (pure numpy)."""
+def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
+    """The new keys of the range (pure numpy, safe in a worker thread). ``progress(fraction)``
+    is called between stages and ``cancelled()`` polled there (raises
+    :class:`.pipeline.Cancelled`)."""
     from .core.features import features_for_motion
     from .core.generate import ResampleRange, generate
     from .motion import to_scene_quaternions
+    from .pipeline import Cancelled
+
+    def step(fraction):
+        if cancelled is not None and cancelled():
+            raise Cancelled()
+        if progress is not None:
+            progress(fraction)
 
     span, tl, recipe = job.span, job.timeline, job.recipe
     new_recipe = recipe.with_resample(ResampleRange(span.start, span.end, job.seed))
+    step(0.05)
     features = features_for_motion(job.heard.samples)
+    step(0.2)
     lo, hi = span.frame_start - tl.first, span.frame_end + 1 - tl.first
 
     def keys(history):
@@ -156,7 +170,9 @@ def compute(job: ResampleJob) -> ResampleResult:
         return to_scene_quaternions(local, tl.first, tl.end, tl.fps, job.rig.change)[lo:hi]
 
     old = keys(recipe.resamples)
+    step(0.55)
     new = keys(new_recipe.resamples)
+    step(0.9)
     replayed = _same(old, job.current)
     quats = new if replayed else blend_edges(job.current, new, tl.fps)
     quats = continue_from(quats, job.before, job.after)
@@ -167,6 +183,7 @@ def apply(result: ResampleResult):
     """Write the range's keys and the new recipe; returns the action."""
     import bpy
 
+    from . import actions
     from .takes import write_recipe
 
     job = result.job
@@ -175,7 +192,11 @@ def apply(result: ResampleResult):
     if obj is None or action is None or obj.animation_data is None \
             or obj.animation_data.action != action:
         raise DirectingError("The take changed while resampling: nothing was written")
+    if job.keys and actions.keys_digest(obj, action) != job.keys:
+        raise DirectingError(f"The keys of '{action.name}' were edited while resampling: nothing "
+                             "was written; resample again")
     curves = _body_curves(obj, action, job.rig.bone_names)
+    edited = actions.is_edited(obj, action)  # hand edits stay hand edits after resampling
     fa, fb = job.span.frame_start, job.span.frame_end
     for (b, i), fc in curves.items():
         co = _co(fc)
@@ -184,6 +205,8 @@ def apply(result: ResampleResult):
         fc.keyframe_points.foreach_set("co", co.ravel())
         fc.update()
     write_recipe(action, result.recipe)
+    if not edited:
+        actions.seal(obj, action)  # the new keys are generated ones too
     return action
 
 

@@ -123,18 +123,23 @@ def takes_of(obj) -> list:
     return sorted(found, key=lambda a: (take_number(a), a.name))
 
 
-def remove_takes(obj) -> None:
+def remove_takes(obj, kept: list | None = None) -> None:
     """Drop the armature's take tracks; their generated actions go unless still used (the
-    active one goes when generation replaces it)."""
-    import bpy
-
+    active one goes when generation replaces it) or edited by hand since they were made:
+    those are kept as the user's (:func:`.actions.keep_edited`), their names appended to
+    ``kept``."""
     old = takes_of(obj)
+    edited = [a for a in old if actions.is_edited(obj, a)]
+    for action in edited:
+        name = actions.keep_edited(obj, action)
+        if kept is not None:
+            kept.append(name)
     anim = obj.animation_data
     for track in take_tracks(obj):
         anim.nla_tracks.remove(track)
     for action in old:
-        if actions.is_generated(action) and action.users == 0 and not action.use_fake_user:
-            bpy.data.actions.remove(action)
+        if action not in edited:
+            actions.retire(obj, action)
 
 
 def keep_take(obj, action, number: int) -> None:

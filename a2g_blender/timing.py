@@ -53,15 +53,10 @@ def _sample_at(frame_delta: float, fps: float, rate: int) -> int:
     return int(round(frame_delta / fps * rate))
 
 
-def mix(clips, fps: float, rate: int) -> tuple[int, int, np.ndarray]:
-    """Mix strips onto one mono buffer covering their sounding frames.
-
-    ``clips``: sequence of ``(StripTiming, samples)`` with ``samples`` the whole source as
-    mono float32 at ``rate`` Hz. Returns ``(first, end, buffer)``: the sounding frames
-    ``[first, end)`` of all strips together (gaps between strips are silence) and the
-    buffer of ``round((end - first) / fps * rate)`` samples starting at frame ``first``.
-    Raises ValueError when nothing sounds.
-    """
+def _placements(clips, fps: float, rate: int):
+    """``(first, end, n_buffer, [(strip, samples, s0, s1, offset), ...])``: where each clip's
+    source lands on the mixed buffer (buffer sample s hears source sample s + offset, for
+    s0 <= s < s1). Raises ValueError when nothing sounds."""
     ranges = []
     for strip, samples in clips:
         first, end = sounding_frames(strip, len(samples) / rate, fps)
@@ -71,18 +66,45 @@ def mix(clips, fps: float, rate: int) -> tuple[int, int, np.ndarray]:
         raise ValueError("no sound plays on the timeline")
     first = min(r[2] for r in ranges)
     end = max(r[3] for r in ranges)
-    buf = np.zeros(_sample_at(end - first, fps, rate), dtype=np.float32)
+    n = _sample_at(end - first, fps, rate)
+    placed = []
     for strip, samples, a, b in ranges:
-        # buffer sample s hears source sample s + offset
         offset = int(round(float(source_time(first, strip, fps)) * rate))
         s0 = max(_sample_at(a - first, fps, rate), -offset, 0)
-        s1 = min(_sample_at(b - first, fps, rate), len(samples) - offset, len(buf))
+        s1 = min(_sample_at(b - first, fps, rate), len(samples) - offset, n)
+        placed.append((strip, samples, s0, s1, offset))
+    return first, end, n, placed
+
+
+def mix(clips, fps: float, rate: int) -> tuple[int, int, np.ndarray]:
+    """Mix strips onto one mono buffer covering their sounding frames.
+
+    ``clips``: sequence of ``(StripTiming, samples)`` with ``samples`` the whole source as
+    mono float32 at ``rate`` Hz. Returns ``(first, end, buffer)``: the sounding frames
+    ``[first, end)`` of all strips together (gaps between strips are silence) and the
+    buffer of ``round((end - first) / fps * rate)`` samples starting at frame ``first``.
+    Raises ValueError when nothing sounds.
+    """
+    first, end, n, placed = _placements(clips, fps, rate)
+    buf = np.zeros(n, dtype=np.float32)
+    for strip, samples, s0, s1, offset in placed:
         if s1 > s0:
             chunk = samples[s0 + offset:s1 + offset]
             if strip.volume != 1.0:
                 chunk = chunk * np.float32(strip.volume)
             buf[s0:s1] += chunk
     return first, end, buf
+
+
+def heard(clips, fps: float, rate: int) -> np.ndarray:
+    """Which samples of :func:`mix`'s buffer hold source audio (bool, same length): the rest
+    is padding (a strip rounded up to whole frames, gaps between strips)."""
+    _, _, n, placed = _placements(clips, fps, rate)
+    mask = np.zeros(n, dtype=bool)
+    for _, _, s0, s1, _ in placed:
+        if s1 > s0:
+            mask[s0:s1] = True
+    return mask
 
 
 def file_frames(n_samples: int, rate: int, frame_start: int, fps: float) -> tuple[int, int]:

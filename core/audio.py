@@ -96,6 +96,48 @@ def _to_float32(raw: np.ndarray, kind: str) -> np.ndarray:
     return out
 
 
+def _truncated_message(path, declared: int, present: int) -> str:
+    return (f"{path}: truncated WAV file (its header declares {declared} bytes of audio, only "
+            f"{present} are in the file): the file was cut short; export or copy it again")
+
+
+def check_sound_file(path) -> None:
+    """Refuse a sound file that no decoder should be handed, the same way on every path.
+
+    Raises :class:`AudioError` for a missing file, a folder, an empty (0-byte) file, and a
+    RIFF/WAVE file whose ``data`` chunk declares more bytes than the file holds (a decoder
+    would silently use part of it). Other files pass: their format is the decoder's business.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise AudioError(f"{path}: file not found")
+    if os.path.isdir(path):
+        raise AudioError(f"{path}: is a folder, not a sound file")
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot open file ({exc.strerror})") from exc
+    with f:
+        file_size = os.fstat(f.fileno()).st_size
+        if file_size == 0:
+            raise AudioError(f"{path}: the file is empty (0 bytes); choose a sound file with "
+                             "speech in it")
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        while True:
+            hdr = f.read(8)
+            if len(hdr) < 8:
+                return
+            cid, size = struct.unpack("<4sI", hdr)
+            pos = f.tell()
+            if cid == b"data":
+                if size != 0xFFFFFFFF and size > file_size - pos:
+                    raise AudioError(_truncated_message(path, size, file_size - pos))
+                return
+            f.seek(pos + size + (size & 1))
+
+
 def read_wav(path) -> tuple[np.ndarray, int]:
     """Read a WAV file -> ``(samples, sample_rate)``.
 
@@ -110,10 +152,7 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     non-WAV or unsupported file.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise AudioError(f"{path}: file not found")
-    if os.path.isdir(path):
-        raise AudioError(f"{path}: is a folder, not a WAV file")
+    check_sound_file(path)  # missing, folder, empty, truncated: the same words as every path
     try:
         f = open(path, "rb")
     except OSError as exc:
@@ -153,8 +192,7 @@ def read_wav(path) -> tuple[np.ndarray, int]:
                 if size == 0xFFFFFFFF:
                     size = remaining
                 elif size > remaining:
-                    raise AudioError(f"{path}: truncated WAV file (data chunk declares "
-                                     f"{size} bytes, only {remaining} present)")
+                    raise AudioError(_truncated_message(path, size, remaining))
                 data_size = size
                 if fmt is not None:
                     break

@@ -52,6 +52,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+from .features import FPS, HOP_LENGTH, SAMPLE_RATE
 from .prior import PRIORS
 from .skeleton import model_joint_indices
 
@@ -86,9 +87,11 @@ class ModelConfig:
     noise_smoothing: int = 0
     output_smoothing: int = 0
     code_prior: str = "paper"
-    fps: int = 30
-    sample_rate: int = 16000
-    hop_length: int = 533
+    # The timing the model was trained for. The runtime has one timing, core.features' constants
+    # (features and timeline read those); load_model refuses a model file whose timing differs.
+    fps: int = FPS
+    sample_rate: int = SAMPLE_RATE
+    hop_length: int = HOP_LENGTH
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -144,6 +147,16 @@ class ModelConfig:
             )
         if self.use_mapping and self.mapping_layers < 1:
             raise ValueError("ModelConfig: use_mapping=True needs mapping_layers >= 1")
+
+    def timing_mismatch(self) -> str | None:
+        """None when the model's fps, sample rate and hop match this runtime's (core.features),
+        else a sentence saying how they differ."""
+        ours = (FPS, SAMPLE_RATE, HOP_LENGTH)
+        theirs = (self.fps, self.sample_rate, self.hop_length)
+        if theirs == ours:
+            return None
+        return ("the model was trained for {} fps, {} Hz audio, hop {} samples; this runtime computes "
+                "features at {} fps, {} Hz, hop {}".format(*theirs, *ours))
 
     # ---- derived sizes -------------------------------------------------------------------
     @property

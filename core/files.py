@@ -1,4 +1,4 @@
-"""Writing files safely: whole or not at all."""
+"""Files, safely: writing whole or not at all, reading .npz archives without ever unpickling."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+import numpy as np
 
 
 def _umask() -> int:
@@ -33,3 +35,41 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
             os.unlink(tmp)
         raise
     return out
+
+
+def read_npz(path: str | os.PathLike, error: type[Exception] = ValueError) -> dict[str, np.ndarray]:
+    """Every array of the .npz archive at ``path`` (never unpickles), or ``error(message)``.
+
+    The message names the file and the problem: missing, a folder, not an .npz archive (corrupt,
+    or a pickle), a single .npy array, an object array (needs pickle), a corrupt or truncated
+    member. Checking names, shapes and dtypes is the caller's job.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{path}: file not found")
+    if path.is_dir():
+        raise error(f"{path}: is a folder, not an .npz file")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except ValueError as exc:  # numpy falls back to "pickle" for anything not npy/npz
+        raise error(f"{path}: not an .npz archive (corrupt, or a pickle file, which is refused)") from exc
+    except Exception as exc:  # BadZipFile, EOFError, OSError, ...
+        raise error(f"{path}: corrupt or truncated .npz, cannot read it ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise error(f"{path}: is a single .npy array, not an .npz archive of named arrays")
+    arrays: dict[str, np.ndarray] = {}
+    with npz:
+        for name in npz.files:
+            try:
+                arrays[name] = npz[name]
+            except ValueError as exc:
+                raise error(
+                    f"{path}: array '{name}' is an object array that needs pickle, which is refused "
+                    "(re-save the file with plain numeric/string arrays)"
+                ) from exc
+            except Exception as exc:  # truncated member, bad CRC, zlib.error, ...
+                raise error(
+                    f"{path}: corrupt or truncated .npz, cannot read array '{name}' "
+                    f"({type(exc).__name__}: {exc})"
+                ) from exc
+    return arrays

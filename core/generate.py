@@ -13,7 +13,7 @@ Given raw log-mel features ``(T, n_mels)`` at 30 fps and an integer seed::
     I[pin.start:pin.end] = motion_encoder(pin 6D).specific_mean   for each pin (paper sec. 5.6),
                                          blended in over FADE_FRAMES at its edges
     S_A = audio_encoder((features - feature_mean) / feature_std)
-    sixd = gaussian_smooth_in_time(decoder(S_A, I), config.output_smoothing)  # 0: no filter
+    sixd = low_pass_in_time(decoder(S_A, I), config.output_smoothing)  # 0: no filter (_decode)
     rotations = sixd_to_matrix(sixd)                         # (T, n_joints, 3, 3)
 
 A ``ResampleRange(start, end, seed)`` redraws the code on [start, end) only, from
@@ -44,7 +44,7 @@ import numpy as np
 
 from .model_file import LoadedModel
 from .network import Network
-from .noise import unit_noise
+from .noise import gaussian_window, unit_noise
 from .prior import PRIORS, scale_intensity
 from .rotations import matrix_to_quat, matrix_to_sixd, quat_slerp, quat_to_matrix, sixd_to_matrix
 
@@ -205,8 +205,7 @@ def _decode(net: Network, shared: np.ndarray, code: np.ndarray) -> np.ndarray:
     sigma = net.config.output_smoothing
     if sigma == 0 or sixd.shape[0] < 2:
         return sixd
-    t = np.arange(-4 * sigma, 4 * sigma + 1, dtype=np.float64)
-    kernel = np.exp(-0.5 * (t / sigma) ** 2)
+    kernel = gaussian_window(sigma)
     kernel /= kernel.sum()
     padded = np.pad(sixd.astype(np.float64), ((4 * sigma, 4 * sigma), (0, 0)), mode="edge")
     windows = np.lib.stride_tricks.sliding_window_view(padded, kernel.size, axis=0)  # (T, C, K)

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .config import ModelConfig
-from .files import atomic_write
+from .files import atomic_write, read_npz
 from .prior import PRIOR_ARRAYS, SEGMENT, available_priors
 
 FORMAT = "audio2gestures-model"
@@ -338,6 +338,8 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
         config = ModelConfig.from_dict(raw_config)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{jpath}: invalid config: {exc}") from exc
+    if (mismatch := config.timing_mismatch()) is not None:
+        raise ModelFileError(f"{jpath}: {mismatch}: export a model trained with this runtime's timing")
     metadata = doc.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{jpath}: 'metadata' must be a JSON object")
@@ -364,31 +366,9 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
 
 def _read_npz(npath: Path) -> dict[str, np.ndarray]:
     """All arrays of ``npath`` as float32, or ModelFileError (never unpickles)."""
-    try:
-        npz = np.load(npath, allow_pickle=False)
-    except ValueError as exc:  # numpy falls back to "pickle" for anything not npy/npz
-        raise ModelFileError(
-            f"{npath}: not an .npz archive (corrupt, or a pickle, which is refused)"
-        ) from exc
-    except Exception as exc:  # BadZipFile, EOFError, OSError, ...
-        raise ModelFileError(f"{npath}: corrupt or truncated .npz ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ModelFileError(f"{npath}: is a single .npy array, not an .npz archive")
-    arrays: dict[str, np.ndarray] = {}
-    with npz:
-        for name in npz.files:
-            try:
-                a = npz[name]
-            except ValueError as exc:
-                raise ModelFileError(
-                    f"{npath}: array '{name}' is an object array (pickle), which is refused"
-                ) from exc
-            except Exception as exc:  # truncated member, bad CRC, zlib.error, ...
-                raise ModelFileError(
-                    f"{npath}: corrupt or truncated .npz, cannot read array '{name}' "
-                    f"({type(exc).__name__}: {exc})"
-                ) from exc
-            if a.dtype.kind not in "fiu":
-                raise ModelFileError(f"{npath}: array '{name}' has dtype {a.dtype}, expected float32")
-            arrays[name] = a.astype(np.float32, copy=False)
+    arrays = read_npz(npath, ModelFileError)
+    for name, a in arrays.items():
+        if a.dtype.kind not in "fiu":
+            raise ModelFileError(f"{npath}: array '{name}' has dtype {a.dtype}, expected float32")
+        arrays[name] = a.astype(np.float32, copy=False)
     return arrays

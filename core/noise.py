@@ -8,11 +8,19 @@ the white noise is convolved in time with a Gaussian kernel of that sigma (in fr
 every sample still has unit variance, which gives the noise an autocorrelation of
 ``exp(-lag^2 / (4 sigma^2))`` (sigma 11: 0.60 at 16 frames). ``smoothing`` = 0 is the paper's
 white noise. Training (train/losses.py) and inference (core/generate.py) use this one kernel.
+``gaussian_window`` is the one Gaussian of the code base: the output low-pass of
+core/generate.py uses it too (normalised to unit sum there).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def gaussian_window(sigma: int) -> np.ndarray:
+    """``exp(-t^2 / (2 sigma^2))`` for t = -4 sigma .. 4 sigma frames: (8 * sigma + 1,) float64."""
+    t = np.arange(-4 * sigma, 4 * sigma + 1, dtype=np.float64)
+    return np.exp(-0.5 * (t / sigma) ** 2)
 
 
 def smoothing_kernel(sigma: int) -> np.ndarray:
@@ -21,8 +29,7 @@ def smoothing_kernel(sigma: int) -> np.ndarray:
         raise ValueError(f"noise smoothing sigma must be >= 0 frames, got {sigma}")
     if sigma == 0:
         return np.ones(1)
-    t = np.arange(-4 * sigma, 4 * sigma + 1, dtype=np.float64)
-    k = np.exp(-0.5 * (t / sigma) ** 2)
+    k = gaussian_window(sigma)
     return k / np.sqrt(np.sum(k * k))
 
 

@@ -155,7 +155,14 @@ def hand_mean() -> np.ndarray:
     AMASS/BEAT2 files stored with ``flat_hand_mean=False`` hold finger rotations as offsets
     from this pose: zero hand values mean "relaxed hand".
     """
-    return np.array(_load_asset()["hand_mean"], dtype=np.float64)
+    asset = _load_asset()
+    if "hand_mean" not in asset:
+        raise ValueError(f"{ASSET_PATH} has no 'hand_mean' (30, 3): regenerate it with "
+                         "tools/make_mannequin_asset.py (mannequin-x smplx_calibration.npz)")
+    mean = np.array(asset["hand_mean"], dtype=np.float64)
+    if mean.shape != (30, 3):
+        raise ValueError(f"{ASSET_PATH}: 'hand_mean' has shape {mean.shape}, expected (30, 3)")
+    return mean
 
 
 def rest_joints() -> np.ndarray:

@@ -27,16 +27,15 @@ problem. Files are opened with ``allow_pickle=False`` (a file that needs pickle 
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write
+from .files import atomic_write, read_npz
 from .rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from .skeleton import NUM_JOINTS, load_mannequin_asset
+from .skeleton import NUM_JOINTS, hand_mean
 
 __all__ = [
     "SmplxNpzError",
@@ -44,7 +43,6 @@ __all__ = [
     "HAND_SLICE",
     "NUM_BETAS",
     "NUM_EXPRESSIONS",
-    "hand_mean",
     "poses_to_local_rot",
     "local_rot_to_poses",
     "read_smplx_npz",
@@ -93,27 +91,6 @@ class SmplxMotion:
 
 
 # ---- hands -----------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _hand_mean() -> np.ndarray:
-    asset = load_mannequin_asset()
-    if "hand_mean" not in asset:
-        raise SmplxNpzError(
-            "core/assets/mannequin.npz has no 'hand_mean' (30, 3): regenerate it with "
-            "tools/make_mannequin_asset.py (mannequin-x smplx_calibration.npz)"
-        )
-    mean = np.asarray(asset["hand_mean"], dtype=np.float64)
-    if mean.shape != (30, 3):
-        raise SmplxNpzError(f"core/assets/mannequin.npz: 'hand_mean' has shape {mean.shape}, expected (30, 3)")
-    mean.setflags(write=False)
-    return mean
-
-
-def hand_mean() -> np.ndarray:
-    """The relaxed mean hand pose (30, 3) float64, axis-angle: left 15 joints, then right 15."""
-    return _hand_mean().copy()
-
-
-# ---- conversions -----------------------------------------------------------------------------
 def poses_to_local_rot(poses, flat_hand_mean: bool = False) -> np.ndarray:
     """Axis-angle ``poses`` (T, 165) or (T, 55, 3) -> local rotations (T, 55, 3, 3) float32."""
     aa = np.asarray(poses, dtype=np.float64)
@@ -123,7 +100,7 @@ def poses_to_local_rot(poses, flat_hand_mean: bool = False) -> np.ndarray:
         raise ValueError(f"poses must have shape (T, 165) or (T, 55, 3), got {np.shape(poses)}")
     if not flat_hand_mean:
         aa = aa.copy()
-        aa[:, HAND_SLICE] += _hand_mean()
+        aa[:, HAND_SLICE] += hand_mean()
     return axis_angle_to_matrix(aa).astype(np.float32)
 
 
@@ -137,43 +114,14 @@ def local_rot_to_poses(local_rot, flat_hand_mean: bool = False) -> np.ndarray:
         raise ValueError(f"local_rot must have shape (T, 55, 3, 3), got {r.shape}")
     aa = matrix_to_axis_angle(r.astype(np.float64, copy=False))
     if not flat_hand_mean:
-        aa[:, HAND_SLICE] -= _hand_mean()
+        aa[:, HAND_SLICE] -= hand_mean()
     return aa.reshape(r.shape[0], 3 * NUM_JOINTS).astype(np.float32)
 
 
 # ---- reading ---------------------------------------------------------------------------------
 def _load_arrays(path: Path) -> dict[str, np.ndarray]:
     """Every array of the npz at ``path``, or SmplxNpzError (never unpickles)."""
-    if not path.exists():
-        raise SmplxNpzError(f"{path}: file not found")
-    if path.is_dir():
-        raise SmplxNpzError(f"{path}: is a folder, not an .npz file")
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except ValueError as exc:  # numpy falls back to "pickle" for anything not npy/npz
-        raise SmplxNpzError(
-            f"{path}: not an .npz archive (corrupt, or a pickle file, which is refused)"
-        ) from exc
-    except Exception as exc:  # BadZipFile, EOFError, OSError, ...
-        raise SmplxNpzError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise SmplxNpzError(f"{path}: is a single .npy array, not an .npz archive of named arrays")
-    arrays: dict[str, np.ndarray] = {}
-    with npz:
-        for name in npz.files:
-            try:
-                arrays[name] = npz[name]
-            except ValueError as exc:
-                raise SmplxNpzError(
-                    f"{path}: array '{name}' is an object array that needs pickle, which is refused "
-                    "(re-save the file with plain numeric/string arrays)"
-                ) from exc
-            except Exception as exc:  # truncated member, bad CRC, zlib.error, ...
-                raise SmplxNpzError(
-                    f"{path}: corrupt or truncated .npz, cannot read array '{name}' "
-                    f"({type(exc).__name__}: {exc})"
-                ) from exc
-    return arrays
+    return read_npz(path, SmplxNpzError)
 
 
 def _numeric(path: Path, name: str, a: np.ndarray) -> np.ndarray:

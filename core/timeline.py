@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from .features import FPS
 from .rotations import matrix_to_quat, quat_make_continuous, quat_normalize, quat_slerp
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
     "resample_rotations",
 ]
 
-MODEL_FPS = 30.0
+MODEL_FPS = float(FPS)  # the model's frame rate (core.features.FPS)
 
 
 def _check_rate(fps, fps_base=1.0) -> float:

@@ -21,6 +21,7 @@ import sys
 import typing
 from pathlib import Path
 
+from core.prior import PRIORS
 from train.config import TrainConfig
 
 _ALIASES = {"data_dir": ["--data"], "out_dir": ["--out"]}
@@ -45,7 +46,7 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
              if getattr(args, f.name) is not None}
     if not args.resume:
         return TrainConfig(**given)
-    from train.fit import CHECKPOINT_NAME, load_checkpoint
+    from train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 
     path = Path(given.get("out_dir", TrainConfig.out_dir)) / CHECKPOINT_NAME
     if not path.is_file():
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     p_export.add_argument("--checkpoint", required=True)
     p_export.add_argument("--data", required=True, help="the training data (for the code statistics)")
     p_export.add_argument("--out", required=True, help="model file to write (.json)")
+    p_export.add_argument("--prior", default=None, choices=PRIORS,
+                          help="the default code prior of the exported model (core/prior.py; "
+                               "default: the one the model card's numbers chose)")
     p_export.add_argument("--output-smoothing", type=int, default=None,
                           help="sigma (frames) of the inference low-pass on the decoder output")
 
@@ -101,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
 
         bench(args.batch_size, args.crop_frames, args.steps, args.variant, args.threads)
     elif args.command == "export":
-        from train.fit import export_checkpoint
+        from train.export import DEFAULT_PRIOR, export_checkpoint
 
-        print(export_checkpoint(args.checkpoint, args.data, args.out, args.output_smoothing))
+        print(export_checkpoint(args.checkpoint, args.data, args.out, args.output_smoothing,
+                                args.prior or DEFAULT_PRIOR))
     return 0
 
 

@@ -39,9 +39,11 @@ from core.model_file import load_model
 from core.network import Network
 from core.skeleton import BODY_PARENTS, body_rest_offsets
 from train import metrics
+from train.checkpoint import CHECKPOINT_NAME
 from train.config import TrainConfig
 from train.data import find_pairs, load_recording, motion_to_rotations
-from train.fit import CHECKPOINT_NAME, LOG_NAME, MODEL_NAME, export_checkpoint, read_log
+from train.export import MODEL_NAME, export_checkpoint
+from train.fit import LOG_NAME, read_log
 from train.plots import learning_curves, speed_traces
 
 CM = 100.0  # metres -> centimetres

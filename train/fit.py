@@ -6,7 +6,7 @@
 - ``log.jsonl``: one JSON object per line, ``{"split": "train"|"val", "step": ..., <terms>}``
   (the loss terms and code statistics of ``train.losses.TrainingStep``, plus ``total``,
   ``steps_per_s``, ``kl_weight``, ``diversity_weight`` for training records);
-- ``ckpt.pt``: model + optimizer + step + TrainConfig + ModelConfig + feature mean/std
+- ``ckpt.pt`` (``train.checkpoint``): model + optimizer + step + TrainConfig + ModelConfig + feature mean/std
   (tensors and plain types only: ``torch.load(..., weights_only=True)`` reads it);
 - ``model.json`` + ``model.npz`` at the end: the exported model file (``train.export``) with
   the feature statistics and per-clip statistics of I_M over the training crops.
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import json
 import math
 import os
@@ -43,6 +42,7 @@ from core.config import ModelConfig
 from core.model_file import load_model
 from core.rotations import axis_angle_to_matrix, matrix_to_sixd
 from core.smplx_npz import hand_mean
+from train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.data import (
     FeatureStats,
@@ -53,17 +53,13 @@ from train.data import (
     batch_crops,
     find_pairs,
     load_recording,
-    mirror_motion,
     tile_crops,
 )
-from train.export import export_model
+from train.export import MODEL_NAME, export_run
 from train.losses import TrainingStep
 from train.model import Audio2Gestures
 
-CHECKPOINT_NAME = "ckpt.pt"
 LOG_NAME = "log.jsonl"
-MODEL_NAME = "model.json"
-CODE_STATS_MAX_CLIPS = 4096  # training crops whose I_M statistics go into the model file
 COLLAPSE_STD = 1e-2  # a code whose std over time falls below this is reported as collapsed
 
 
@@ -182,41 +178,6 @@ def build_data(config: TrainConfig, rt: Runtime, start_step: int) -> TrainingDat
     return data
 
 
-# ---- checkpoints -------------------------------------------------------------------------------
-def save_checkpoint(path: Path, model: Audio2Gestures, optimizer: torch.optim.Optimizer, step: int,
-                    config: TrainConfig, stats: FeatureStats) -> None:
-    """Write the checkpoint atomically (a crash never leaves a half-written ``ckpt.pt``)."""
-    state = {
-        "format": "audio2gestures-train-checkpoint",
-        "step": step,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "train_config": config.to_dict(),
-        "model_config": model.config.to_dict(),
-        "feature_mean": torch.from_numpy(stats.mean),
-        "feature_std": torch.from_numpy(stats.std),
-    }
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path, map_location="cpu") -> dict:
-    """Read a checkpoint written by ``save_checkpoint`` (no arbitrary unpickling)."""
-    state = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != "audio2gestures-train-checkpoint":
-        raise ValueError(f"{path}: not an Audio2Gestures training checkpoint")
-    return state
-
-
-def model_from_checkpoint(state: dict) -> tuple[Audio2Gestures, TrainConfig, FeatureStats]:
-    """Rebuild the trained model (CPU), its TrainConfig and its feature statistics."""
-    model = Audio2Gestures(ModelConfig.from_dict(state["model_config"]))
-    model.load_state_dict(state["model"])
-    stats = FeatureStats(state["feature_mean"].numpy(), state["feature_std"].numpy())
-    return model, TrainConfig.from_dict(state["train_config"]), stats
-
-
 # ---- side jobs ---------------------------------------------------------------------------------
 def autocast(rt: Runtime, config: TrainConfig):
     if rt.device.type == "cuda" and config.amp:
@@ -242,28 +203,6 @@ def validate(step_module: TrainingStep, batches, config: TrainConfig, rt: Runtim
             for name, value in {"total": total, **terms}.items():
                 sums[name] = sums.get(name, 0.0) + float(value) * n
     return {name: value / count for name, value in sums.items()}
-
-
-@torch.no_grad()
-def code_statistics(model: Audio2Gestures, recordings, stats: FeatureStats, config: TrainConfig,
-                    device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """Per training crop (non-overlapping ``crop_frames`` tiles of the training part, each also
-    mirrored), the per-channel mean and std over time of I_M (posterior mean):
-    ``code_mean``, ``code_std`` of shape ``(N, specific_dim)``."""
-    crops = tile_crops(recordings, stats, config.crop_frames, config.val_fraction, "train",
-                       max_crops=CODE_STATS_MAX_CLIPS // 2)
-    crops += [(mirror_motion(m), f) for m, f in crops]
-    if not crops:
-        raise ValueError("no training crops for the code statistics")
-    if model.config.specific_dim == 0:  # one-to-one variants: no motion-specific code
-        empty = np.zeros((len(crops), 0), dtype=np.float32)
-        return empty, empty.copy()
-    means, stds = [], []
-    for motion, _ in batch_crops(crops, config.batch_size):
-        i_mu = model.motion_encoder(motion.to(device))[2].float()
-        means.append(i_mu.mean(1).cpu())
-        stds.append(i_mu.std(1).cpu() if i_mu.shape[1] > 1 else torch.zeros_like(means[-1]))
-    return torch.cat(means).numpy(), torch.cat(stds).numpy()
 
 
 class JsonlLog:
@@ -447,35 +386,3 @@ def fit(config: TrainConfig, model_config: ModelConfig | None = None, resume: bo
         if rt.owns_group:
             dist.destroy_process_group()
     return model
-
-
-def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, recordings, device,
-               path: Path, steps: int, extra: dict | None = None) -> Path:
-    """Export ``model`` (trained for ``steps``) with its feature statistics and the per-clip
-    I_M statistics of the training crops of ``recordings``."""
-    code_mean, code_std = code_statistics(model, recordings, stats, config, device)
-    metadata = {
-        "variant": config.variant,
-        "steps": int(steps),
-        "position_unit": config.position_unit,
-        "data_dir": os.path.basename(os.path.normpath(config.data_dir)),
-        "code_stats_clips": int(code_mean.shape[0]),
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "train_config": dataclasses.asdict(config),
-        **(extra or {}),
-    }
-    return export_model(model, path, stats.mean, stats.std, code_mean, code_std, metadata)
-
-
-def export_checkpoint(checkpoint, data_dir, path, output_smoothing: int | None = None) -> Path:
-    """Export a training checkpoint (e.g. of an interrupted run) as a model file; the code
-    statistics are computed on the training part of ``data_dir``. ``output_smoothing`` sets
-    the inference-time low-pass of the decoder output (ModelConfig.output_smoothing)."""
-    state = load_checkpoint(checkpoint)
-    model, config, stats = model_from_checkpoint(state)
-    if output_smoothing is not None:
-        model.config = dataclasses.replace(model.config, output_smoothing=int(output_smoothing))
-    config = dataclasses.replace(config, data_dir=str(data_dir))
-    recordings = (load_recording(p, hands=config.hands) for p in find_pairs(data_dir))
-    return export_run(model, config, stats, recordings, torch.device("cpu"), Path(path), int(state["step"]),
-                      {"checkpoint": os.path.basename(str(checkpoint))})

@@ -174,10 +174,10 @@ def test_regenerate_replaces_generated_action_and_keeps_users_own(addon, rig, sp
     generated = [a for a in bpy.data.actions if a.get("a2g_generated")]
     assert [a.name for a in generated] == ["speech gestures"]
     assert rig.animation_data.action == generated[0]
-    mine = bpy.data.actions["MyAction"]  # never removed nor edited, kept on a muted NLA track
+    mine = bpy.data.actions["MyAction"]  # never removed nor edited, playing underneath
     assert not mine.get("a2g_generated")
-    stash = [t for t in rig.animation_data.nla_tracks if any(s.action == mine for s in t.strips)]
-    assert len(stash) == 1 and stash[0].mute
+    under = [t for t in rig.animation_data.nla_tracks if any(s.action == mine for s in t.strips)]
+    assert len(under) == 1 and not under[0].mute and under[0].name == "Your Animation"
     assert [(fc.data_path, fc.array_index, tuple(fc.keyframe_points[0].co))
             for fc in keying.fcurves_of(mine, None)] == before
     # finger and pelvis translation left as they are

@@ -187,6 +187,16 @@ def test_invalid_config_value(tmp_path):
     assert "invalid config" in _error(path)
 
 
+@pytest.mark.parametrize("key, value", [("fps", 25), ("sample_rate", 22050), ("hop_length", 512)])
+def test_model_with_other_timing_is_refused(tmp_path, key, value):
+    path, _ = _save(tmp_path)
+    doc = json.loads(path.read_text())
+    doc["config"][key] = value
+    path.write_text(json.dumps(doc))
+    msg = _error(path)
+    assert "m.json" in msg and str(value) in msg and "this runtime" in msg
+
+
 @pytest.mark.parametrize("arrays", ["../evil.npz", "sub/m.npz", "", 3])
 def test_arrays_must_be_a_file_name_beside_the_json(tmp_path, arrays):
     path, _ = _save(tmp_path)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from core.rotations import axis_angle_to_matrix, geodesic_angle
+from core.skeleton import hand_mean
 from core.smplx_npz import (
     HAND_SLICE,
     SmplxNpzError,
-    hand_mean,
     local_rot_to_poses,
     poses_to_local_rot,
     read_smplx_npz,

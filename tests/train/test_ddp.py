@@ -14,9 +14,10 @@ import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 
 from tests.train.conftest import EXCERPT, TINY  # noqa: E402
+from train.checkpoint import CHECKPOINT_NAME, load_checkpoint  # noqa: E402
 from train.config import TrainConfig  # noqa: E402
 from train.data import FeatureStats, find_pairs, load_recording  # noqa: E402
-from train.fit import CHECKPOINT_NAME, LOG_NAME, fit, load_checkpoint, read_log  # noqa: E402
+from train.fit import LOG_NAME, fit, read_log  # noqa: E402
 
 WORLD_SIZE = 2
 STEPS = 4

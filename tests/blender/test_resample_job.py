@@ -1,0 +1,151 @@
+"""Resample Range runs as Generate runs: a background job with progress, Esc cancels and
+nothing is half-written (real bpy; headless Blender sends no events, so the modal handler is
+driven here with the events a window would send)."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from types import SimpleNamespace
+
+import bpy
+import numpy as np
+import pytest
+
+from .conftest import MODULE_NAME, speech_like, write_wav
+from .test_directing import state
+
+
+def mod(name):
+    return importlib.import_module(f"{MODULE_NAME}.{name}")
+
+
+@pytest.fixture()
+def take(addon, tmp_path):
+    """A generated take on the character, 6 s of speech at 30 fps."""
+    assert bpy.ops.a2g.add_character() == {"FINISHED"}
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    scene.a2g.audio_source = "FILE"
+    scene.a2g.audio_file = str(write_wav(tmp_path / "speech.wav", speech_like(6.0, seed=2)))
+    assert bpy.ops.a2g.generate(seed=5) == {"FINISHED"}
+    return bpy.context.active_object
+
+
+def _job(rig):
+    return mod("resample").prepare(bpy.context, rig, 40, 100, 7)
+
+
+def test_worker_reports_progress_and_matches_the_synchronous_result(take):
+    resample, operators = mod("resample"), mod("operators")
+    job = _job(take)
+    seen = []
+    worker = operators._Worker(job, resample.compute)
+    worker._progress = seen.append
+    worker.start()
+    worker.join()
+    assert worker.error is None and worker.result is not None
+    assert seen == sorted(seen) and len(seen) >= 4 and 0 < seen[0] and seen[-1] < 1
+    np.testing.assert_array_equal(worker.result.quats, resample.compute(job).quats)
+
+
+def test_cancel_between_stages_writes_nothing(take):
+    """Esc while the model runs: the worker stops at the next stage, nothing is written."""
+    resample, operators = mod("resample"), mod("operators")
+    before = state()
+    worker = operators._Worker(_job(take), resample.compute)
+
+    def progress(fraction):  # the user presses Esc as soon as the first replay is done
+        worker.fraction = fraction
+        if fraction >= 0.5:
+            worker.cancel_event.set()
+
+    worker._progress = progress
+    worker.start()
+    worker.join()
+    assert worker.result is None and worker.error is None
+    assert 0.5 <= worker.fraction < 0.9
+    assert state() == before
+
+
+class Event(SimpleNamespace):
+    pass
+
+
+def _driver(job, compute, done):
+    """The modal half of A2G_OT_resample_range, run outside Blender's event loop: the same
+    BackgroundJob.modal and _done, with the worker started as _start_job starts it."""
+    operators, directing_ops = mod("operators"), mod("directing_ops")
+    op_cls = directing_ops.A2G_OT_resample_range
+    reports = []
+
+    class Driver(operators.BackgroundJob):
+        _stage = op_cls._stage
+        _cancelled = op_cls._cancelled
+        _done = done or op_cls._done
+
+        def report(self, kind, text):
+            reports.append((set(kind), text))
+
+    drv = Driver()
+    drv._start = time.perf_counter()
+    drv._worker = operators._active_worker = operators._Worker(job, compute)
+    wm = bpy.context.window_manager
+    wm.a2g_progress.running = True
+    drv._timer = wm.event_timer_add(0.1, window=None)
+    drv._worker.start()
+    return drv, reports
+
+
+def test_modal_esc_cancels_cleanly(take):
+    resample = mod("resample")
+    release = threading.Event()
+
+    def slow_compute(job, progress=None, cancelled=None):
+        def waiting_progress(fraction):
+            progress(fraction)
+            release.wait(10)  # the model is still running when Esc comes
+
+        return resample.compute(job, waiting_progress, cancelled)
+
+    before = state()
+    drv, reports = _driver(_job(take), slow_compute, None)
+    context = bpy.context
+    assert drv.modal(context, Event(type="TIMER", value="NOTHING")) == {"PASS_THROUGH"}
+    assert mod("operators").is_running(context)
+    assert bpy.ops.a2g.resample_range.poll() is False  # one job at a time
+    assert drv.modal(context, Event(type="ESC", value="PRESS")) == {"CANCELLED"}
+    release.set()
+    drv._worker.join()
+    assert drv._worker.result is None  # stopped at the next stage
+    assert reports == [({"WARNING"}, "Resample Range cancelled: nothing was changed")]
+    assert not context.window_manager.a2g_progress.running
+    assert not mod("operators").is_running(context)
+    assert state() == before
+
+
+def test_modal_finishes_and_writes_the_range(take):
+    resample = mod("resample")
+    job = _job(take)
+    expected = resample.compute(job).quats
+    drv, reports = _driver(job, resample.compute, None)
+    drv._worker.join()
+    assert drv.modal(bpy.context, Event(type="TIMER", value="NOTHING")) == {"FINISHED"}
+    assert reports and reports[0][0] == {"INFO"} and "Resampled frames 40-100" in reports[0][1]
+    _frames, quats = mod("keying").read_bone_quaternions(
+        take, take.animation_data.action, job.rig.bone_names)
+    np.testing.assert_allclose(quats[39:100], expected, atol=1e-6)
+
+
+def test_keys_edited_while_resampling_are_not_overwritten(take):
+    resample = mod("resample")
+    job = _job(take)
+    result = resample.compute(job)
+    fc = next(iter(mod("keying").fcurves_of(take.animation_data.action, take)))
+    fc.keyframe_points[50].co.y += 0.1  # the user edits while the job runs
+    fc.update()
+    edited = state()
+    with pytest.raises(mod("core.directing").DirectingError, match="edited while resampling"):
+        resample.apply(result)
+    assert state() == edited
