@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
     p_export = sub.add_parser("export", help="export a checkpoint as a model file")
-    p_export.add_argument("--checkpoint", required=True)
+    p_export.add_argument("--checkpoint", required=True,
+                          help="a training checkpoint (.pt), or a model file (.json) to re-export "
+                               "in the current format with the code priors")
     p_export.add_argument("--data", required=True, help="the training data (for the code statistics)")
     p_export.add_argument("--out", required=True, help="model file to write (.json)")
     p_export.add_argument("--prior", default=None, choices=PRIORS,
@@ -105,10 +107,13 @@ def main(argv: list[str] | None = None) -> int:
 
         bench(args.batch_size, args.crop_frames, args.steps, args.variant, args.threads)
     elif args.command == "export":
-        from train.export import DEFAULT_PRIOR, export_checkpoint
+        from train.export import DEFAULT_PRIOR, export_checkpoint, reexport_model_file
 
-        print(export_checkpoint(args.checkpoint, args.data, args.out, args.output_smoothing,
-                                args.prior or DEFAULT_PRIOR))
+        prior = args.prior or DEFAULT_PRIOR
+        if str(args.checkpoint).endswith(".json"):  # a model file: re-export with the code priors
+            print(reexport_model_file(args.checkpoint, args.data, args.out, prior, args.output_smoothing))
+        else:
+            print(export_checkpoint(args.checkpoint, args.data, args.out, args.output_smoothing, prior))
     return 0
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from core.config import ModelConfig
-from core.model_file import LoadedModel, save_model
+from core.model_file import LoadedModel, load_model, save_model
 from core.network import Network
 from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.config import TrainConfig
@@ -141,3 +141,24 @@ def export_checkpoint(checkpoint, data_dir, path, output_smoothing: int | None =
     recordings = [load_recording(p, hands=config.hands) for p in find_pairs(data_dir)]
     return export_run(model, config, stats, recordings, torch.device("cpu"), Path(path), int(state["step"]),
                       {"checkpoint": os.path.basename(str(checkpoint))}, code_prior)
+
+
+def reexport_model_file(source, data_dir, path, code_prior: str = DEFAULT_PRIOR,
+                        output_smoothing: int | None = None) -> Path:
+    """Re-export a model file (e.g. format_version 1, which has no code priors) as the current
+    format: the same weights and statistics, with every code prior fitted on the training part
+    of ``data_dir`` and ``code_prior`` as its default."""
+    loaded = load_model(source)
+    train_cfg = loaded.metadata.get("train_config", {})
+    config = TrainConfig.from_dict({**train_cfg, "data_dir": str(data_dir)}) if train_cfg else \
+        TrainConfig(data_dir=str(data_dir))
+    recordings = [load_recording(p, hands=loaded.config.hands) for p in find_pairs(data_dir)]
+    stats = FeatureStats(loaded.feature_mean, loaded.feature_std)
+    prior = fit_prior_arrays(Network(loaded), recordings, stats, config.val_fraction)
+    changes = {"code_prior": code_prior if loaded.config.specific_dim else "paper"}
+    if output_smoothing is not None:
+        changes["output_smoothing"] = int(output_smoothing)
+    metadata = {**loaded.metadata, "reexported_from": os.path.basename(str(source)),
+                "reexported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    return save_model(path, loaded.weights, dataclasses.replace(loaded.config, **changes), loaded.feature_mean,
+                      loaded.feature_std, loaded.code_mean, loaded.code_std, metadata, prior)
