@@ -88,6 +88,16 @@ def find_pairs(data_dir) -> list[Pair]:
     return pairs
 
 
+def find_unpaired_audio(data_dir) -> list[Path]:
+    """Audio files under ``data_dir`` with no motion ``.npz`` of the same stem (speech the
+    model never trained on: evaluations use it as unseen speech), sorted by path."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"{root}: data folder not found")
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES
+                  and not p.with_suffix(".npz").is_file())
+
+
 def read_audio(path) -> np.ndarray:
     """Any libsndfile format -> mono float32 at 16 kHz (``core.audio.to_mono`` + ``resample``)."""
     try:

@@ -41,7 +41,7 @@ from tqdm import tqdm
 from core.config import ModelConfig
 from core.model_file import load_model
 from core.rotations import axis_angle_to_matrix, matrix_to_sixd
-from core.smplx_npz import hand_mean
+from core.skeleton import hand_mean
 from train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.data import (
@@ -274,7 +274,7 @@ def init_weights_from(model: Audio2Gestures, source) -> None:
 
 
 def relaxed_hand_sixd() -> np.ndarray:
-    """The relaxed mean hand (``core.smplx_npz.hand_mean``) as network 6D, (30 * 6,) float32."""
+    """The relaxed mean hand (``core.skeleton.hand_mean``) as network 6D, (30 * 6,) float32."""
     rot = axis_angle_to_matrix(hand_mean().reshape(-1, 3))
     return matrix_to_sixd(rot).reshape(-1).astype(np.float32)
 
