@@ -6,6 +6,7 @@ Thin bpy glue; the work is done by the bundled numpy runtime in `.core`.
 
 from . import (
     batch,
+    bone_map_ui,
     directing_ops,
     directing_panel,
     npz_import,
@@ -15,8 +16,8 @@ from . import (
     properties,
 )
 
-_modules = (preferences, properties, operators, npz_import, panel, directing_ops, directing_panel,
-            batch)
+_modules = (preferences, properties, operators, npz_import, panel, bone_map_ui, directing_ops,
+            directing_panel, batch)
 
 
 def register():

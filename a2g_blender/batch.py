@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--blend", type=Path,
                      help="base .blend to add the result to (its SMPL-X armature is animated; a "
                      "character is added if it has none); default: a new empty scene")
+    gen.add_argument("--armature", metavar="NAME",
+                     help="the armature of the --blend scene to animate (any humanoid rig: "
+                     "SMPL-X, Mixamo, Rigify, Unreal mannequin, VRoid, Character Creator, ...); "
+                     "default: the scene's Target, else the first armature that is a humanoid")
+    gen.add_argument("--bone-map", type=Path, metavar="PRESET.json",
+                     help="bone-map preset (saved from the Bone Map panel) for a rig whose bone "
+                     "names are not recognised")
     gen.add_argument("--model", type=Path,
                      help="model description (.json beside its .npz); default: the add-on's "
                      "preference, else the bundled model")
@@ -131,8 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--fbx", action="store_true",
                      help="also export the character (armature + mesh) with its animation as .fbx")
     gen.add_argument("--preview", action="store_true",
-                     help="also render a preview (Cycles, CPU): a strip of stills (.png) and a "
-                     "video with the speech (.mp4)")
+                     help="also render a preview (Cycles, CPU), framed on the upper body: a strip "
+                     "of stills (.png) and a video with the speech (.mp4)")
+    gen.add_argument("--preview-size", default="640x360", metavar="WxH",
+                     help="size of the preview in pixels, e.g. 1280x720 (default 640x360)")
     return parser
 
 
@@ -152,8 +161,28 @@ def parse_args(argv):
             raise UsageError("--name needs exactly one input file")
         if not args.name.strip() or os.sep in args.name or (os.altsep and os.altsep in args.name):
             raise UsageError(f"--name must be a plain file stem, got {args.name!r}")
+    from .preview import parse_size
+
+    try:
+        args.preview_size = parse_size(args.preview_size)
+    except ValueError as exc:
+        raise UsageError(f"--preview-size {exc}") from None
     if args.blend is not None and not args.blend.is_file():
         raise UsageError(f"--blend: {args.blend}: file not found")
+    if args.armature is not None and args.blend is None:
+        raise UsageError("--armature names an armature of the --blend scene: give --blend too")
+    if args.bone_map is not None:
+        from .core.bone_map import BoneMapError, read_preset
+
+        if args.armature is None:
+            raise UsageError("--bone-map maps the bones of the --armature: give --blend and "
+                             "--armature too")
+        try:
+            args.bone_map_preset = read_preset(args.bone_map)
+        except BoneMapError as exc:
+            raise UsageError(f"--bone-map: {exc}") from None
+    else:
+        args.bone_map_preset = None
     return args
 
 
@@ -292,13 +321,35 @@ def set_fps(scene, fps: float) -> None:
     scene.render.fps_base = whole / fps
 
 
-def find_or_add_character(context):
-    """The scene's SMPL-X armature (panel Target, else active, else the first one), or a new
-    character at the 3D cursor."""
+def find_or_add_character(context, armature: str | None = None, bone_map=None):
+    """The armature to animate: ``armature`` by name (with the ``bone_map`` preset applied,
+    when given), else the scene's Target, else the active or first humanoid armature, else a
+    new SMPL-X character at the 3D cursor."""
     from . import rig
     from .character import add_character
     from .pipeline import target_armature
 
+    if armature is not None:
+        obj = context.scene.objects.get(armature)
+        if obj is None:
+            found = ", ".join(f"'{o.name}'" for o in context.scene.objects if o.type == "ARMATURE")
+            raise BatchError(f"--armature: the base scene has no object named '{armature}' "
+                             f"(its armatures: {found or 'none'})")
+        if obj.type != "ARMATURE":
+            raise BatchError(f"--armature: '{armature}' is a {obj.type.lower()}, not an armature")
+        if bone_map is not None:
+            from .core.bone_map import BoneMapError, check
+
+            try:
+                check(bone_map, [b.name for b in obj.data.bones], obj.name)
+            except BoneMapError as exc:
+                raise BatchError(f"--bone-map: {exc}") from None
+            rig.store_map(obj, bone_map)
+        try:
+            rig.body_rig(obj)
+        except rig.RigError as exc:
+            raise BatchError(f"--armature: {exc}") from None
+        return obj
     target = context.scene.a2g.target
     if target is not None:
         try:
@@ -381,18 +432,18 @@ def export_fbx(context, obj, path: Path) -> None:
         raise BatchError(f"FBX export failed ({result})")
 
 
-def render_preview(scene, obj, item: Item, first: int, last: int) -> None:
+def render_preview(scene, obj, targets: dict, first: int, last: int, size=None) -> None:
     """Stills strip and video; the video's sound is the scene's sound strip (none where
     this Blender has no audio support)."""
     from . import preview
 
     with tempfile.TemporaryDirectory(prefix="a2g-preview-") as tmp:
         written = preview.render_preview(scene, obj, tmp, video=True, video_range=(first, last),
-                                         prefix="preview")
+                                         prefix="preview", resolution=size or preview.DEFAULT_SIZE)
         if not written.get("strip") or not written.get("video"):
             raise BatchError("the preview render wrote no images")
-        shutil.move(written["strip"], item.outputs["preview_png"])
-        shutil.move(written["video"], item.outputs["preview_mp4"])
+        shutil.move(written["strip"], targets["preview_png"])
+        shutil.move(written["video"], targets["preview_mp4"])
 
 
 @dataclasses.dataclass
@@ -408,12 +459,18 @@ class Generated:
 
 
 def check_outputs(item: Item, args) -> None:
-    """All of an item's outputs are checked before any is written."""
+    """All of an item's outputs are checked before any is written (or generated)."""
+    from .output_set import OutputSet
+
     existing = [p for p in item.outputs.values() if p.exists()]
     if existing and not args.overwrite:
         names = ", ".join(p.name for p in existing)
         raise BatchError(f"{names} already exist{'s' if len(existing) == 1 else ''} in "
                          f"{args.output_dir}: use --overwrite to replace")
+    blockers = OutputSet(item.outputs).blockers()
+    if blockers:
+        raise BatchError(f"{'; '.join(blockers)} (in {args.output_dir}); nothing was written "
+                         "for this input")
 
 
 def generate_in_scene(item: Item, args, net, model_path: Path, pin_specs=()) -> Generated:
@@ -429,7 +486,7 @@ def generate_in_scene(item: Item, args, net, model_path: Path, pin_specs=()) -> 
     scene = context.scene
     if args.fps is not None:
         set_fps(scene, args.fps)
-    obj = find_or_add_character(context)
+    obj = find_or_add_character(context, args.armature, args.bone_map_preset)
     try:
         heard = audio_source.from_file(scene, str(item.audio.resolve()))
     except AudioError as exc:
@@ -452,36 +509,35 @@ def generate_in_scene(item: Item, args, net, model_path: Path, pin_specs=()) -> 
 
 
 def write_outputs(item: Item, args, gen: Generated) -> None:
-    """The .blend, then the asked-for exports; on any failure the ones written are removed."""
+    """The .blend, then the asked-for exports, each under a temporary name in the output
+    folder; only when all of them are written do they replace the old outputs (see
+    :mod:`.output_set`). On any failure the old outputs stay exactly as they were."""
     import bpy
 
     from .npz_import import write_motion_npz
+    from .output_set import OutputError, OutputSet
 
-    context, scene, out = bpy.context, bpy.context.scene, item.outputs
+    context, scene = bpy.context, bpy.context.scene
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    out = OutputSet(item.outputs)
     try:
-        if out["blend"].exists():  # --overwrite: replace it without leaving a .blend1 backup
-            out["blend"].unlink()
-        written.append(out["blend"])
         bpy.ops.wm.save_as_mainfile(filepath=str(out["blend"].resolve()), check_existing=False)
         if "npz" in out:
-            written.append(out["npz"])
             write_motion_npz(out["npz"], gen.obj, gen.job.rig, gen.result.quats, gen.job.fps)
         if "bvh" in out:
-            written.append(out["bvh"])
             export_bvh(context, gen.obj, out["bvh"], gen.first, gen.last)
         if "fbx" in out:
-            written.append(out["fbx"])
             export_fbx(context, gen.obj, out["fbx"])
         if "preview_png" in out:
-            written += [out["preview_png"], out["preview_mp4"]]
-            render_preview(scene, gen.obj, item, gen.first, gen.last)
+            render_preview(scene, gen.obj, {k: out[k] for k in ("preview_png", "preview_mp4")},
+                           gen.first, gen.last, args.preview_size)
     except BaseException:
-        for p in written:
-            if p.exists():
-                p.unlink()
+        out.discard()
         raise
+    try:
+        out.commit()
+    except OutputError as exc:
+        raise BatchError(str(exc)) from None
 
 
 def process(item: Item, args, net, model_path: Path, pin_specs=()) -> str:
@@ -526,6 +582,11 @@ def generate(args, out=None, err=None) -> int:
     """Process every input of parsed ``args``; progress on ``out``, failures on ``err``."""
     out = out or sys.stdout
     err = err or sys.stderr
+    from .output_set import folder_problem
+
+    problem = folder_problem(args.output_dir)  # once, before any work
+    if problem is not None:
+        raise UsageError(problem)
     net, model_path = _load_model(args.model)
     pin_specs = [parse_pin(spec) for spec in args.pin]
     planned = plan(collect_inputs(args.inputs), args)

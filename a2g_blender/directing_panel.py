@@ -7,9 +7,14 @@ import bpy
 
 
 def _has_body_channels(_self, action):
-    from .pins import has_body_channels
+    from .pins import has_body_channels, pin_bone_names
+    from .pipeline import target_armature
 
-    return has_body_channels(action)
+    try:
+        names = pin_bone_names(target_armature(bpy.context))
+    except Exception:  # no scene or context while Blender loads: the SMPL-X bones
+        names = None
+    return has_body_channels(action) if names is None else has_body_channels(action, names=names)
 
 
 class A2GDirecting(bpy.types.PropertyGroup):

@@ -156,3 +156,22 @@ def read_bone_quaternions(obj, action, bone_names):
             chans.append(co[:, 1])
         out.append(np.stack(chans, -1))
     return frames, np.stack(out, 1)
+
+
+def write_property_keys(obj, action, data_path: str, frames, values, group: str = "") -> None:
+    """Key one scalar channel (``data_path``, index 0) at ``frames`` with ``values`` in bulk;
+    ``action`` assigned to ``obj``, no F-curve for that channel yet."""
+    frames = np.asarray(frames, dtype=np.float64)
+    co = np.empty((frames.size, 2), dtype=np.float32)
+    co[:, 0] = frames
+    co[:, 1] = np.asarray(values, dtype=np.float64)
+    if is_slotted(action):
+        bag = _channelbag(action, obj.animation_data.action_slot, ensure=True)
+        fc = bag.fcurves.new(data_path, index=0)
+        if group:
+            fc.group = next((g for g in bag.groups if g.name == group), None) or bag.groups.new(group)
+    else:
+        fc = action.fcurves.new(data_path, index=0, action_group=group)
+    fc.keyframe_points.add(frames.size)
+    fc.keyframe_points.foreach_set("co", co.ravel())
+    fc.update()

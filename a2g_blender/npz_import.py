@@ -81,7 +81,7 @@ def armature_frames(obj) -> ArmatureFrames:
     from .motion import frame_change
 
     try:
-        body = rig.body_rig(obj)
+        body = rig.smplx_body_rig(obj)
     except rig.RigError as exc:
         raise ImportNpzError(str(exc)) from None
     bones = obj.data.bones
@@ -249,6 +249,15 @@ def write_motion_npz(path, obj, rig, bone_quats, fps: float) -> None:
     ``rig`` is the :class:`.rig.BodyRig` the quaternions were made for. Joints the motion
     does not cover (jaw, eyes, fingers) are written at rest, as the armature shows them.
     """
+    if rig.retarget is not None:  # the artist's rig: back to SMPL-X through the inverse map
+        from .core.retarget import to_smplx
+
+        rot = np.broadcast_to(np.eye(3, dtype=np.float32), (len(bone_quats), NUM_JOINTS, 3, 3)).copy()
+        local = to_smplx(rig.retarget, bone_quats)
+        rot[:, : local.shape[1]] = local
+        trans = np.zeros((rot.shape[0], 3))
+        write_smplx_npz(path, rot, trans, fps=fps)
+        return
     rot = smplx_rotations(bone_quats, rig.change)
     trans = np.broadcast_to(armature_translation(obj, rig.up_axis), (rot.shape[0], 3))
     write_smplx_npz(path, rot, trans, fps=fps)

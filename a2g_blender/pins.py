@@ -89,13 +89,15 @@ def action_fcurves(action, slot=None):
     return []
 
 
-def body_channels(fcurves) -> dict[str, tuple[str, dict[int, object]]]:
-    """SMPL-X body bone -> (rotation channel kind, {array index: F-curve}) for the bones the
-    F-curves rotate; the preferred kind when several are keyed."""
+def body_channels(fcurves, names=BODY_JOINT_NAMES) -> dict[str, tuple[str, dict[int, object]]]:
+    """Body bone (of ``names``: the SMPL-X body bones, or a retargeted rig's keyed bones) ->
+    (rotation channel kind, {array index: F-curve}) for the bones the F-curves rotate; the
+    preferred kind when several are keyed."""
+    wanted = set(names)
     found: dict[str, dict[str, dict[int, object]]] = {}
     for fc in fcurves:
         m = _PATH.match(fc.data_path)
-        if m is None or m.group(2) not in BODY_JOINT_NAMES:
+        if m is None or m.group(2) not in wanted:
             continue
         found.setdefault(m.group(2), {}).setdefault(m.group(3), {})[fc.array_index] = fc
     out = {}
@@ -105,21 +107,45 @@ def body_channels(fcurves) -> dict[str, tuple[str, dict[int, object]]]:
     return out
 
 
-def has_body_channels(action, slot=None) -> bool:
-    return bool(body_channels(action_fcurves(action, slot)))
+def has_body_channels(action, slot=None, names=BODY_JOINT_NAMES) -> bool:
+    return bool(body_channels(action_fcurves(action, slot), names))
 
 
-def _no_channels_message(action_name: str) -> str:
+def pin_bone_names(obj) -> tuple[str, ...]:
+    """The bones a pin's action must rotate on ``obj``: its keyed body bones (the SMPL-X body
+    bones, or the bones its bone map retargets onto)."""
+    from . import rig
+
+    if obj is None or obj.type != "ARMATURE":
+        return BODY_JOINT_NAMES
+    try:
+        if not rig.stored_map(obj) and rig.is_smplx_rig(obj):
+            return BODY_JOINT_NAMES
+        bone_map = rig.resolve_map(obj)
+    except rig.RigError:
+        return BODY_JOINT_NAMES
+    return tuple(b for j, chain in bone_map.joints.items() if j in BODY_JOINT_NAMES for b in chain)
+
+
+def _no_channels_message(action_name: str, names=BODY_JOINT_NAMES) -> str:
+    if tuple(names) != BODY_JOINT_NAMES:
+        shown = ", ".join(list(names)[:3])
+        return (f"Action '{action_name}' does not rotate any body bone of this rig ({shown}, "
+                "...): pin a take, or an action made for this rig")
     return (f"Action '{action_name}' does not rotate any SMPL-X body bone (pelvis, spine1, ..., "
             "right_wrist): pin a take, or motion imported from an SMPL-X .npz")
 
 
-def sample_local_quats(channels, frames, obj, change=None) -> np.ndarray:
-    """SMPL-X local quaternions (n, 22, 4) of the channels at action ``frames`` (n,)."""
+def sample_local_quats(channels, frames, obj, change=None, names=BODY_JOINT_NAMES,
+                       retarget=None) -> np.ndarray:
+    """SMPL-X local quaternions (n, 22, 4) of the channels at action ``frames`` (n,).
+
+    ``names``: the bones read (SMPL-X body bones; for a retargeted rig its keyed bones, whose
+    pose is turned back into SMPL-X rotations by ``retarget``'s inverse map)."""
     frames = [float(f) for f in frames]
     n = len(frames)
-    pose = np.tile(np.array([1.0, 0.0, 0.0, 0.0]), (n, len(BODY_JOINT_NAMES), 1))
-    for j, bone in enumerate(BODY_JOINT_NAMES):
+    pose = np.tile(np.array([1.0, 0.0, 0.0, 0.0]), (n, len(names), 1))
+    for j, bone in enumerate(names):
         if bone not in channels:
             continue
         kind, curves = channels[bone]
@@ -139,6 +165,11 @@ def sample_local_quats(channels, frames, obj, change=None) -> np.ndarray:
             q = axis_angle_to_quat4(values)
         norm = np.linalg.norm(q, axis=-1, keepdims=True)
         pose[:, j] = np.where(norm > 1e-9, q / np.maximum(norm, 1e-9), pose[:, j])
+    if retarget is not None:
+        from .core.retarget import to_smplx
+        from .core.rotations import matrix_to_quat
+
+        return matrix_to_quat(to_smplx(retarget, pose, 22))
     return pose_to_local_quats(pose, change)
 
 
@@ -168,12 +199,15 @@ def read_pins(obj, rig, timeline: Timeline) -> list:
     check_pin_spans([s for s, _ in spans])
     pins = []
     for span, strip in spans:
-        channels = body_channels(action_fcurves(strip.action, getattr(strip, "action_slot", None)))
+        channels = body_channels(action_fcurves(strip.action, getattr(strip, "action_slot", None)),
+                                 rig.bone_names)
         if not channels:
-            raise DirectingError(f"Pin '{strip.name}': {_no_channels_message(strip.action.name)}")
+            raise DirectingError(f"Pin '{strip.name}': "
+                                 f"{_no_channels_message(strip.action.name, rig.bone_names)}")
         scene_frames = timeline.scene_frames(span.start, span.end)
         action_frames = strip_time(strip).action_frames(scene_frames)
-        local = sample_local_quats(channels, action_frames, obj, rig.change)
+        local = sample_local_quats(channels, action_frames, obj, rig.change, rig.bone_names,
+                                   rig.retarget)
         pins.append(Pin(span.start, span.end, quat_to_matrix(local).astype(np.float32)))
     return pins
 
@@ -189,8 +223,9 @@ def add_pin(obj, action, frame_start: int, action_start=None, action_end=None):
     Raises :class:`DirectingError` (nothing changed) when the action has no SMPL-X body
     channels, the part is empty, or it would overlap another pin.
     """
-    if not has_body_channels(action):
-        raise DirectingError(_no_channels_message(action.name))
+    names = pin_bone_names(obj)
+    if not has_body_channels(action, names=names):
+        raise DirectingError(_no_channels_message(action.name, names))
     lo, hi = (float(v) for v in action.frame_range)
     a0 = lo if action_start is None else float(action_start)
     a1 = hi if action_end is None else float(action_end)

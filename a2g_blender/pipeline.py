@@ -95,6 +95,9 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1) -> Job:
     except AudioError as exc:
         raise GenerationError(str(exc)) from None
     fps = audio_source.scene_fps(scene)
+    n_joints = getattr(getattr(loaded, "config", None), "n_joints", 22)
+    if body.retarget is not None and n_joints != body.retarget.n_joints:
+        body = rig.body_rig(obj, n_joints)
     try:
         pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
     except DirectingError as exc:
@@ -108,7 +111,7 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
     ``cancelled()`` polled there too (raises :class:`Cancelled`)."""
     from .core.features import features_for_motion
     from .core.generate import generate
-    from .motion import to_scene_quaternions
+    from .rig import scene_quaternions
 
     def step(fraction):
         if cancelled is not None and cancelled():
@@ -123,7 +126,7 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
     takes = []
     for i in range(job.count):
         local = generate(job.model, features, job.seed + i, pins=job.pins, resamples=job.resamples)
-        takes.append(to_scene_quaternions(local, heard.first, heard.end, job.fps, job.rig.change))
+        takes.append(scene_quaternions(job.rig, local, heard.first, heard.end, job.fps))
         step(0.25 + 0.7 * (i + 1) / job.count)
     frames = np.arange(heard.first, heard.end, dtype=np.float64)
     return Result(job, frames, takes[0], tuple(takes[1:]))
@@ -175,6 +178,14 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int,
     action = actions.replace_action(obj, name, metadata, kept,
                                     cover=(job.heard.first, job.heard.end - 1))
     keying.write_bone_quaternions(obj, action, job.rig.bone_names, frames, quats)
+    if job.rig.controls is not None:  # a Rigify control rig: its IK/FK switches keyed at FK
+        from . import rigify
+
+        rigify.key_fk(obj, action, job.rig.controls, float(frames[0]))
+    if job.rig.constrained:  # bones under constraint-driven parents: keys from the evaluated rig
+        from .rig_eval import refine
+
+        refine(obj, action, job.rig, frames, quats)
     actions.seal(obj, action)
     return action
 

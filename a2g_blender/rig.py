@@ -1,10 +1,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Recognise SMPL-X armatures: ours, the official SMPL-X add-on's and Meshcapade's.
+"""The target armature: SMPL-X rigs (ours, the official SMPL-X add-on's and Meshcapade's) and
+any other humanoid rig (Mixamo, Rigify, Unreal mannequin, VRoid, Character Creator, ...).
 
-Bones are found by name (``obj.data.bones`` is in hierarchy order, not SMPL-X order). The
-eyes are spelled ``left_eye_smplhf`` (official) or ``left_eye`` (Meshcapade); an extra
-``root`` bone above ``pelvis`` is fine. Bones with other rest orientations get the per-bone
-change of frame of :mod:`.motion`.
+SMPL-X rigs are found by bone name and get the per-bone change of frame of :mod:`.motion`.
+Other rigs get a bone map (:mod:`.core.bone_map`: the artist's own, set in the Bone Map
+panel and stored on the armature object, else detected from the bone names) and the
+retargeting of :mod:`.core.retarget`, fed with the bones' rest matrices read here. Bones are
+found by name (``obj.data.bones`` is in hierarchy order, not SMPL-X order). The eyes are
+spelled ``left_eye_smplhf`` (official) or ``left_eye`` (Meshcapade); an extra ``root`` bone
+above ``pelvis`` is fine.
 """
 
 from __future__ import annotations
@@ -32,10 +36,14 @@ class RigError(ValueError):
 class BodyRig:
     """What generation needs to know about a target armature."""
 
-    bone_names: tuple[str, ...]  # the 22 body bones, SMPL-X order
+    bone_names: tuple[str, ...]  # the bones that get keys (SMPL-X rigs: the 22 body bones)
     change: np.ndarray | None  # (22, 4) per-bone change of frame, None when not needed
     up_axis: str  # "Z" or "Y": the armature-space up axis of the rest pose
-    non_quaternion: tuple[str, ...]  # body bones whose rotation mode is not QUATERNION
+    non_quaternion: tuple[str, ...]  # keyed bones whose rotation mode is not QUATERNION
+    retarget: object = None  # core.retarget.Retarget for rigs that are not SMPL-X rigs
+    scheme: str = "smplx"  # how the bone map was found (core.bone_map.SCHEME_TITLES)
+    controls: object = None  # rigify.ControlRig when the keys go on Rigify's FK controls
+    constrained: tuple[str, ...] = ()  # keyed bones under constraint-driven parents (rig_eval)
 
 
 def bone_name_map(bones) -> dict[str, str]:
@@ -63,14 +71,38 @@ def rest_up_axis(bones) -> tuple[str, np.ndarray]:
     return "Z", np.asarray(Y_UP_TO_Z_UP_QUAT, dtype=np.float64)
 
 
-def body_rig(obj) -> BodyRig:
-    """Inspect ``obj`` as a generation target; raises :class:`RigError` naming the problem."""
-    from .motion import frame_change
-
+def _check_object(obj) -> None:
     if obj is None:
         raise RigError("No target armature: select an armature or set Target in the Gestures panel")
     if obj.type != "ARMATURE":
         raise RigError(f"'{obj.name}' is a {obj.type.lower()}, not an armature")
+    if obj.mode == "EDIT":
+        raise RigError(f"Armature '{obj.name}' is in Edit Mode: switch to Object or Pose Mode "
+                       "(its bones' rest pose is only known outside Edit Mode)")
+
+
+def is_smplx_rig(obj) -> bool:
+    return not missing_body_bones(obj.data.bones)
+
+
+def body_rig(obj, n_joints: int = 22) -> BodyRig:
+    """Inspect ``obj`` as a generation target; raises :class:`RigError` naming the problem.
+
+    SMPL-X rigs (all 22 body bones by SMPL-X name, no bone map set by the artist) keep the
+    change of frame; any other humanoid is retargeted through its bone map. ``n_joints``: the
+    SMPL-X joints the motion has (22, or 55 with the hands).
+    """
+    _check_object(obj)
+    if not stored_map(obj) and is_smplx_rig(obj):
+        return smplx_body_rig(obj)
+    return retarget_rig(obj, n_joints)
+
+
+def smplx_body_rig(obj) -> BodyRig:
+    """An SMPL-X rig as a target (bones named as SMPL-X joints); :class:`RigError` otherwise."""
+    from .motion import frame_change
+
+    _check_object(obj)
     bones = obj.data.bones
     missing = missing_body_bones(bones)
     if missing:
@@ -86,3 +118,98 @@ def body_rig(obj) -> BodyRig:
     pose_bones = obj.pose.bones
     non_quat = tuple(n for n in BODY_JOINT_NAMES if pose_bones[n].rotation_mode != "QUATERNION")
     return BodyRig(BODY_JOINT_NAMES, change, up_axis, non_quat)
+
+
+# ---- any humanoid: bone map + retargeting ----------------------------------------------------
+def stored_map(obj):
+    """The bone map the artist set on ``obj`` (its Bone Map panel entries, stored on the
+    object as ``obj.a2g_bone_map``), as a core.bone_map.BoneMap; None when none is set."""
+    from .core.bone_map import BoneMap
+
+    items = getattr(obj, "a2g_bone_map", None) if obj is not None else None
+    joints = {}
+    for item in items or ():
+        if item.bone:
+            extra = tuple(b.strip() for b in item.extra.split(",") if b.strip())
+            joints[item.joint] = (item.bone, *extra)
+    return BoneMap(joints, "custom") if joints else None
+
+
+def store_map(obj, bone_map) -> None:
+    """Set ``obj``'s Bone Map entries to ``bone_map`` (every SMPL-X joint gets an entry)."""
+    from .core.bone_map import MAPPABLE
+
+    items = obj.a2g_bone_map
+    items.clear()
+    for joint in MAPPABLE:
+        item = items.add()
+        item.joint = joint
+        chain = bone_map.joints.get(joint, ()) if bone_map is not None else ()
+        item.bone = chain[0] if chain else ""
+        item.extra = ", ".join(chain[1:])
+
+
+def bone_parents(obj) -> dict:
+    return {b.name: (b.parent.name if b.parent else None) for b in obj.data.bones}
+
+
+def resolve_map(obj):
+    """The bone map used for ``obj``: the stored one (checked), else the detected one."""
+    from .core.bone_map import BoneMapError, check, detect
+
+    names = [b.name for b in obj.data.bones]
+    try:
+        stored = stored_map(obj)
+        if stored is not None:
+            check(stored, names, obj.name)
+            return stored
+        return detect(names, bone_parents(obj), obj.name)
+    except BoneMapError as exc:
+        raise RigError(str(exc)) from None
+
+
+def target_of(obj, names=None):
+    """The rest pose of ``obj``'s bones as a core.retarget.TargetRig (matrix_local per bone)."""
+    from .core.retarget import TargetRig
+
+    bones = obj.data.bones
+    names = [b.name for b in bones] if names is None else list(names)
+    index = {n: i for i, n in enumerate(names)}
+    rest = np.array([np.array(bones[n].matrix_local) for n in names], dtype=np.float64)
+    parents = tuple(index.get(bones[n].parent.name, -1) if bones[n].parent else -1 for n in names)
+    return TargetRig(tuple(names), parents, rest, np.array(obj.matrix_world, dtype=np.float64))
+
+
+def retarget_rig(obj, n_joints: int = 22) -> BodyRig:
+    """A humanoid rig that is not an SMPL-X rig, as a target; :class:`RigError` otherwise."""
+    from . import rigify
+    from .core.retarget import RetargetError, build
+
+    _check_object(obj)
+    bone_map = resolve_map(obj)
+    controls = rigify.control_rig(obj, bone_map)
+    try:
+        rt = build(target_of(obj), bone_map.joints, n_joints)
+    except RetargetError as exc:
+        raise RigError(f"Armature '{obj.name}': {exc}") from None
+    pose_bones = obj.pose.bones
+    non_quat = tuple(n for n in rt.keyed if pose_bones[n].rotation_mode != "QUATERNION")
+    from .rig_eval import constrained_bones
+
+    return BodyRig(rt.keyed, None, "Z", non_quat, rt, bone_map.scheme, controls,
+                   tuple(constrained_bones(obj, rt.keyed)))
+
+
+def scene_quaternions(body: BodyRig, local_rot, first: int, end: int, fps: float) -> np.ndarray:
+    """Bone quaternions (end - first, len(body.bone_names), 4) at scene frames first .. end - 1
+    for the model's 30 fps SMPL-X local rotations (T, J, 3, 3)."""
+    from .core.retarget import to_target
+    from .core.rotations import quat_to_matrix
+    from .core.timeline import MODEL_FPS, sample_rotations
+    from .motion import to_scene_quaternions
+
+    if body.retarget is None:
+        return to_scene_quaternions(local_rot, first, end, fps, body.change)
+    times = np.arange(end - first, dtype=np.float64) / float(fps)
+    q = sample_rotations(np.asarray(local_rot, dtype=np.float64), MODEL_FPS, times)
+    return to_target(body.retarget, quat_to_matrix(q))

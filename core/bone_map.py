@@ -142,9 +142,12 @@ def _scheme_rigify_metarig() -> dict:
 
 
 def _scheme_rigify_controls() -> dict:
-    """The FK controls of a rig that Rigify generated from the human metarig."""
-    out = {"pelvis": ("torso",), "spine1": ("spine_fk.001",), "spine2": ("spine_fk.002",),
-           "spine3": ("chest",), "neck": ("neck",), "head": ("head",)}
+    """The FK controls of a rig that Rigify generated from the human metarig.
+
+    ``torso`` turns the whole body (SMPL-X's pelvis); ``chest`` takes the whole spine bend
+    (spine1 to spine3), which Rigify spreads over the spine bones itself (its lower FK spine
+    bones hang downwards from the torso pivot, so they cannot carry SMPL-X's spine1/spine2)."""
+    out = {"pelvis": ("torso",), "spine3": ("chest",), "neck": ("neck",), "head": ("head",)}
     out.update(_sided({"collar": "shoulder.{s}", "shoulder": "upper_arm_fk.{s}",
                        "elbow": "forearm_fk.{s}", "wrist": "hand_fk.{s}",
                        "hip": "thigh_fk.{s}", "knee": "shin_fk.{s}", "ankle": "foot_fk.{s}",

@@ -8,6 +8,7 @@ import importlib.util
 import io
 import math
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -106,7 +107,7 @@ def test_help_and_usage_errors(batch, model_file, audio, tmp_path):
     code, out, _ = _run(batch, ["generate", "--help"])
     assert code == 0
     for option in ("--seed", "--variants", "--pin", "--fps", "--blend", "--output-dir", "--overwrite",
-                   "--npz", "--bvh", "--fbx", "--preview", "--model", "--name"):
+                   "--npz", "--bvh", "--fbx", "--preview", "--preview-size", "--model", "--name"):
         assert option in out, option
     wav, second = audio["wav"], audio["second"]
     cases = [
@@ -117,6 +118,9 @@ def test_help_and_usage_errors(batch, model_file, audio, tmp_path):
         (["generate", wav, "--variants", "0"], "--variants"),
         (["generate", wav, "--seed", "-1"], "--seed"),
         (["generate", wav, "--fps", "0"], "--fps"),
+        (["generate", wav, "--preview-size", "640"], "--preview-size '640' is not a size"),
+        (["generate", wav, "--preview-size", "641x360"], "even width and height"),
+        (["generate", wav, "--preview-size", "20x20"], "width must be 64-4096"),
         (["generate", wav, "--blend", tmp_path / "none.blend"], "--blend"),
         (["generate", wav, "--model", tmp_path / "none.json"], "cannot load the gesture model"),
         (["generate", wav, "--model", model_file, "--pin", "clip.npz"], "CLIP.npz@FRAME"),
@@ -340,11 +344,13 @@ def test_pin(batch, audio, model_file, tmp_path):
 
 def test_preview(batch, audio, model_file, tmp_path):
     code, _, err = _run(batch, ["generate", audio["second"], "--output-dir", tmp_path, "--model", model_file,
-                                "--preview", "--fps", "8"])
+                                "--preview", "--fps", "8", "--preview-size", "96x54"])
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "speech22k.blend", "speech22k_preview.mp4", "speech22k_preview.png"]
-    assert (tmp_path / "speech22k_preview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png = (tmp_path / "speech22k_preview.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", png[16:24]) == (6 * 96, 54)  # six stills of --preview-size
     video = (tmp_path / "speech22k_preview.mp4").read_bytes()
     assert b"avc1" in video  # H.264
     if HAS_AUD:

@@ -54,3 +54,31 @@ def test_preview_frames_follow_the_animation(addon, tmp_path):
         bpy.data.images.remove(image)
     assert np.abs(pixels[0] - pixels[1]).max() < 1e-6  # same pose, same image
     assert np.abs(pixels[0] - pixels[2]).max() > 0.1  # the arm moved
+
+
+def test_default_preview_frames_the_upper_body(addon):
+    """At least 640 px wide, and the figure from the hips to the top of the head fills the
+    frame's height (a small figure in a wide shot would pass every other check)."""
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    preview = __import__(f"{MODULE_NAME}.preview", fromlist=["preview"])
+    assert preview.DEFAULT_SIZE[0] >= 640
+    assert preview.parse_size("1280x720") == (1280, 720)
+    assert bpy.ops.a2g.add_character() == {"FINISHED"}
+    arm = bpy.context.active_object
+    scene = bpy.context.scene
+    w, h = preview.DEFAULT_SIZE
+    cam_data = bpy.data.cameras.new("cam")
+    cam_data.lens, cam_data.sensor_width = preview._LENS_MM, preview._SENSOR_MM
+    cam = bpy.data.objects.new("cam", cam_data)
+    scene.collection.objects.link(cam)
+    cam.location, cam.rotation_euler = preview.framing(arm, w / h)
+    scene.render.resolution_x, scene.render.resolution_y = w, h
+    bpy.context.view_layer.update()
+    mesh = next(o for o in arm.children if o.type == "MESH")
+    heights = [world_to_camera_view(scene, cam, mesh.matrix_world @ v.co).y for v in mesh.data.vertices]
+    head_top = max(heights)
+    pelvis = world_to_camera_view(scene, cam, arm.matrix_world @ Vector(arm.data.bones["pelvis"].head_local)).y
+    assert 0.9 < head_top < 1.0, (head_top, pelvis)  # the top of the head just inside the frame
+    assert 0.05 < pelvis < 0.3  # the hips just above the bottom edge

@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Keys corrected against the evaluated rig, for rigs whose bones follow constraints.
+
+:mod:`.core.retarget` computes each keyed bone's rotation from its parent through the rest
+hierarchy. On rigs where a keyed bone's parent is a mechanism bone driven by constraints
+(a Rigify control rig: ``upper_arm_fk.L`` under ``MCH-upper_arm_parent.L``, ``neck`` under
+``MCH-ROT-neck``, ...), the parent's real pose is only known by evaluating the rig. Here the
+scene is evaluated frame by frame with the new keys, each such bone's key is recomputed from
+its parent's evaluated pose (``Q = M_b^T M_p P_p^T P_b`` for the wanted armature-space
+rotation ``P_b``), and this is repeated until the keys stop changing (a few passes: one per
+level of constrained parents). Rigs without constraints on the keyed bones' parents skip it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_PASSES = 6
+TOLERANCE_DEG = 0.01
+
+
+def constrained_bones(obj, keyed) -> list[str]:
+    """Keyed bones whose parent is not keyed and whose parent chain (up to a keyed bone or
+    the root) has constraints that act."""
+    keyed_set = set(keyed)
+    out = []
+    for name in keyed:
+        p = obj.pose.bones[name].parent
+        if p is None or p.name in keyed_set:
+            continue
+        while p is not None and p.name not in keyed_set:
+            if any(not c.mute and c.influence > 0.0 for c in p.constraints):
+                out.append(name)
+                break
+            p = p.parent
+    return out
+
+
+def _rotation(m) -> np.ndarray:
+    from .core.retarget import rotation_part
+
+    return rotation_part(np.array(m))
+
+
+def refine(obj, action, body, frames, quats) -> int:
+    """Correct the keys of ``body``'s constrained bones on ``action`` at ``frames`` (N,),
+    whose first-pass keys ``quats`` (N, K, 4) were written from the rest hierarchy. The
+    action must be the one ``obj`` plays. Returns the number of passes made."""
+    import bpy
+
+    from .core.retarget import pose_globals
+    from .core.rotations import matrix_to_quat, quat_make_continuous
+    from .keying import fcurves_of, quaternion_path
+
+    rt = body.retarget
+    bones = constrained_bones(obj, body.bone_names)
+    if rt is None or not bones:
+        return 0
+    frames = np.asarray(frames, dtype=np.float64)
+    glob, _ = pose_globals(rt, quats)
+    slot = {n: k for k, n in enumerate(body.bone_names)}
+    wanted = {b: glob[:, int(rt.key_index[slot[b]])] for b in bones}
+    data = obj.data.bones
+    pbs = obj.pose.bones
+    rest = {b: _rotation(data[b].matrix_local) for b in bones}
+    parent = {b: pbs[b].parent.name for b in bones}
+    parent_rest = {b: _rotation(data[parent[b]].matrix_local) for b in bones}
+    by_path = {(fc.data_path, fc.array_index): fc for fc in fcurves_of(action, obj)}
+    curves = {b: [by_path[(quaternion_path(b), i)] for i in range(4)] for b in bones}
+    index = {}
+    for b in bones:
+        co = np.empty(2 * len(curves[b][0].keyframe_points), dtype=np.float32)
+        curves[b][0].keyframe_points.foreach_get("co", co)
+        key_frames = co[0::2].astype(np.float64)
+        index[b] = np.searchsorted(key_frames, frames - 1e-3)
+    current = {b: quats[:, slot[b]].copy() for b in bones}
+    scene = bpy.context.scene
+    frame_was, subframe_was = scene.frame_current, scene.frame_subframe
+    n = frames.size
+    passes = 0
+    try:
+        while passes < MAX_PASSES:
+            passes += 1
+            poses = {b: np.empty((n, 3, 3)) for b in bones}
+            for t, f in enumerate(frames):
+                scene.frame_set(int(round(f)))
+                for b in bones:
+                    poses[b][t] = _rotation(pbs[parent[b]].matrix)
+            change = 0.0
+            for b in bones:
+                local = rest[b].T @ parent_rest[b] @ np.swapaxes(poses[b], -1, -2) @ wanted[b]
+                q = quat_make_continuous(matrix_to_quat(local), axis=0)
+                q *= np.where(np.sum(q[:1] * current[b][:1], -1, keepdims=True) < 0, -1.0, 1.0)
+                dots = np.clip(np.abs(np.sum(q * current[b], -1)), 0.0, 1.0)
+                change = max(change, float(np.degrees(2 * np.arccos(dots)).max(initial=0.0)))
+                current[b] = q
+                for i, fc in enumerate(curves[b]):
+                    co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
+                    fc.keyframe_points.foreach_get("co", co)
+                    co = co.reshape(-1, 2)
+                    co[index[b], 1] = q[:, i]
+                    fc.keyframe_points.foreach_set("co", co.ravel())
+                    fc.update()
+            if change < TOLERANCE_DEG:
+                break
+    finally:
+        scene.frame_set(frame_was, subframe=subframe_was)
+    return passes

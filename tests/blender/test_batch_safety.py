@@ -1,0 +1,133 @@
+"""The batch command never loses a previous result, and says what is wrong with the output
+folder before doing any work (real bpy, the built extension)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+
+import pytest
+
+from .conftest import MODULE_NAME, speech_like, write_wav
+
+
+def mod(name):
+    return importlib.import_module(f"{MODULE_NAME}.{name}")
+
+
+@pytest.fixture()
+def batch(installed_addon):
+    return mod("batch")
+
+
+@pytest.fixture()
+def speech(tmp_path):
+    return write_wav(tmp_path / "talk.wav", speech_like(1.5, seed=4))
+
+
+def run(batch, argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = batch.main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def snapshot(folder) -> dict:
+    """Every file in ``folder`` (hidden ones too), name -> bytes."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture()
+def first_run(batch, speech, model_file, tmp_path):
+    out_dir = tmp_path / "out"
+    code, _, err = run(batch, ["generate", speech, "--output-dir", out_dir, "--model", model_file,
+                               "--npz", "--seed", "1"])
+    assert code == 0, err
+    before = snapshot(out_dir)
+    assert sorted(before) == ["talk.blend", "talk.npz"]
+    return out_dir, before
+
+
+def test_failed_overwrite_keeps_old_outputs_byte_identical(batch, speech, model_file, first_run):
+    """The issue's case: the .bvh cannot be written because a folder has its name."""
+    out_dir, before = first_run
+    (out_dir / "talk.bvh").mkdir()
+    code, out, err = run(batch, ["generate", speech, "--output-dir", out_dir, "--model", model_file,
+                                 "--npz", "--bvh", "--overwrite", "--seed", "2"])
+    assert code == 1
+    assert "talk.bvh is a folder, not a file: remove or rename it" in err, err
+    assert "Traceback" not in err + out
+    assert snapshot(out_dir) == before  # byte-identical, and no temporary file left
+
+
+def test_export_failing_midway_keeps_old_outputs_byte_identical(batch, speech, model_file,
+                                                                first_run, monkeypatch):
+    """Any export failing after others were written: the old set stays, nothing half-new."""
+    out_dir, before = first_run
+
+    def broken_bvh(context, obj, path, first, last):
+        path.write_bytes(b"HIERARCHY half a file")  # it got that far, then failed
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(batch, "export_bvh", broken_bvh)
+    code, _, err = run(batch, ["generate", speech, "--output-dir", out_dir, "--model", model_file,
+                               "--npz", "--bvh", "--overwrite", "--seed", "2"])
+    assert code == 1 and "No space left on device" in err, err
+    assert snapshot(out_dir) == before
+
+
+def test_successful_overwrite_replaces_every_output(batch, speech, model_file, first_run):
+    out_dir, before = first_run
+    code, _, err = run(batch, ["generate", speech, "--output-dir", out_dir, "--model", model_file,
+                               "--npz", "--bvh", "--overwrite", "--seed", "2"])
+    assert code == 0, err
+    after = snapshot(out_dir)
+    assert sorted(after) == ["talk.blend", "talk.bvh", "talk.npz"]  # no .blend1, no temporaries
+    assert after["talk.npz"] != before["talk.npz"]  # seed 2's motion
+
+
+def _no_generation(batch, monkeypatch) -> list:
+    calls = []
+    monkeypatch.setattr(batch, "generate_in_scene", lambda *a, **k: calls.append(a))
+    return calls
+
+
+def test_output_dir_that_is_a_file_fails_before_any_generation(batch, speech, model_file,
+                                                               tmp_path, monkeypatch):
+    calls = _no_generation(batch, monkeypatch)
+    target = tmp_path / "results"
+    target.write_text("not a folder")
+    code, out, err = run(batch, ["generate", speech, speech.parent, "--output-dir", target,
+                                 "--model", model_file])
+    assert code == 2 and calls == []
+    assert err.strip() == (f"--output-dir {target} is a file, not a folder: choose a folder for "
+                           "the outputs")
+    assert out == "" and target.read_text() == "not a folder"
+
+
+def test_output_dir_that_cannot_be_created(batch, speech, model_file, tmp_path, monkeypatch):
+    calls = _no_generation(batch, monkeypatch)
+    (tmp_path / "file").write_text("x")
+    target = tmp_path / "file" / "sub" / "out"
+    code, _, err = run(batch, ["generate", speech, "--output-dir", target, "--model", model_file])
+    assert code == 2 and calls == []
+    assert err.strip() == (f"--output-dir {target} cannot be created: {tmp_path / 'file'} is a "
+                           "file, not a folder; choose another folder for the outputs")
+
+
+def test_output_dir_that_cannot_be_written(batch, speech, model_file, tmp_path, monkeypatch):
+    calls = _no_generation(batch, monkeypatch)
+    target = tmp_path / "readonly"
+    target.mkdir()
+    target.chmod(0o555)
+    try:
+        if os.access(target, os.W_OK):  # root ignores permissions: use a folder nobody can write
+            target = "/proc/a2g-out"
+        code, _, err = run(batch, ["generate", speech, "--output-dir", target, "--model", model_file])
+    finally:
+        (tmp_path / "readonly").chmod(0o755)
+    assert code == 2 and calls == []
+    assert err.startswith(f"--output-dir {target} ") and "choose a folder you can write to" in err, err
+    assert "Traceback" not in err and "Errno" not in err
