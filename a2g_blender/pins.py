@@ -206,8 +206,17 @@ def read_pins(obj, rig, timeline: Timeline) -> list:
                                  f"{_no_channels_message(strip.action.name, rig.bone_names)}")
         scene_frames = timeline.scene_frames(span.start, span.end)
         action_frames = strip_time(strip).action_frames(scene_frames)
-        local = sample_local_quats(channels, action_frames, obj, rig.change, rig.bone_names,
-                                   rig.retarget)
+        if rig.retarget is not None and rig.constrained:  # read the pose the rig really shows
+            from .core.retarget import smplx_from_pose
+            from .core.rotations import matrix_to_quat
+            from .rig_eval import evaluated_rotations
+
+            rot = evaluated_rotations(obj, strip.action, getattr(strip, "action_slot", None),
+                                      action_frames, rig.bone_names)
+            local = matrix_to_quat(smplx_from_pose(rig.retarget, rot, 22))
+        else:
+            local = sample_local_quats(channels, action_frames, obj, rig.change, rig.bone_names,
+                                       rig.retarget)
         pins.append(Pin(span.start, span.end, quat_to_matrix(local).astype(np.float32)))
     return pins
 

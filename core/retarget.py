@@ -346,19 +346,25 @@ def pose_globals(rt: Retarget, quats) -> tuple[np.ndarray, np.ndarray]:
 def to_smplx(rt: Retarget, quats, n_joints: int | None = None) -> np.ndarray:
     """SMPL-X local rotations (T, n_joints, 3, 3) of the target pose ``quats`` (T, K, 4) of
     ``rt.keyed``. Joints the map leaves out get the identity (their parent's rotation)."""
-    n_joints = rt.n_joints if n_joints is None else int(n_joints)
     glob, _ = pose_globals(rt, quats)
-    t = glob.shape[0]
-    index = {n: i for i, n in enumerate(rt.names)}
+    return smplx_from_pose(rt, glob[:, rt.key_index], n_joints)
+
+
+def smplx_from_pose(rt: Retarget, keyed_rot, n_joints: int | None = None) -> np.ndarray:
+    """SMPL-X local rotations (T, n_joints, 3, 3) from the armature-space rotations
+    (T, K, 3, 3) of ``rt.keyed`` (e.g. the evaluated pose of a rig with constraints)."""
+    n_joints = rt.n_joints if n_joints is None else int(n_joints)
+    keyed_rot = np.asarray(keyed_rot, dtype=np.float64)
+    t = keyed_rot.shape[0]
     kslot = {n: k for k, n in enumerate(rt.keyed)}
     a = rt.axes
     g = np.empty((t, n_joints, 3, 3))
     for j in range(n_joints):
         chain = rt.joint_bones.get(JOINT_NAMES[j])
         if chain:
-            b = chain[-1]
-            i = index[b]
-            d = glob[:, i] @ rt.rest_rot[i].T @ rt.align[kslot[b]].T
+            k = kslot[chain[-1]]
+            i = int(rt.key_index[k])
+            d = keyed_rot[:, k] @ rt.rest_rot[i].T @ rt.align[k].T
             g[:, j] = a.T @ d @ a
         else:
             g[:, j] = g[:, PARENTS[j]] if PARENTS[j] >= 0 else np.eye(3)
