@@ -24,8 +24,9 @@ and its channels are strongly correlated. Three priors, selected by name:
   overlaps are blended with equal-power weights about ``mu`` (sin/cos: the code's variance does
   not dip at a join).
 
-``intensity`` scales the code's deviation from the prior's mean ``mu``:
-``I = mu + intensity * (I - mu)`` (1 = as sampled; 0.5 calmer, 1.5 livelier).
+``intensity`` (``core.generate``) scales the code's deviation from the prior's mean ``mu``:
+``I = mu + intensity * (I - mu)`` (``scale_intensity``; 1 = as sampled), and then the motion's
+deviation from its mean pose by ``sqrt(intensity)``.
 
 Everything is numpy and deterministic given the generator.
 """
