@@ -96,7 +96,7 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1) -> Job:
         raise GenerationError(str(exc)) from None
     fps = audio_source.scene_fps(scene)
     n_joints = getattr(getattr(loaded, "config", None), "n_joints", 22)
-    if body.retarget is not None and n_joints != body.retarget.n_joints:
+    if body.retarget is not None and n_joints != body.model_joints:
         body = rig.body_rig(obj, n_joints)
     try:
         pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))

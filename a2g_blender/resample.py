@@ -129,7 +129,7 @@ def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> Resamp
     except ModelFileError as exc:
         raise DirectingError(f"Cannot load the gesture model: {exc}") from None
     n_joints = getattr(getattr(net, "config", None), "n_joints", 22)
-    if body.retarget is not None and n_joints != body.retarget.n_joints:
+    if body.retarget is not None and n_joints != body.model_joints:
         body = rig.body_rig(obj, n_joints)
     scene = context.scene
     asked = asked_range(scene, frame_start, frame_end)
