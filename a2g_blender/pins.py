@@ -19,6 +19,7 @@ import re
 
 import numpy as np
 
+from . import compat
 from .core.directing import (
     DirectingError,
     StripTime,
@@ -73,20 +74,9 @@ def strip_time(strip) -> StripTime:
 
 # ---- channels of an action ---------------------------------------------------------------------
 def action_fcurves(action, slot=None):
-    """The F-curves of ``action`` for ``slot`` (slotted actions, 4.4+; first object slot when
-    None) or its legacy F-curves (4.2 / 4.3)."""
-    if "slots" not in action.bl_rna.properties:
-        return list(action.fcurves)
-    if slot is None:
-        slot = next((s for s in action.slots if s.target_id_type in {"OBJECT", "UNSPECIFIED"}), None)
-    if slot is None:
-        return []
-    for layer in action.layers:
-        for kstrip in layer.strips:
-            bag = kstrip.channelbag(slot)
-            if bag is not None:
-                return list(bag.fcurves)
-    return []
+    """The F-curves of ``action`` for ``slot`` (slotted actions; the first object slot when
+    None) or its legacy F-curves, as a list."""
+    return list(compat.fcurves_of(action, slot=slot))
 
 
 def body_channels(fcurves, names=BODY_JOINT_NAMES) -> dict[str, tuple[str, dict[int, object]]]:
@@ -200,8 +190,7 @@ def read_pins(obj, rig, timeline: Timeline) -> list:
     check_pin_spans([s for s, _ in spans])
     pins = []
     for span, strip in spans:
-        channels = body_channels(action_fcurves(strip.action, getattr(strip, "action_slot", None)),
-                                 rig.bone_names)
+        channels = body_channels(action_fcurves(strip.action, compat.strip_slot(strip)), rig.bone_names)
         if not channels:
             raise DirectingError(f"Pin '{strip.name}': "
                                  f"{_no_channels_message(strip.action.name, rig.bone_names)}")
@@ -267,8 +256,4 @@ def _new_strip(obj, action, frame_start: int):
             continue
         track.mute = True
         return strip
-    anim = obj.animation_data or obj.animation_data_create()
-    track = anim.nla_tracks.new()
-    track.name = PIN_TRACK
-    track.mute = True
-    return track.strips.new(action.name, frame_start, action)
+    return compat.new_muted_track(obj, PIN_TRACK).strips.new(action.name, frame_start, action)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .core.errors import UserError
 from .core.skeleton import BODY_JOINT_NAMES, JOINT_NAMES, Y_UP_TO_Z_UP_QUAT
 
 #: Other spellings of SMPL-X joint names used by existing Blender SMPL-X add-ons.
@@ -28,7 +29,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 _IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
 
 
-class RigError(ValueError):
+class RigError(UserError):
     """The armature cannot take SMPL-X motion; the message says why."""
 
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import UserError
 from .rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
@@ -50,7 +51,7 @@ from .rotations import (
 from .skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS, rest_joints
 
 
-class RetargetError(ValueError):
+class RetargetError(UserError):
     """The rig's rest pose cannot be used; the message says why."""
 
 
