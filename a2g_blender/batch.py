@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where outputs go (created if missing; default: current folder)")
     gen.add_argument("--name", help="output stem for a single input (default: the audio file's stem)")
     gen.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default 0)")
+    gen.add_argument("--intensity", type=float, default=1.0, metavar="X",
+                     help="how large and lively the gestures are, in (0, 3]: 1 as the model "
+                     "samples them (default), 0.5 calmer, 1.5 livelier")
     gen.add_argument("--variants", type=int, default=1, metavar="N",
                      help="N results per input, seeds SEED .. SEED+N-1 (default 1)")
     gen.add_argument("--pin", action="append", default=[], metavar="CLIP.npz@FRAME",
@@ -154,6 +157,11 @@ def parse_args(argv):
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
     if args.variants < 1:
         raise UsageError(f"--variants must be >= 1, got {args.variants}")
+    from .core.generate import MAX_INTENSITY
+
+    if not (math.isfinite(args.intensity) and 0 < args.intensity <= MAX_INTENSITY):
+        raise UsageError(f"--intensity must be above 0 and at most {MAX_INTENSITY:g} (1: as the "
+                         f"model samples, 0.5: calmer, 1.5: livelier), got {args.intensity:g}")
     if args.fps is not None and not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
         raise UsageError(f"--fps must be a positive frame rate, got {args.fps:g}")
     if args.name is not None:
@@ -384,7 +392,7 @@ def add_sound_strip(scene, path: Path, frame: int):
 
 
 # ---- generation (the extension's own pipeline) -------------------------------------------------
-def make_job(scene, obj, heard, net, model_path: Path, seed: int):
+def make_job(scene, obj, heard, net, model_path: Path, seed: int, intensity: float = 1.0):
     """The pipeline's Job for ``heard`` on ``obj``, with the armature's pins (its 'A2G Pins'
     NLA track, as Generate and Resample read them)."""
     from . import audio_source, pins, pipeline, rig
@@ -401,7 +409,8 @@ def make_job(scene, obj, heard, net, model_path: Path, seed: int):
         pinned = tuple(pins.read_pins(obj, body, timeline))
     except DirectingError as exc:
         raise BatchError(str(exc)) from None
-    return pipeline.Job(obj.name, body, heard, net, Path(model_path), int(seed), fps, pins=pinned)
+    return pipeline.Job(obj.name, body, heard, net, Path(model_path), int(seed), fps, pins=pinned,
+                        intensity=float(intensity))
 
 
 def export_bvh(context, obj, path: Path, first: int, last: int) -> None:
@@ -492,7 +501,7 @@ def generate_in_scene(item: Item, args, net, model_path: Path, pin_specs=()) -> 
     except AudioError as exc:
         raise BatchError(str(exc)) from None
     add_pins(context, obj, pin_specs, heard.first, heard.end - 1)
-    job = make_job(scene, obj, heard, net, model_path, item.seed)
+    job = make_job(scene, obj, heard, net, model_path, item.seed, args.intensity)
     try:
         result = pipeline.compute(job)
         pipeline.apply(result)
@@ -501,6 +510,7 @@ def generate_in_scene(item: Item, args, net, model_path: Path, pin_specs=()) -> 
     first, last = heard.first, heard.end - 1
     settings = scene.a2g  # so Generate in the saved file reproduces this result
     settings.audio_source, settings.audio_file, settings.seed = "FILE", str(item.audio.resolve()), item.seed
+    settings.intensity = args.intensity
     strip = add_sound_strip(scene, item.audio, first)
     scene.frame_start = first
     scene.frame_end = max(scene.frame_end, last) if args.blend is not None else last
