@@ -8,6 +8,8 @@ import time
 
 import bpy
 
+from .core.errors import message_for
+
 _active_worker = None  # the interactive job's worker thread, while one runs
 
 
@@ -146,8 +148,7 @@ class BackgroundJob:
             return {"PASS_THROUGH"}
         self._finish(context)
         if worker.error is not None:
-            self.report({"ERROR"}, str(worker.error) if _for_user(worker.error)
-                        else f"{self._stage} failed: {worker.error}")
+            self.report({"ERROR"}, message_for(worker.error, self._stage))
             return {"CANCELLED"}
         return self._done(context, worker.result)
 
@@ -163,13 +164,6 @@ class BackgroundJob:
         wm.a2g_progress.running = False
         wm.a2g_progress.fraction = 0.0
         _redraw_sidebars(context)
-
-
-def _for_user(exc) -> bool:
-    from .core.directing import DirectingError
-    from .pipeline import GenerationError
-
-    return isinstance(exc, GenerationError | DirectingError)
 
 
 class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
@@ -251,7 +245,7 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
 
     # ---- synchronous: headless, scripts, redo -------------------------------------------
     def execute(self, context):
-        from .pipeline import GenerationError, compute
+        from .pipeline import compute
 
         start = time.perf_counter()
         wm = context.window_manager
@@ -267,31 +261,27 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
                 if show:
                     wm.progress_end()
             self._apply(result, time.perf_counter() - start)
-        except GenerationError as exc:
-            self.report({"ERROR"}, str(exc))
+        except Exception as exc:  # bad input (UserError) or a failure: as the modal path reports it
+            self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}
         return {"FINISHED"}
 
     # ---- interactive: worker thread + modal timer, Esc cancels --------------------------
     def invoke(self, context, event):
-        from .pipeline import GenerationError
-
         if bpy.app.background or context.window is None:
             return self.execute(context)
         try:
             job = self._prepare(context)
-        except GenerationError as exc:
-            self.report({"ERROR"}, str(exc))
+        except Exception as exc:
+            self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}
         return self._start_job(context, job)
 
     def _done(self, context, result):
-        from .pipeline import GenerationError
-
         try:
             self._apply(result, time.perf_counter() - self._start)
-        except GenerationError as exc:
-            self.report({"ERROR"}, str(exc))
+        except Exception as exc:
+            self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}
         return {"FINISHED"}
 

@@ -48,9 +48,10 @@ def refine(obj, action, body, frames, quats) -> int:
     action must be the one ``obj`` plays. Returns the number of passes made."""
     import bpy
 
+    from .compat import fcurves_of
     from .core.retarget import pose_globals
     from .core.rotations import matrix_to_quat, quat_make_continuous
-    from .keying import fcurves_of, quaternion_path
+    from .keying import quaternion_path
 
     rt = body.retarget
     bones = constrained_bones(obj, body.bone_names)

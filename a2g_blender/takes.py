@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from . import actions, keying
+from . import actions, compat
 from .core.directing import DirectingError, Recipe, audio_digest
 
 RECIPE = "a2g_recipe"
@@ -147,10 +147,7 @@ def remove_takes(obj, kept: list | None = None) -> None:
 def keep_take(obj, action, number: int) -> None:
     """Mark ``action`` as take ``number`` and keep it on its own muted take track."""
     action[TAKE] = number
-    anim = obj.animation_data or obj.animation_data_create()
-    track = anim.nla_tracks.new()
-    track.name = TAKE_TRACK
-    track.mute = True
+    track = compat.new_muted_track(obj, TAKE_TRACK)
     track.strips.new(action.name, int(action.frame_range[0]), action)
 
 
@@ -158,4 +155,4 @@ def use_take(obj, action) -> None:
     """Make ``action`` (one of the armature's takes) its active action."""
     if action not in takes_of(obj):
         raise DirectingError(f"'{action.name}' is not one of the takes of '{obj.name}'")
-    keying.assign_action(obj, action)
+    compat.assign_action(obj, action)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import UserError
 from .fk import forward_kinematics
 from .generate import FADE_FRAMES, MAX_INTENSITY, ResampleRange, fade_weights
 from .rotations import quat_make_continuous, quat_multiply, quat_normalize, quat_slerp
@@ -40,7 +41,7 @@ from .timeline import MODEL_FPS
 _EPS = 1e-6  # frames: Blender compares strip times with float tolerance
 
 
-class DirectingError(ValueError):
+class DirectingError(UserError):
     """Bad pins, ranges or takes; the message is for the user."""
 
 

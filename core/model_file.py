@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .config import ModelConfig
+from .errors import UserError
 from .files import atomic_write, read_npz
 from .noise import filtered_noise
 from .prior import PRIOR_ARRAYS, SEGMENT, available_priors, fit_gaussian, retrieval_arrays
@@ -50,7 +51,7 @@ STAT_NAMES = ("feature_mean", "feature_std", "code_mean", "code_std")
 PRIOR_NAMES = tuple(sorted({n for names in PRIOR_ARRAYS.values() for n in names}))
 
 
-class ModelFileError(Exception):
+class ModelFileError(UserError):
     """A model file is missing, unreadable or inconsistent; the message says which and why."""
 
 

@@ -42,6 +42,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from core.audio import resample, to_mono
+from core.errors import UserError
 from core.features import FPS, N_MELS, SAMPLE_RATE, features_for_motion
 from core.rotations import matrix_to_sixd, quat_to_matrix, sixd_to_matrix
 from core.skeleton import NUM_BODY_JOINTS, mirror_rotations, model_joint_indices
@@ -53,7 +54,7 @@ MOTION_DIM = NUM_BODY_JOINTS * 6
 MIN_FEATURE_STD = 1e-3  # dB; floor for per-band std (a constant band must not divide by 0)
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """Training data that cannot be used; the message names the file and the problem."""
 
 

@@ -126,7 +126,7 @@ def test_help_and_usage_errors(batch, model_file, audio, tmp_path):
         (["generate", wav, "--preview-size", "641x360"], "even width and height"),
         (["generate", wav, "--preview-size", "20x20"], "width must be 64-4096"),
         (["generate", wav, "--blend", tmp_path / "none.blend"], "--blend"),
-        (["generate", wav, "--model", tmp_path / "none.json"], "cannot load the gesture model"),
+        (["generate", wav, "--model", tmp_path / "none.json"], "Cannot load the gesture model"),
         (["generate", wav, "--model", model_file, "--pin", "clip.npz"], "CLIP.npz@FRAME"),
         (["generate", wav, "--model", model_file, "--pin", f"{EXCERPT}@soon"], "not a frame number"),
         (["generate", wav, "--model", model_file, "--pin", f"{EXCERPT}@-1s"], "not a frame number"),

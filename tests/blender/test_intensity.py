@@ -53,7 +53,7 @@ def keys(rig, names=BODY_JOINT_NAMES):
 
 def key_arrays(rig) -> dict:
     out = {}
-    for fc in mod("keying").fcurves_of(rig.animation_data.action, rig):
+    for fc in mod("compat").fcurves_of(rig.animation_data.action, rig):
         co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
         fc.keyframe_points.foreach_get("co", co)
         out[(fc.data_path, fc.array_index)] = co.reshape(-1, 2)
@@ -116,7 +116,7 @@ def test_bad_intensity_is_refused_by_prepare(rig, tmp_path):
     use_file(write_wav(tmp_path / "speech.wav", speech_like(2.0, seed=4)))
     pipeline = mod("pipeline")
     for bad in (0.0, -1.0, 3.5, float("nan")):
-        with pytest.raises(pipeline.GenerationError, match="Intensity must be above 0 and at most 3"):
+        with pytest.raises(mod("core.errors").UserError, match="Intensity must be above 0 and at most 3"):
             pipeline.prepare(bpy.context, rig, 0, intensity=bad)
 
 

@@ -300,7 +300,7 @@ def test_mixamo_fbx_rig_follows_the_smplx_take(real_speech, record_property):
     ours = generate_both(target)
     body = mod("rig").body_rig(target)
     assert body.scheme == "mixamo" and body.retarget is not None
-    keyed = {fc.data_path.split('"')[1] for fc in mod("keying").fcurves_of(target.animation_data.action, target)}
+    keyed = {fc.data_path.split('"')[1] for fc in mod("compat").fcurves_of(target.animation_data.action, target)}
     assert keyed == set(body.bone_names) and "mixamorig:HeadTop_End" not in keyed
     assert len(keyed) == 22  # body joints only: the model drives no fingers
     segs = {"upper arm L": ("mixamorig:LeftArm", "mixamorig:LeftForeArm"),
@@ -347,7 +347,7 @@ def test_rigify_control_rig_keys_fk_controls(real_speech, record_property, tmp_p
     body = mod("rig").body_rig(target)
     assert body.scheme == "rigify_controls" and body.controls is not None
     action = target.animation_data.action
-    paths = {fc.data_path for fc in mod("keying").fcurves_of(action, target)}
+    paths = {fc.data_path for fc in mod("compat").fcurves_of(action, target)}
     for bone in ("upper_arm_fk.L", "forearm_fk.L", "hand_fk.L", "torso", "chest", "neck", "head"):
         assert f'pose.bones["{bone}"].rotation_quaternion' in paths
     assert not any("DEF-" in p or "ORG-" in p or "MCH-" in p for p in paths)
@@ -467,13 +467,13 @@ def test_edit_mode_is_refused(speech):
 def test_users_action_is_not_overwritten_and_undo_restores(speech):
     arm = mixamo_fbx()
     own = bpy.data.actions.new("my walk")
-    mod("keying").assign_action(arm, own)
+    mod("compat").assign_action(arm, own)
     arm.pose.bones["mixamorig:LeftArm"].rotation_mode = "QUATERNION"
     arm.keyframe_insert('pose.bones["mixamorig:LeftArm"].rotation_quaternion', frame=1)
-    keys_before = {fc.data_path: len(fc.keyframe_points) for fc in mod("keying").fcurves_of(own, arm)}
+    keys_before = {fc.data_path: len(fc.keyframe_points) for fc in mod("compat").fcurves_of(own, arm)}
     assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
     assert arm.animation_data.action != own
-    assert {fc.data_path: len(fc.keyframe_points) for fc in mod("keying").fcurves_of(own, arm)} == keys_before
+    assert {fc.data_path: len(fc.keyframe_points) for fc in mod("compat").fcurves_of(own, arm)} == keys_before
 
 
 # ---- the bone map panel ------------------------------------------------------------------------
@@ -552,7 +552,7 @@ def test_batch_generates_onto_the_artists_rig(speech, model_file, tmp_path):
     assert err_deg.max() < 0.05, err_deg.max()
     bpy.ops.wm.open_mainfile(filepath=str(out / "speech.blend"), load_ui=False)
     hero = bpy.data.objects["Hero"]
-    paths = {fc.data_path for fc in mod("keying").fcurves_of(hero.animation_data.action, hero)}
+    paths = {fc.data_path for fc in mod("compat").fcurves_of(hero.animation_data.action, hero)}
     assert 'pose.bones["mixamorig:LeftArm"].rotation_quaternion' in paths
     assert bpy.data.objects["Armature"].animation_data is None  # the other rig: untouched
 
