@@ -160,7 +160,8 @@ def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
     lo, hi = span.frame_start - tl.first, span.frame_end + 1 - tl.first
 
     def keys(history):
-        local = generate(job.model, features, recipe.seed, job.pins, history, layered=True)
+        local = generate(job.model, features, recipe.seed, job.pins, history, layered=True,
+                         intensity=recipe.intensity)
         return scene_quaternions(job.rig, local, tl.first, tl.end, tl.fps)[lo:hi]
 
     old = keys(recipe.resamples)
