@@ -596,7 +596,7 @@ def test_rigify_control_rig_takes_resample_and_pin(speech, model_file, tmp_path_
     takes = mod("takes").takes_of(target)
     assert len(takes) == 2
     for take in takes:
-        paths = {fc.data_path for fc in mod("keying").fcurves_of(take, target)}
+        paths = {fc.data_path for fc in mod("compat").fcurves_of(take, target)}
         assert 'pose.bones["upper_arm_parent.L"]["IK_FK"]' in paths
     assert bpy.ops.a2g.use_take(action=takes[0].name) == {"FINISHED"}
 
