@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where outputs go (created if missing; default: current folder)")
     gen.add_argument("--name", help="output stem for a single input (default: the audio file's stem)")
     gen.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default 0)")
+    gen.add_argument("--intensity", type=float, default=1.0, metavar="X",
+                     help="how large and lively the gestures are, in (0, 3]: 1 as the model "
+                     "samples them (default), 0.5 calmer, 1.5 livelier")
     gen.add_argument("--variants", type=int, default=1, metavar="N",
                      help="N results per input, seeds SEED .. SEED+N-1 (default 1)")
     gen.add_argument("--pin", action="append", default=[], metavar="CLIP.npz@FRAME",
@@ -148,6 +151,11 @@ def parse_args(argv):
         raise UserError(f"--seed must be >= 0, got {args.seed}")
     if args.variants < 1:
         raise UserError(f"--variants must be >= 1, got {args.variants}")
+    from .core.generate import MAX_INTENSITY
+
+    if not (math.isfinite(args.intensity) and 0 < args.intensity <= MAX_INTENSITY):
+        raise UserError(f"--intensity must be above 0 and at most {MAX_INTENSITY:g} (1: as the "
+                        f"model samples, 0.5: calmer, 1.5: livelier), got {args.intensity:g}")
     if args.fps is not None and not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
         raise UserError(f"--fps must be a positive frame rate, got {args.fps:g}")
     if args.name is not None:
@@ -375,7 +383,7 @@ def add_sound_strip(scene, path: Path, frame: int):
 
 
 # ---- generation (the extension's own pipeline) -------------------------------------------------
-def make_job(scene, obj, heard, net, model_path: Path, seed: int):
+def make_job(scene, obj, heard, net, model_path: Path, seed: int, intensity: float = 1.0):
     """The pipeline's Job for ``heard`` on ``obj``, with the armature's pins (its 'A2G Pins'
     NLA track, as Generate and Resample read them)."""
     from . import audio_source, pins, pipeline, rig
@@ -386,7 +394,8 @@ def make_job(scene, obj, heard, net, model_path: Path, seed: int):
     fps = audio_source.scene_fps(scene)
     timeline = Timeline(heard.first, heard.end, fps, n_motion_frames(len(heard.samples)))
     pinned = tuple(pins.read_pins(obj, body, timeline))
-    return pipeline.Job(obj.name, body, heard, net, Path(model_path), int(seed), fps, pins=pinned)
+    return pipeline.Job(obj.name, body, heard, net, Path(model_path), int(seed), fps, pins=pinned,
+                        intensity=float(intensity))
 
 
 def export_bvh(context, obj, path: Path, first: int, last: int) -> None:
@@ -473,12 +482,13 @@ def generate_in_scene(item: Item, args, net, model_path: Path, pin_specs=()) -> 
     obj = find_or_add_character(context, args.armature, args.bone_map_preset)
     heard = audio_source.from_file(scene, str(item.audio.resolve()))
     add_pins(context, obj, pin_specs, heard.first, heard.end - 1)
-    job = make_job(scene, obj, heard, net, model_path, item.seed)
+    job = make_job(scene, obj, heard, net, model_path, item.seed, args.intensity)
     result = pipeline.compute(job)
     pipeline.apply(result)
     first, last = heard.first, heard.end - 1
     settings = scene.a2g  # so Generate in the saved file reproduces this result
     settings.audio_source, settings.audio_file, settings.seed = "FILE", str(item.audio.resolve()), item.seed
+    settings.intensity = args.intensity
     strip = add_sound_strip(scene, item.audio, first)
     scene.frame_start = first
     scene.frame_end = max(scene.frame_end, last) if args.blend is not None else last

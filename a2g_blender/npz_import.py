@@ -237,7 +237,7 @@ def write_motion_npz(path, obj, rig, bone_quats, fps: float) -> None:
         from .core.retarget import to_smplx
 
         rot = np.broadcast_to(np.eye(3, dtype=np.float32), (len(bone_quats), NUM_JOINTS, 3, 3)).copy()
-        local = to_smplx(rig.retarget, bone_quats)
+        local = to_smplx(rig.retarget, bone_quats, 55 if rig.retarget.n_joints > 22 else 22)
         rot[:, : local.shape[1]] = local
         trans = np.zeros((rot.shape[0], 3))
         write_smplx_npz(path, rot, trans, fps=fps)

@@ -191,6 +191,17 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         min=1,
         max=32,
     )
+    intensity: bpy.props.FloatProperty(
+        name="Intensity",
+        description="How large and lively the gestures are: 1 as the model samples them, 0.5 "
+        "calmer, 1.5 livelier. Unset: the Gestures panel's Intensity",
+        default=1.0,
+        min=0.01,
+        max=3.0,
+        soft_min=0.25,
+        soft_max=2.0,
+        step=5,
+    )
 
     @classmethod
     def poll(cls, context):
@@ -204,7 +215,10 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
             self.seed = context.scene.a2g.seed
         if not self.properties.is_property_set("count"):
             self.count = context.scene.a2g_directing.takes
-        return prepare(context, target_armature(context), self.seed, count=self.count)
+        if not self.properties.is_property_set("intensity"):
+            self.intensity = context.scene.a2g.intensity
+        return prepare(context, target_armature(context), self.seed, count=self.count,
+                       intensity=self.intensity)
 
     def _apply(self, result, seconds):
         from .actions import EDITED_TRACK, USER_TRACK
@@ -215,6 +229,7 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         heard = result.job.heard
         takes = f" (take 1 of {1 + len(result.takes)})" if result.takes else ""
         pins = f", {len(result.job.pins)} pin(s)" if result.job.pins else ""
+        intensity = f", intensity {result.job.intensity:g}" if result.job.intensity != 1.0 else ""
         obj = bpy.data.objects.get(result.job.armature)
         under = obj is not None and any(t.name.startswith(USER_TRACK) and not t.mute
                                         for t in obj.animation_data.nla_tracks)
@@ -226,7 +241,7 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         self.report({"WARNING"} if kept else {"INFO"},
                     f"'{action.name}'{takes}: frames {heard.first}-{heard.end - 1} on "
                     f"'{result.job.armature}' from {heard.description}, seed "
-                    f"{result.job.seed}{pins} ({seconds:.1f} s).{notes}")
+                    f"{result.job.seed}{intensity}{pins} ({seconds:.1f} s).{notes}")
 
     # ---- synchronous: headless, scripts, redo -------------------------------------------
     def execute(self, context):

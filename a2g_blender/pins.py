@@ -120,7 +120,7 @@ def _no_channels_message(action_name: str, names=BODY_JOINT_NAMES) -> str:
 
 
 def sample_local_quats(channels, frames, obj, change=None, names=BODY_JOINT_NAMES,
-                       retarget=None) -> np.ndarray:
+                       retarget=None, model_joints: int = 22) -> np.ndarray:
     """SMPL-X local quaternions (n, 22, 4) of the channels at action ``frames`` (n,).
 
     ``names``: the bones read (SMPL-X body bones; for a retargeted rig its keyed bones, whose
@@ -149,10 +149,11 @@ def sample_local_quats(channels, frames, obj, change=None, names=BODY_JOINT_NAME
         norm = np.linalg.norm(q, axis=-1, keepdims=True)
         pose[:, j] = np.where(norm > 1e-9, q / np.maximum(norm, 1e-9), pose[:, j])
     if retarget is not None:
-        from .core.retarget import to_smplx
+        from .core.retarget import model_joint_indices, to_smplx
         from .core.rotations import matrix_to_quat
 
-        return matrix_to_quat(to_smplx(retarget, pose, 22))
+        local = to_smplx(retarget, pose, 55)[:, list(model_joint_indices(model_joints))]
+        return matrix_to_quat(local)
     return pose_to_local_quats(pose, change)
 
 
@@ -189,16 +190,17 @@ def read_pins(obj, rig, timeline: Timeline) -> list:
         scene_frames = timeline.scene_frames(span.start, span.end)
         action_frames = strip_time(strip).action_frames(scene_frames)
         if rig.retarget is not None and rig.constrained:  # read the pose the rig really shows
-            from .core.retarget import smplx_from_pose
+            from .core.retarget import model_joint_indices, smplx_from_pose
             from .core.rotations import matrix_to_quat
             from .rig_eval import evaluated_rotations
 
             rot = evaluated_rotations(obj, strip.action, getattr(strip, "action_slot", None),
                                       action_frames, rig.bone_names)
-            local = matrix_to_quat(smplx_from_pose(rig.retarget, rot, 22))
+            local = smplx_from_pose(rig.retarget, rot, 55)
+            local = matrix_to_quat(local[:, list(model_joint_indices(rig.model_joints))])
         else:
             local = sample_local_quats(channels, action_frames, obj, rig.change, rig.bone_names,
-                                       rig.retarget)
+                                       rig.retarget, getattr(rig, "model_joints", 22))
         pins.append(Pin(span.start, span.end, quat_to_matrix(local).astype(np.float32)))
     return pins
 

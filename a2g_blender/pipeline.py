@@ -15,6 +15,7 @@ Range replays (:mod:`.resample`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,7 @@ class Job:
     resamples: tuple = ()  # core.generate.ResampleRange s
     audio: dict | None = None  # the audio as the recipe records it (takes.audio_recipe)
     count: int = 1  # takes: seeds seed, seed + 1, ..., seed + count - 1
+    intensity: float = 1.0  # core.generate's intensity: 0.5 calmer, 1.5 livelier
 
 
 @dataclass(frozen=True)
@@ -67,23 +69,37 @@ def target_armature(context, settings=None):
     return obj
 
 
-def prepare(context, obj, seed: int, settings=None, count: int = 1) -> Job:
+def check_intensity(intensity) -> float:
+    """``intensity`` as a float; a ``UserError`` when it is not in (0, 3]."""
+    from .core.generate import MAX_INTENSITY
+
+    value = float(intensity)
+    if not (math.isfinite(value) and 0.0 < value <= MAX_INTENSITY):
+        raise UserError(f"Intensity must be above 0 and at most {MAX_INTENSITY:g} (1: as "
+                        f"the model samples, 0.5: calmer, 1.5: livelier), got {value:g}")
+    return value
+
+
+def prepare(context, obj, seed: int, settings=None, count: int = 1,
+            intensity: float = 1.0) -> Job:
     """Validate and load everything generation needs (pins included); touches no bpy data."""
     from . import audio_source, model, pins, rig, takes
 
     scene = context.scene
     settings = settings or scene.a2g
+    intensity = check_intensity(intensity)
     body = rig.body_rig(obj)
     path = model.chosen_path(context)
     loaded = model.load(path)
     heard = audio_source.gather(scene, settings)
     fps = audio_source.scene_fps(scene)
     n_joints = getattr(getattr(loaded, "config", None), "n_joints", 22)
-    if body.retarget is not None and n_joints != body.retarget.n_joints:
+    if body.retarget is not None and n_joints != body.model_joints:
         body = rig.body_rig(obj, n_joints)
     pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
     return Job(obj.name, body, heard, loaded, path, int(seed), fps, pins=pinned,
-               audio=takes.audio_recipe(scene, settings, heard), count=max(1, int(count)))
+               audio=takes.audio_recipe(scene, settings, heard), count=max(1, int(count)),
+               intensity=intensity)
 
 
 def compute(job: Job, progress=None, cancelled=None) -> Result:
@@ -105,7 +121,8 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
     step(0.25)
     takes = []
     for i in range(job.count):
-        local = generate(job.model, features, job.seed + i, pins=job.pins, resamples=job.resamples)
+        local = generate(job.model, features, job.seed + i, pins=job.pins, resamples=job.resamples,
+                         intensity=job.intensity)
         takes.append(scene_quaternions(job.rig, local, heard.first, heard.end, job.fps))
         step(0.25 + 0.7 * (i + 1) / job.count)
     frames = np.arange(heard.first, heard.end, dtype=np.float64)
@@ -170,7 +187,7 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int,
     return action
 
 
-def run(context, obj, seed: int, settings=None, count: int = 1):
+def run(context, obj, seed: int, settings=None, count: int = 1, intensity: float = 1.0):
     """prepare + compute + apply, synchronously (headless, scripts, tests)."""
-    job = prepare(context, obj, seed, settings, count)
+    job = prepare(context, obj, seed, settings, count, intensity)
     return apply(compute(job))

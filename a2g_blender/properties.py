@@ -45,6 +45,17 @@ class A2GSettings(bpy.types.PropertyGroup):
         default=0,
         min=0,
     )
+    intensity: bpy.props.FloatProperty(
+        name="Intensity",
+        description="How large and lively the gestures are: 1 as the model samples them, 0.5 "
+        "calmer, 1.5 livelier (scales the motion code's deviation from its mean)",
+        default=1.0,
+        min=0.01,
+        max=3.0,
+        soft_min=0.25,
+        soft_max=2.0,
+        step=5,
+    )
 
 
 class A2GProgress(bpy.types.PropertyGroup):

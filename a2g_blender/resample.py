@@ -120,7 +120,7 @@ def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> Resamp
                              f"now uses '{path.name}': generate again to resample with it")
     net = model.load(path)
     n_joints = getattr(getattr(net, "config", None), "n_joints", 22)
-    if body.retarget is not None and n_joints != body.retarget.n_joints:
+    if body.retarget is not None and n_joints != body.model_joints:
         body = rig.body_rig(obj, n_joints)
     scene = context.scene
     asked = asked_range(scene, frame_start, frame_end)
@@ -160,7 +160,8 @@ def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
     lo, hi = span.frame_start - tl.first, span.frame_end + 1 - tl.first
 
     def keys(history):
-        local = generate(job.model, features, recipe.seed, job.pins, history, layered=True)
+        local = generate(job.model, features, recipe.seed, job.pins, history, layered=True,
+                         intensity=recipe.intensity)
         return scene_quaternions(job.rig, local, tl.first, tl.end, tl.fps)[lo:hi]
 
     old = keys(recipe.resamples)

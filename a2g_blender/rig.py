@@ -45,6 +45,7 @@ class BodyRig:
     scheme: str = "smplx"  # how the bone map was found (core.bone_map.SCHEME_TITLES)
     controls: object = None  # rigify.ControlRig when the keys go on Rigify's FK controls
     constrained: tuple[str, ...] = ()  # keyed bones under constraint-driven parents (rig_eval)
+    model_joints: int = 22  # joints of the model's motion (22 body, 52 with the fingers)
 
 
 def bone_name_map(bones) -> dict[str, str]:
@@ -190,7 +191,7 @@ def retarget_rig(obj, n_joints: int = 22) -> BodyRig:
     bone_map = resolve_map(obj)
     controls = rigify.control_rig(obj, bone_map)
     try:
-        rt = build(target_of(obj), bone_map.joints, n_joints)
+        rt = build(target_of(obj), bone_map.joints, 22 if n_joints == 22 else 55)
     except RetargetError as exc:
         raise RigError(f"Armature '{obj.name}': {exc}") from None
     pose_bones = obj.pose.bones
@@ -198,7 +199,7 @@ def retarget_rig(obj, n_joints: int = 22) -> BodyRig:
     from .rig_eval import constrained_bones
 
     return BodyRig(rt.keyed, None, "Z", non_quat, rt, bone_map.scheme, controls,
-                   tuple(constrained_bones(obj, rt.keyed)))
+                   tuple(constrained_bones(obj, rt.keyed)), int(n_joints))
 
 
 def scene_quaternions(body: BodyRig, local_rot, first: int, end: int, fps: float) -> np.ndarray:

@@ -258,6 +258,30 @@ def _alignment(bone, j, joint_bones, index, target, rest_s, axes) -> np.ndarray:
 
 
 # ---- SMPL-X side -------------------------------------------------------------------------------
+def model_joint_indices(n_joints: int) -> tuple[int, ...]:
+    """SMPL-X indices of a model's joints: 22 (the body), 52 (body, then the 30 finger joints,
+    SMPL-X 25-54), or all 55."""
+    if n_joints == 22:
+        return tuple(range(22))
+    if n_joints == 52:
+        return (*range(22), *range(25, 55))
+    if n_joints == 55:
+        return tuple(range(55))
+    raise ValueError(f"a motion has 22, 52 or 55 SMPL-X joints, not {n_joints}")
+
+
+def to_smplx_order(local_rot) -> np.ndarray:
+    """(T, J, 3, 3) rotations of a model's J joints -> (T, 55, 3, 3) in SMPL-X order (joints the
+    model lacks at identity); 22-joint motion passes through."""
+    local = np.asarray(local_rot, dtype=np.float64)
+    if local.shape[1] in (22, 55):
+        return local
+    out = np.broadcast_to(np.eye(3), (local.shape[0], 55, 3, 3)).copy()
+    out[:, list(model_joint_indices(local.shape[1]))] = local
+    return out
+
+
+
 def smplx_globals(local_rot, n_joints: int = 55) -> np.ndarray:
     """Global rotations (T, 55, 3, 3) from local rotations (T, J, 3, 3), J <= 55 (joints past
     J at identity local rotation)."""
@@ -280,7 +304,7 @@ def _power(r, frac: float) -> np.ndarray:
 # ---- forward -----------------------------------------------------------------------------------
 def target_rotations(rt: Retarget, local_rot) -> np.ndarray:
     """Pose-bone rotation matrices (T, K, 3, 3) of ``rt.keyed`` for SMPL-X ``local_rot``."""
-    g = smplx_globals(local_rot, max(rt.n_joints, 22))
+    g = smplx_globals(to_smplx_order(local_rot), max(rt.n_joints, 22))
     a = rt.axes
     d = a @ g @ a.T  # (T, J, 3, 3) armature space
     t = d.shape[0]
