@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from . import keying
+from . import compat, keying
 
 GENERATED = "a2g_generated"
 KEYS = "a2g_keys"  # sha1 of the action's F-curves as generation or Resample left them
@@ -41,7 +41,7 @@ def is_generated(action) -> bool:
 def keys_digest(obj, action) -> str:
     """A fingerprint of every key of ``action``'s channels for ``obj`` (paths and values)."""
     digest = hashlib.sha1()
-    curves = sorted(keying.fcurves_of(action, obj), key=lambda fc: (fc.data_path, fc.array_index))
+    curves = sorted(compat.fcurves_of(action, obj), key=lambda fc: (fc.data_path, fc.array_index))
     for fc in curves:
         co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
         fc.keyframe_points.foreach_get("co", co)
@@ -73,7 +73,8 @@ def keep_edited(obj, action) -> str:
         action[EDITED] = True
         action.name = f"{action.name} (edited)"
     if not _on_track(obj, action, EDITED_TRACK):
-        _new_track(obj, action, EDITED_TRACK, mute=True)
+        track = compat.new_muted_track(obj, EDITED_TRACK)
+        track.strips.new(action.name, int(math.floor(action.frame_range[0])), action)
     return action.name
 
 
@@ -101,15 +102,6 @@ def _on_track(obj, action, name: str) -> bool:
     )
 
 
-def _new_track(obj, action, name: str, mute: bool):
-    anim = obj.animation_data or obj.animation_data_create()
-    track = anim.nla_tracks.new()
-    track.name = name
-    strip = track.strips.new(action.name, int(math.floor(action.frame_range[0])), action)
-    track.mute = mute
-    return strip
-
-
 def push_down(obj, action, cover=None) -> None:
     """Keep the user's ``action`` playing under whatever becomes the active action: a strip
     on a new unmuted ``Your Animation`` track, in action time = scene time (scale 1), over
@@ -124,12 +116,11 @@ def push_down(obj, action, cover=None) -> None:
     if cover is not None:
         lo, hi = min(lo, float(cover[0])), max(hi, float(cover[1]))
     lo, hi = math.floor(lo), max(math.ceil(hi), math.floor(lo) + 1)
-    slot = getattr(anim, "action_slot", None) if anim.action == action else None
+    slot = compat.object_slot(action, obj) if anim.action == action else None
     track = anim.nla_tracks.new()
     track.name = USER_TRACK
     strip = track.strips.new(action.name, lo, action)
-    if slot is not None and strip.action_slot != slot:
-        strip.action_slot = slot
+    compat.set_strip_slot(strip, slot)
     # measured (5.0, 4.5, 4.2): in this order the strip maps scene frame f to action frame f
     strip.action_frame_start = lo
     strip.action_frame_end = hi
@@ -159,7 +150,7 @@ def replace_action(obj, name: str, metadata: dict, kept: list | None = None, cov
                 kept.append(name_kept)
         elif not is_generated(old) and not old.get(EDITED):
             push_down(obj, old, cover)
-    keying.assign_action(obj, action)
+    compat.assign_action(obj, action)
     if old is not None:
         retire(obj, old, kept)
     action.name = name  # takes the plain name once the old one is gone

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import compat
 from .core.audio import AudioError, check_audio, check_sound_file, load_audio_16k_mono, resample
 from .core.features import SAMPLE_RATE
 from .timing import StripTiming, file_frames, heard, mix
@@ -32,14 +33,8 @@ class HeardAudio:
 
 
 def sound_strips(scene) -> list:
-    """Top-level sound strips of ``scene`` (4.2: ``sequences``; 4.5+: ``strips``)."""
-    ed = scene.sequence_editor
-    if ed is None:
-        return []
-    strips = getattr(ed, "strips", None)
-    if strips is None:
-        strips = ed.sequences
-    return [s for s in strips if s.type == "SOUND"]
+    """Top-level sound strips of ``scene``."""
+    return [s for s in compat.sequencer_strips(scene) if s.type == "SOUND"]
 
 
 def chosen_strips(scene) -> list:
@@ -117,7 +112,7 @@ def from_strips(scene, strips=None) -> HeardAudio:
         for strip in strips:
             if strip.sound is None:
                 raise AudioError(f"Sound strip '{strip.name}' has no sound")
-            if len(getattr(strip, "retiming_keys", ())):
+            if compat.is_retimed(strip):
                 raise AudioError(f"Sound strip '{strip.name}' is retimed, which gesture timing "
                                  "does not follow: reset its retiming (Strip > Retiming)")
             path = sound_file_path(strip.sound, tmp)
@@ -127,7 +122,7 @@ def from_strips(scene, strips=None) -> HeardAudio:
                 except AudioError as exc:
                     raise AudioError(f"Sound strip '{strip.name}': {exc}") from exc
             timing = StripTiming(strip.frame_start, strip.frame_final_start, strip.frame_final_end,
-                                 getattr(strip, "sound_offset", 0.0),  # 4.5+
+                                 compat.sound_offset(strip),
                                  strip.volume)
             clips.append((timing, decoded[path]))
     try:

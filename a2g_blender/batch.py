@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .core.errors import UserError, message_for
+
 COMMAND = "audio2gestures"
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff")
 DEFAULT_FPS = 30  # new scenes run at the model's own rate (no resampling)
@@ -48,14 +50,6 @@ sound strip) and, when asked, <stem>.npz (AMASS/BEAT2 SMPL-X), <stem>.bvh, <stem
 <stem>_seed<SEED>. Existing outputs are never replaced without --overwrite. A file that fails
 is reported and skipped; the exit code is then 1 (2 for bad arguments).
 """
-
-
-class BatchError(Exception):
-    """One input cannot be processed; the message is for the user."""
-
-
-class UsageError(Exception):
-    """Bad arguments; nothing was processed."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +78,7 @@ class PinSpec:
 # ---- arguments ---------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise UsageError(f"{self.prog}: {message}\n(see {self.prog} --help)")
+        raise UserError(f"{self.prog}: {message}\n(see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where outputs go (created if missing; default: current folder)")
     gen.add_argument("--name", help="output stem for a single input (default: the audio file's stem)")
     gen.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default 0)")
+    gen.add_argument("--intensity", type=float, default=1.0, metavar="X",
+                     help="how large and lively the gestures are, in (0, 3]: 1 as the model "
+                     "samples them (default), 0.5 calmer, 1.5 livelier")
     gen.add_argument("--variants", type=int, default=1, metavar="N",
                      help="N results per input, seeds SEED .. SEED+N-1 (default 1)")
     gen.add_argument("--pin", action="append", default=[], metavar="CLIP.npz@FRAME",
@@ -146,41 +143,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv):
-    """Parsed arguments; raises :class:`UsageError` (or SystemExit(0) for --help)."""
+    """Parsed arguments; raises ``UserError`` (or SystemExit(0) for --help)."""
     args = build_parser().parse_args(list(argv))
     if args.command is None:
-        raise UsageError(f"{COMMAND}: a command is needed: generate\n(see {COMMAND} --help)")
+        raise UserError(f"{COMMAND}: a command is needed: generate\n(see {COMMAND} --help)")
     if args.seed < 0:
-        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
     if args.variants < 1:
-        raise UsageError(f"--variants must be >= 1, got {args.variants}")
+        raise UserError(f"--variants must be >= 1, got {args.variants}")
+    from .core.generate import MAX_INTENSITY
+
+    if not (math.isfinite(args.intensity) and 0 < args.intensity <= MAX_INTENSITY):
+        raise UserError(f"--intensity must be above 0 and at most {MAX_INTENSITY:g} (1: as the "
+                        f"model samples, 0.5: calmer, 1.5: livelier), got {args.intensity:g}")
     if args.fps is not None and not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
-        raise UsageError(f"--fps must be a positive frame rate, got {args.fps:g}")
+        raise UserError(f"--fps must be a positive frame rate, got {args.fps:g}")
     if args.name is not None:
         if len(args.inputs) != 1 or Path(args.inputs[0]).is_dir():
-            raise UsageError("--name needs exactly one input file")
+            raise UserError("--name needs exactly one input file")
         if not args.name.strip() or os.sep in args.name or (os.altsep and os.altsep in args.name):
-            raise UsageError(f"--name must be a plain file stem, got {args.name!r}")
+            raise UserError(f"--name must be a plain file stem, got {args.name!r}")
     from .preview import parse_size
 
     try:
         args.preview_size = parse_size(args.preview_size)
     except ValueError as exc:
-        raise UsageError(f"--preview-size {exc}") from None
+        raise UserError(f"--preview-size {exc}") from None
     if args.blend is not None and not args.blend.is_file():
-        raise UsageError(f"--blend: {args.blend}: file not found")
+        raise UserError(f"--blend: {args.blend}: file not found")
     if args.armature is not None and args.blend is None:
-        raise UsageError("--armature names an armature of the --blend scene: give --blend too")
+        raise UserError("--armature names an armature of the --blend scene: give --blend too")
     if args.bone_map is not None:
-        from .core.bone_map import BoneMapError, read_preset
+        from .core.bone_map import read_preset
 
         if args.armature is None:
-            raise UsageError("--bone-map maps the bones of the --armature: give --blend and "
-                             "--armature too")
+            raise UserError("--bone-map maps the bones of the --armature: give --blend and "
+                            "--armature too")
         try:
             args.bone_map_preset = read_preset(args.bone_map)
-        except BoneMapError as exc:
-            raise UsageError(f"--bone-map: {exc}") from None
+        except UserError as exc:  # the message gains which option it is about
+            raise UserError(f"--bone-map: {exc}") from None
     else:
         args.bone_map_preset = None
     return args
@@ -243,12 +245,12 @@ def plan(inputs, args) -> list[tuple[Item | None, Path, str | None]]:
 # ---- pins --------------------------------------------------------------------------------------
 def parse_pin(spec: str) -> PinSpec:
     """``clip.npz@FRAME`` or ``clip.npz@SECONDSs`` -> :class:`PinSpec` (the clip is read once
-    to check it); raises :class:`UsageError`."""
-    from .core.smplx_npz import SmplxNpzError, read_smplx_npz
+    to check it); raises ``UserError``."""
+    from .core.smplx_npz import read_smplx_npz
 
     path, sep, where = spec.rpartition("@")
     if not sep or not path or not where:
-        raise UsageError(f"--pin {spec!r}: expected CLIP.npz@FRAME (e.g. wave.npz@45 or wave.npz@1.5s)")
+        raise UserError(f"--pin {spec!r}: expected CLIP.npz@FRAME (e.g. wave.npz@45 or wave.npz@1.5s)")
     frame = seconds = None
     try:
         if where.lower().endswith("s"):
@@ -258,20 +260,19 @@ def parse_pin(spec: str) -> PinSpec:
         else:
             frame = int(where)
     except ValueError:
-        raise UsageError(f"--pin {spec!r}: {where!r} is not a frame number (or seconds >= 0 like "
+        raise UserError(f"--pin {spec!r}: {where!r} is not a frame number (or seconds >= 0 like "
                          "1.5s)") from None
     try:
         read_smplx_npz(path)
-    except SmplxNpzError as exc:
-        raise UsageError(f"--pin {spec!r}: {exc}") from None
+    except UserError as exc:  # the message gains which --pin it is about
+        raise UserError(f"--pin {spec!r}: {exc}") from None
     return PinSpec(spec, Path(path), frame, seconds)
 
 
 def add_pins(context, obj, specs, first: int, last: int) -> None:
     """Import each pin clip as an action and pin it on ``obj`` (trimmed to frames
     ``first .. last``), as Import SMPL-X Motion + Pin Action Here do in the UI."""
-    from .core.directing import DirectingError
-    from .npz_import import ImportNpzError, import_npz
+    from .npz_import import import_npz
     from .pins import add_pin
 
     scene = context.scene
@@ -279,7 +280,7 @@ def add_pins(context, obj, specs, first: int, last: int) -> None:
     for spec in specs:
         frame = spec.scene_frame(first, fps)
         if not first <= frame <= last:
-            raise BatchError(f"--pin {spec.source}: frame {frame} lies outside the audio "
+            raise UserError(f"--pin {spec.source}: frame {frame} lies outside the audio "
                              f"(frames {first}-{last})")
         anim = obj.animation_data
         previous, frame_end = (anim.action if anim else None), scene.frame_end
@@ -287,8 +288,8 @@ def add_pins(context, obj, specs, first: int, last: int) -> None:
             anim.action = None  # the import must neither stash nor replace the armature's action
         try:
             action, _ = import_npz(context, obj, str(spec.path))
-        except ImportNpzError as exc:
-            raise BatchError(f"--pin {spec.source}: {exc}") from None
+        except UserError as exc:  # the message gains which --pin it is about
+            raise UserError(f"--pin {spec.source}: {exc}") from None
         finally:
             if obj.animation_data is not None:
                 obj.animation_data.action = previous
@@ -296,12 +297,12 @@ def add_pins(context, obj, specs, first: int, last: int) -> None:
         a0, a1 = (float(v) for v in action.frame_range)
         a1 = min(a1, a0 + (last - frame))  # trimmed to the audio
         if a1 <= a0:
-            raise BatchError(f"--pin {spec.source}: at frame {frame} it covers no frame of the "
+            raise UserError(f"--pin {spec.source}: at frame {frame} it covers no frame of the "
                              f"audio (frames {first}-{last})")
         try:
             add_pin(obj, action, frame, a0, a1)
-        except DirectingError as exc:
-            raise BatchError(f"--pin {spec.source}: {exc}") from None
+        except UserError as exc:
+            raise UserError(f"--pin {spec.source}: {exc}") from None
 
 
 # ---- scene -------------------------------------------------------------------------------------
@@ -333,36 +334,36 @@ def find_or_add_character(context, armature: str | None = None, bone_map=None):
         obj = context.scene.objects.get(armature)
         if obj is None:
             found = ", ".join(f"'{o.name}'" for o in context.scene.objects if o.type == "ARMATURE")
-            raise BatchError(f"--armature: the base scene has no object named '{armature}' "
+            raise UserError(f"--armature: the base scene has no object named '{armature}' "
                              f"(its armatures: {found or 'none'})")
         if obj.type != "ARMATURE":
-            raise BatchError(f"--armature: '{armature}' is a {obj.type.lower()}, not an armature")
+            raise UserError(f"--armature: '{armature}' is a {obj.type.lower()}, not an armature")
         if bone_map is not None:
-            from .core.bone_map import BoneMapError, check
+            from .core.bone_map import check
 
             try:
                 check(bone_map, [b.name for b in obj.data.bones], obj.name)
-            except BoneMapError as exc:
-                raise BatchError(f"--bone-map: {exc}") from None
+            except UserError as exc:  # the message gains which option it is about
+                raise UserError(f"--bone-map: {exc}") from None
             rig.store_map(obj, bone_map)
         try:
             rig.body_rig(obj)
-        except rig.RigError as exc:
-            raise BatchError(f"--armature: {exc}") from None
+        except UserError as exc:
+            raise UserError(f"--armature: {exc}") from None
         return obj
     target = context.scene.a2g.target
     if target is not None:
         try:
             rig.body_rig(target)
-        except rig.RigError as exc:
-            raise BatchError(f"the base scene's Target: {exc}") from None
+        except UserError as exc:  # the message gains where the armature came from
+            raise UserError(f"the base scene's Target: {exc}") from None
         return target
     candidates = [target_armature(context)] + [o for o in context.scene.objects if o.type == "ARMATURE"]
     for obj in candidates:
         if obj is not None and obj.type == "ARMATURE":
             try:
                 rig.body_rig(obj)
-            except rig.RigError:
+            except UserError:  # not a rig gestures can go on: try the next
                 continue
             return obj
     return add_character(context)[0]
@@ -371,12 +372,10 @@ def find_or_add_character(context, armature: str | None = None, bone_map=None):
 def add_sound_strip(scene, path: Path, frame: int):
     """A sound strip playing ``path`` from ``frame`` on a free channel; None where this Blender
     cannot add sound (the 4.2 bpy wheels have no audio support)."""
-    ed = scene.sequence_editor or scene.sequence_editor_create()
-    strips = getattr(ed, "strips", None)
-    if strips is None:  # 4.2
-        strips = ed.sequences
-    all_strips = getattr(ed, "strips_all", None) or getattr(ed, "sequences_all", ())
-    channel = 1 + max((s.channel for s in all_strips), default=0)
+    from . import compat
+
+    strips = compat.sequencer_strips(scene, create=True)
+    channel = 1 + max((s.channel for s in compat.all_sequencer_strips(scene)), default=0)
     try:
         return strips.new_sound(path.stem, str(path.resolve()), channel, int(frame))
     except RuntimeError:
@@ -384,24 +383,19 @@ def add_sound_strip(scene, path: Path, frame: int):
 
 
 # ---- generation (the extension's own pipeline) -------------------------------------------------
-def make_job(scene, obj, heard, net, model_path: Path, seed: int):
+def make_job(scene, obj, heard, net, model_path: Path, seed: int, intensity: float = 1.0):
     """The pipeline's Job for ``heard`` on ``obj``, with the armature's pins (its 'A2G Pins'
     NLA track, as Generate and Resample read them)."""
     from . import audio_source, pins, pipeline, rig
-    from .core.directing import DirectingError, Timeline
+    from .core.directing import Timeline
     from .core.features import n_motion_frames
 
-    try:
-        body = rig.body_rig(obj)
-    except rig.RigError as exc:
-        raise BatchError(str(exc)) from None
+    body = rig.body_rig(obj)
     fps = audio_source.scene_fps(scene)
     timeline = Timeline(heard.first, heard.end, fps, n_motion_frames(len(heard.samples)))
-    try:
-        pinned = tuple(pins.read_pins(obj, body, timeline))
-    except DirectingError as exc:
-        raise BatchError(str(exc)) from None
-    return pipeline.Job(obj.name, body, heard, net, Path(model_path), int(seed), fps, pins=pinned)
+    pinned = tuple(pins.read_pins(obj, body, timeline))
+    return pipeline.Job(obj.name, body, heard, net, Path(model_path), int(seed), fps, pins=pinned,
+                        intensity=float(intensity))
 
 
 def export_bvh(context, obj, path: Path, first: int, last: int) -> None:
@@ -411,7 +405,7 @@ def export_bvh(context, obj, path: Path, first: int, last: int) -> None:
         result = bpy.ops.export_anim.bvh(filepath=str(path), check_existing=False, frame_start=first,
                                          frame_end=last, rotate_mode="NATIVE", root_transform_only=True)
     if result != {"FINISHED"}:
-        raise BatchError(f"BVH export failed ({result})")
+        raise RuntimeError(f"BVH export failed ({result})")
 
 
 def export_fbx(context, obj, path: Path) -> None:
@@ -429,7 +423,7 @@ def export_fbx(context, obj, path: Path) -> None:
             bake_anim_force_startend_keying=True,
         )
     if result != {"FINISHED"}:
-        raise BatchError(f"FBX export failed ({result})")
+        raise RuntimeError(f"FBX export failed ({result})")
 
 
 def render_preview(scene, obj, targets: dict, first: int, last: int, size=None) -> None:
@@ -441,7 +435,7 @@ def render_preview(scene, obj, targets: dict, first: int, last: int, size=None) 
         written = preview.render_preview(scene, obj, tmp, video=True, video_range=(first, last),
                                          prefix="preview", resolution=size or preview.DEFAULT_SIZE)
         if not written.get("strip") or not written.get("video"):
-            raise BatchError("the preview render wrote no images")
+            raise RuntimeError("the preview render wrote no images")
         shutil.move(written["strip"], targets["preview_png"])
         shutil.move(written["video"], targets["preview_mp4"])
 
@@ -465,11 +459,11 @@ def check_outputs(item: Item, args) -> None:
     existing = [p for p in item.outputs.values() if p.exists()]
     if existing and not args.overwrite:
         names = ", ".join(p.name for p in existing)
-        raise BatchError(f"{names} already exist{'s' if len(existing) == 1 else ''} in "
+        raise UserError(f"{names} already exist{'s' if len(existing) == 1 else ''} in "
                          f"{args.output_dir}: use --overwrite to replace")
     blockers = OutputSet(item.outputs).blockers()
     if blockers:
-        raise BatchError(f"{'; '.join(blockers)} (in {args.output_dir}); nothing was written "
+        raise UserError(f"{'; '.join(blockers)} (in {args.output_dir}); nothing was written "
                          "for this input")
 
 
@@ -479,7 +473,6 @@ def generate_in_scene(item: Item, args, net, model_path: Path, pin_specs=()) -> 
     import bpy
 
     from . import audio_source, pipeline
-    from .core.audio import AudioError
 
     load_scene(args.blend)
     context = bpy.context
@@ -487,20 +480,15 @@ def generate_in_scene(item: Item, args, net, model_path: Path, pin_specs=()) -> 
     if args.fps is not None:
         set_fps(scene, args.fps)
     obj = find_or_add_character(context, args.armature, args.bone_map_preset)
-    try:
-        heard = audio_source.from_file(scene, str(item.audio.resolve()))
-    except AudioError as exc:
-        raise BatchError(str(exc)) from None
+    heard = audio_source.from_file(scene, str(item.audio.resolve()))
     add_pins(context, obj, pin_specs, heard.first, heard.end - 1)
-    job = make_job(scene, obj, heard, net, model_path, item.seed)
-    try:
-        result = pipeline.compute(job)
-        pipeline.apply(result)
-    except pipeline.GenerationError as exc:
-        raise BatchError(str(exc)) from None
+    job = make_job(scene, obj, heard, net, model_path, item.seed, args.intensity)
+    result = pipeline.compute(job)
+    pipeline.apply(result)
     first, last = heard.first, heard.end - 1
     settings = scene.a2g  # so Generate in the saved file reproduces this result
     settings.audio_source, settings.audio_file, settings.seed = "FILE", str(item.audio.resolve()), item.seed
+    settings.intensity = args.intensity
     strip = add_sound_strip(scene, item.audio, first)
     scene.frame_start = first
     scene.frame_end = max(scene.frame_end, last) if args.blend is not None else last
@@ -515,7 +503,7 @@ def write_outputs(item: Item, args, gen: Generated) -> None:
     import bpy
 
     from .npz_import import write_motion_npz
-    from .output_set import OutputError, OutputSet
+    from .output_set import OutputSet
 
     context, scene = bpy.context, bpy.context.scene
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -534,14 +522,12 @@ def write_outputs(item: Item, args, gen: Generated) -> None:
     except BaseException:
         out.discard()
         raise
-    try:
-        out.commit()
-    except OutputError as exc:
-        raise BatchError(str(exc)) from None
+    out.commit()
 
 
 def process(item: Item, args, net, model_path: Path, pin_specs=()) -> str:
-    """Generate and write one item; returns a summary. Raises BatchError (nothing left written)."""
+    """Generate and write one item; returns a summary. Raises (UserError for bad input) with
+    nothing left written."""
     from .core.features import SAMPLE_RATE
 
     check_outputs(item, args)
@@ -558,17 +544,13 @@ def _load_model(path: Path | None):
     import bpy
 
     from . import model
-    from .core.model_file import ModelFileError
 
     if path is None:
         path = model.model_path(bpy.context)
         if path is None:
-            raise UsageError("no gesture model: none is bundled with this build and none is set in "
+            raise UserError("no gesture model: none is bundled with this build and none is set in "
                              "the add-on preferences; pass --model path/to/model.json")
-    try:
-        return model.load(path), Path(path)
-    except ModelFileError as exc:
-        raise UsageError(f"cannot load the gesture model: {exc}") from None
+    return model.load(path), Path(path)
 
 
 def _rel(path: Path) -> str:
@@ -586,7 +568,7 @@ def generate(args, out=None, err=None) -> int:
 
     problem = folder_problem(args.output_dir)  # once, before any work
     if problem is not None:
-        raise UsageError(problem)
+        raise UserError(problem)
     net, model_path = _load_model(args.model)
     pin_specs = [parse_pin(spec) for spec in args.pin]
     planned = plan(collect_inputs(args.inputs), args)
@@ -599,15 +581,11 @@ def generate(args, out=None, err=None) -> int:
         start = time.perf_counter()
         try:
             if problem is not None:
-                raise BatchError(problem)
+                raise UserError(problem)
             summary = process(item, args, net, model_path, pin_specs)
-        except BatchError as exc:
+        except Exception as exc:  # bad input, or an exporter or Blender error: report it, go on
             failed.append(label)
-            print(f"[{k}/{total}] {label}: FAILED: {exc}", file=err, flush=True)
-            continue
-        except Exception as exc:  # an exporter or Blender error: report it, go on with the rest
-            failed.append(label)
-            print(f"[{k}/{total}] {label}: FAILED: {type(exc).__name__}: {exc}", file=err, flush=True)
+            print(f"[{k}/{total}] {label}: FAILED: {message_for(exc)}", file=err, flush=True)
             continue
         done += 1
         files = ", ".join(_rel(p) for p in item.outputs.values())
@@ -630,8 +608,8 @@ def main(argv=None) -> int:
         return generate(args)
     except SystemExit as exc:  # --help
         return int(exc.code or 0) if isinstance(exc.code, int | None) else EXIT_USAGE
-    except UsageError as exc:
-        print(str(exc), file=sys.stderr, flush=True)
+    except UserError as exc:  # bad arguments, model or pin clips: nothing was processed
+        print(message_for(exc), file=sys.stderr, flush=True)
         return EXIT_USAGE
 
 
@@ -651,11 +629,11 @@ def execute(argv) -> int:
 
 
 def register():
-    import bpy
+
+    from . import compat
 
     global _cli_handle
-    if hasattr(bpy.utils, "register_cli_command"):
-        _cli_handle = bpy.utils.register_cli_command(COMMAND, execute)
+    _cli_handle = compat.register_cli_command(COMMAND, execute)
 
 
 def unregister():

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import compat
+
 ARMATURE_NAME = "SMPL-X"
 MESH_NAME = "SMPL-X Mannequin"
 MATERIAL_NAME = "SMPL-X Mannequin"
@@ -95,8 +97,7 @@ def _material():
     if mat is None:
         mat = bpy.data.materials.new(MATERIAL_NAME)
         mat.diffuse_color = (0.62, 0.48, 0.34, 1.0)
-        if bpy.app.version < (5, 0, 0):
-            mat.use_nodes = True  # always on in 5.0 (the property is deprecated there)
+        compat.use_nodes(mat)
         bsdf = mat.node_tree.nodes.get("Principled BSDF") if mat.node_tree else None
         if bsdf is not None:
             bsdf.inputs["Base Color"].default_value = (0.62, 0.48, 0.34, 1.0)

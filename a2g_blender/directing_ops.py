@@ -11,7 +11,7 @@ import time
 
 import bpy
 
-from .core.directing import DirectingError
+from .core.errors import UserError, message_for
 from .operators import BackgroundJob, armature_blocker, poll_with_reason
 
 
@@ -65,8 +65,8 @@ class A2G_OT_pin_action(bpy.types.Operator):
             strip = add_pin(obj, action, self.frame_start,
                             self.action_frame_start if is_set("action_frame_start") else None,
                             self.action_frame_end if is_set("action_frame_end") else None)
-        except DirectingError as exc:
-            self.report({"ERROR"}, str(exc))
+        except UserError as exc:
+            self.report({"ERROR"}, message_for(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Pinned '{action.name}' at frames {strip.frame_start:g}-"
                               f"{strip.frame_end:g} of '{obj.name}': generate or resample to use it")
@@ -116,10 +116,11 @@ class A2G_OT_resample_range(BackgroundJob, bpy.types.Operator):
         self._start = time.perf_counter()
         try:
             job = self._prepare(context)
-            return self._done(context, resample.compute(job))
-        except DirectingError as exc:
-            self.report({"ERROR"}, str(exc))
+            result = resample.compute(job)
+        except Exception as exc:  # bad input (UserError) or a failure: as the modal path reports it
+            self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}
+        return self._done(context, result)
 
     # ---- interactive: worker thread + modal timer, Esc cancels --------------------------
     def invoke(self, context, event):
@@ -129,8 +130,8 @@ class A2G_OT_resample_range(BackgroundJob, bpy.types.Operator):
             return self.execute(context)
         try:
             job = self._prepare(context)
-        except DirectingError as exc:
-            self.report({"ERROR"}, str(exc))
+        except Exception as exc:
+            self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}
         return self._start_job(context, job, resample.compute)
 
@@ -139,8 +140,8 @@ class A2G_OT_resample_range(BackgroundJob, bpy.types.Operator):
 
         try:
             action = resample.apply(result)
-        except DirectingError as exc:
-            self.report({"ERROR"}, str(exc))
+        except Exception as exc:
+            self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}
         job = result.job
         span = job.span
@@ -180,8 +181,8 @@ class A2G_OT_use_take(bpy.types.Operator):
             return {"CANCELLED"}
         try:
             use_take(obj, action)
-        except DirectingError as exc:
-            self.report({"ERROR"}, str(exc))
+        except UserError as exc:
+            self.report({"ERROR"}, message_for(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"'{obj.name}' now plays '{action.name}'")
         return {"FINISHED"}

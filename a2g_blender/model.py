@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
+NO_MODEL = "No gesture model found: set Model File in the add-on preferences"
 
 _cache: dict = {}
 
@@ -29,11 +30,21 @@ def model_path(context=None) -> Path | None:
     return bundled_model()
 
 
+def chosen_path(context=None) -> Path:
+    """:func:`model_path`, or a ``UserError`` saying how to choose a model when there is none."""
+    from .core.errors import UserError
+
+    path = model_path(context)
+    if path is None:
+        raise UserError(NO_MODEL)
+    return path
+
+
 def load(path: Path):
     """The model at ``path`` as a ready ``core.network.Network``, cached while its files do
-    not change. Raises ``core.model_file.ModelFileError`` with a readable message.
+    not change. Raises ``core.model_file.ModelFileError`` ("Cannot load the gesture model: ...").
     """
-    from .core.model_file import load_model
+    from .core.model_file import ModelFileError, load_model
     from .core.network import Network
 
     path = Path(path)
@@ -42,7 +53,10 @@ def load(path: Path):
     hit = _cache.get(key)
     if hit is not None and hit[0] == stamp:
         return hit[1]
-    net = Network(load_model(path))
+    try:
+        net = Network(load_model(path))
+    except ModelFileError as exc:
+        raise ModelFileError(f"Cannot load the gesture model: {exc}") from None
     _cache.clear()  # keep one model in memory
     _cache[key] = (stamp, net)
     return net

@@ -38,16 +38,13 @@ import bpy
 import numpy as np
 from bpy_extras.io_utils import ImportHelper
 
+from .core.errors import UserError, message_for
 from .core.rotations import quat_to_matrix
 from .core.skeleton import JOINT_NAMES, NUM_JOINTS, Y_UP_TO_Z_UP, Y_UP_TO_Z_UP_QUAT
-from .core.smplx_npz import SmplxMotion, SmplxNpzError, read_smplx_npz, write_smplx_npz
+from .core.smplx_npz import SmplxMotion, read_smplx_npz, write_smplx_npz
 
 #: Pelvis displacements below this (metres) count as "the pelvis never moves".
 _STILL = 1e-4
-
-
-class ImportNpzError(ValueError):
-    """The motion cannot be imported; the message is for the user (nothing was changed)."""
 
 
 @dataclass(frozen=True)
@@ -76,14 +73,11 @@ class PreparedImport:
 
 # ---- reading the rig ---------------------------------------------------------------------------
 def armature_frames(obj) -> ArmatureFrames:
-    """Map SMPL-X joints onto ``obj``'s bones; raises :class:`ImportNpzError` for a non-SMPL-X rig."""
+    """Map SMPL-X joints onto ``obj``'s bones; raises ``rig.RigError`` for a non-SMPL-X rig."""
     from . import rig
     from .motion import frame_change
 
-    try:
-        body = rig.smplx_body_rig(obj)
-    except rig.RigError as exc:
-        raise ImportNpzError(str(exc)) from None
+    body = rig.smplx_body_rig(obj)
     bones = obj.data.bones
     names = rig.bone_name_map(bones)
     joints = tuple(j for j, n in enumerate(JOINT_NAMES) if n in names)
@@ -128,20 +122,17 @@ def pelvis_locations(motion: SmplxMotion, frames: ArmatureFrames, n_out: int, fp
 
 
 def prepare_import(context, obj, filepath: str, flat_hand_mean: bool = False) -> PreparedImport:
-    """Read and convert everything; touches no bpy data. Raises :class:`ImportNpzError`."""
+    """Read and convert everything; touches no bpy data. Raises a ``core.errors.UserError``."""
     from .core.timeline import frame_count
 
     if obj is None:
-        raise ImportNpzError("No target armature: select an SMPL-X armature (or add one with "
+        raise UserError("No target armature: select an SMPL-X armature (or add one with "
                              "Add SMPL-X Character)")
     path = bpy.path.abspath(filepath.strip()) if filepath else ""
     if not path:
-        raise ImportNpzError("No file chosen: pick an SMPL-X motion .npz")
+        raise UserError("No file chosen: pick an SMPL-X motion .npz")
     frames = armature_frames(obj)
-    try:
-        motion = read_smplx_npz(path, flat_hand_mean=flat_hand_mean)
-    except SmplxNpzError as exc:
-        raise ImportNpzError(f"Cannot import: {exc}") from None
+    motion = read_smplx_npz(path, flat_hand_mean=flat_hand_mean)
     scene = context.scene
     fps = scene.render.fps / scene.render.fps_base
     n_out = max(1, frame_count(motion.duration, fps))
@@ -160,22 +151,15 @@ def prepare_import(context, obj, filepath: str, flat_hand_mean: bool = False) ->
 
 # ---- writing -----------------------------------------------------------------------------------
 def _key_locations(obj, action, bone: str, frames: np.ndarray, values: np.ndarray) -> None:
-    """Key ``pose.bones[bone].location`` in bulk, in the bone's rotation group."""
-    from . import keying
+    """Key ``pose.bones[bone].location`` in bulk, in the bone's group (its rotation's)."""
+    from . import compat, keying
 
-    curves = keying.fcurves_of(action, obj)
-    quat_path = keying.quaternion_path(bone)
-    group = next((fc.group for fc in curves if fc.data_path == quat_path), None)
-    path = quat_path.rsplit(".", 1)[0] + ".location"
+    new_fcurve = compat.fcurve_maker(obj, action)
+    path = keying.quaternion_path(bone).rsplit(".", 1)[0] + ".location"
     co = np.empty((len(frames), 2), dtype=np.float32)
     co[:, 0] = frames
     for i in range(3):
-        if keying.is_slotted(action):
-            fc = curves.new(path, index=i)
-            if group is not None:
-                fc.group = group
-        else:
-            fc = curves.new(path, index=i, action_group=bone)
+        fc = new_fcurve(path, i, bone)
         fc.keyframe_points.add(len(frames))
         co[:, 1] = values[:, i]
         fc.keyframe_points.foreach_set("co", co.ravel())
@@ -188,7 +172,7 @@ def apply_import(context, prepared: PreparedImport):
 
     obj = bpy.data.objects.get(prepared.armature)
     if obj is None:
-        raise ImportNpzError(f"The armature '{prepared.armature}' no longer exists")
+        raise UserError(f"The armature '{prepared.armature}' no longer exists")
     f = prepared.frames
     metadata = {
         "a2g_source": prepared.motion.path.as_posix() if prepared.motion.path else "",
@@ -253,7 +237,7 @@ def write_motion_npz(path, obj, rig, bone_quats, fps: float) -> None:
         from .core.retarget import to_smplx
 
         rot = np.broadcast_to(np.eye(3, dtype=np.float32), (len(bone_quats), NUM_JOINTS, 3, 3)).copy()
-        local = to_smplx(rig.retarget, bone_quats)
+        local = to_smplx(rig.retarget, bone_quats, 55 if rig.retarget.n_joints > 22 else 22)
         rot[:, : local.shape[1]] = local
         trans = np.zeros((rot.shape[0], 3))
         write_smplx_npz(path, rot, trans, fps=fps)
@@ -306,8 +290,8 @@ class A2G_OT_import_npz(bpy.types.Operator, ImportHelper):
         try:
             action, prep = import_npz(context, target_armature(context), self.filepath,
                                       self.flat_hand_mean)
-        except ImportNpzError as exc:
-            self.report({"ERROR"}, str(exc))
+        except UserError as exc:
+            self.report({"ERROR"}, message_for(exc))
             return {"CANCELLED"}
         m = prep.motion
         moved = "pelvis translation keyed" if prep.locations is not None else (

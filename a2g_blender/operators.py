@@ -8,6 +8,8 @@ import time
 
 import bpy
 
+from .core.errors import message_for
+
 _active_worker = None  # the interactive job's worker thread, while one runs
 
 
@@ -146,8 +148,7 @@ class BackgroundJob:
             return {"PASS_THROUGH"}
         self._finish(context)
         if worker.error is not None:
-            self.report({"ERROR"}, str(worker.error) if _for_user(worker.error)
-                        else f"{self._stage} failed: {worker.error}")
+            self.report({"ERROR"}, message_for(worker.error, self._stage))
             return {"CANCELLED"}
         return self._done(context, worker.result)
 
@@ -163,13 +164,6 @@ class BackgroundJob:
         wm.a2g_progress.running = False
         wm.a2g_progress.fraction = 0.0
         _redraw_sidebars(context)
-
-
-def _for_user(exc) -> bool:
-    from .core.directing import DirectingError
-    from .pipeline import GenerationError
-
-    return isinstance(exc, GenerationError | DirectingError)
 
 
 class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
@@ -197,6 +191,17 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         min=1,
         max=32,
     )
+    intensity: bpy.props.FloatProperty(
+        name="Intensity",
+        description="How large and lively the gestures are: 1 as the model samples them, 0.5 "
+        "calmer, 1.5 livelier. Unset: the Gestures panel's Intensity",
+        default=1.0,
+        min=0.01,
+        max=3.0,
+        soft_min=0.25,
+        soft_max=2.0,
+        step=5,
+    )
 
     @classmethod
     def poll(cls, context):
@@ -210,7 +215,10 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
             self.seed = context.scene.a2g.seed
         if not self.properties.is_property_set("count"):
             self.count = context.scene.a2g_directing.takes
-        return prepare(context, target_armature(context), self.seed, count=self.count)
+        if not self.properties.is_property_set("intensity"):
+            self.intensity = context.scene.a2g.intensity
+        return prepare(context, target_armature(context), self.seed, count=self.count,
+                       intensity=self.intensity)
 
     def _apply(self, result, seconds):
         from .actions import EDITED_TRACK, USER_TRACK
@@ -221,6 +229,7 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         heard = result.job.heard
         takes = f" (take 1 of {1 + len(result.takes)})" if result.takes else ""
         pins = f", {len(result.job.pins)} pin(s)" if result.job.pins else ""
+        intensity = f", intensity {result.job.intensity:g}" if result.job.intensity != 1.0 else ""
         obj = bpy.data.objects.get(result.job.armature)
         under = obj is not None and any(t.name.startswith(USER_TRACK) and not t.mute
                                         for t in obj.animation_data.nla_tracks)
@@ -232,11 +241,11 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         self.report({"WARNING"} if kept else {"INFO"},
                     f"'{action.name}'{takes}: frames {heard.first}-{heard.end - 1} on "
                     f"'{result.job.armature}' from {heard.description}, seed "
-                    f"{result.job.seed}{pins} ({seconds:.1f} s).{notes}")
+                    f"{result.job.seed}{intensity}{pins} ({seconds:.1f} s).{notes}")
 
     # ---- synchronous: headless, scripts, redo -------------------------------------------
     def execute(self, context):
-        from .pipeline import GenerationError, compute
+        from .pipeline import compute
 
         start = time.perf_counter()
         wm = context.window_manager
@@ -252,31 +261,27 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
                 if show:
                     wm.progress_end()
             self._apply(result, time.perf_counter() - start)
-        except GenerationError as exc:
-            self.report({"ERROR"}, str(exc))
+        except Exception as exc:  # bad input (UserError) or a failure: as the modal path reports it
+            self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}
         return {"FINISHED"}
 
     # ---- interactive: worker thread + modal timer, Esc cancels --------------------------
     def invoke(self, context, event):
-        from .pipeline import GenerationError
-
         if bpy.app.background or context.window is None:
             return self.execute(context)
         try:
             job = self._prepare(context)
-        except GenerationError as exc:
-            self.report({"ERROR"}, str(exc))
+        except Exception as exc:
+            self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}
         return self._start_job(context, job)
 
     def _done(self, context, result):
-        from .pipeline import GenerationError
-
         try:
             self._apply(result, time.perf_counter() - self._start)
-        except GenerationError as exc:
-            self.report({"ERROR"}, str(exc))
+        except Exception as exc:
+            self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}
         return {"FINISHED"}
 

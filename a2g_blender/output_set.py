@@ -15,8 +15,10 @@ import os
 import secrets
 from pathlib import Path
 
+from .core.errors import UserError
 
-class OutputError(Exception):
+
+class OutputError(UserError):
     """An output could not be put in place; the old files are as they were."""
 
 

@@ -52,6 +52,7 @@ class A2G_PT_gestures(bpy.types.Panel):
         row = layout.row(align=True)
         row.prop(settings, "seed")
         row.prop(context.scene.a2g_directing, "takes")
+        layout.prop(settings, "intensity", slider=True)
 
         if running:
             layout.progress(factor=progress.fraction, type="BAR",
@@ -61,6 +62,7 @@ class A2G_PT_gestures(bpy.types.Panel):
         row.scale_y = 1.4
         op = row.operator("a2g.generate", icon="PLAY")
         op.seed = settings.seed
+        op.intensity = settings.intensity
         reason = generate_blocker(context)
         if reason and not running:
             layout.label(text=reason, icon="INFO")

@@ -19,6 +19,7 @@ import re
 
 import numpy as np
 
+from . import compat
 from .core.directing import (
     DirectingError,
     StripTime,
@@ -73,20 +74,9 @@ def strip_time(strip) -> StripTime:
 
 # ---- channels of an action ---------------------------------------------------------------------
 def action_fcurves(action, slot=None):
-    """The F-curves of ``action`` for ``slot`` (slotted actions, 4.4+; first object slot when
-    None) or its legacy F-curves (4.2 / 4.3)."""
-    if "slots" not in action.bl_rna.properties:
-        return list(action.fcurves)
-    if slot is None:
-        slot = next((s for s in action.slots if s.target_id_type in {"OBJECT", "UNSPECIFIED"}), None)
-    if slot is None:
-        return []
-    for layer in action.layers:
-        for kstrip in layer.strips:
-            bag = kstrip.channelbag(slot)
-            if bag is not None:
-                return list(bag.fcurves)
-    return []
+    """The F-curves of ``action`` for ``slot`` (slotted actions; the first object slot when
+    None) or its legacy F-curves, as a list."""
+    return list(compat.fcurves_of(action, slot=slot))
 
 
 def body_channels(fcurves, names=BODY_JOINT_NAMES) -> dict[str, tuple[str, dict[int, object]]]:
@@ -137,7 +127,7 @@ def _no_channels_message(action_name: str, names=BODY_JOINT_NAMES) -> str:
 
 
 def sample_local_quats(channels, frames, obj, change=None, names=BODY_JOINT_NAMES,
-                       retarget=None) -> np.ndarray:
+                       retarget=None, model_joints: int = 22) -> np.ndarray:
     """SMPL-X local quaternions (n, 22, 4) of the channels at action ``frames`` (n,).
 
     ``names``: the bones read (SMPL-X body bones; for a retargeted rig its keyed bones, whose
@@ -166,10 +156,11 @@ def sample_local_quats(channels, frames, obj, change=None, names=BODY_JOINT_NAME
         norm = np.linalg.norm(q, axis=-1, keepdims=True)
         pose[:, j] = np.where(norm > 1e-9, q / np.maximum(norm, 1e-9), pose[:, j])
     if retarget is not None:
-        from .core.retarget import to_smplx
+        from .core.retarget import model_joint_indices, to_smplx
         from .core.rotations import matrix_to_quat
 
-        return matrix_to_quat(to_smplx(retarget, pose, 22))
+        local = to_smplx(retarget, pose, 55)[:, list(model_joint_indices(model_joints))]
+        return matrix_to_quat(local)
     return pose_to_local_quats(pose, change)
 
 
@@ -199,15 +190,24 @@ def read_pins(obj, rig, timeline: Timeline) -> list:
     check_pin_spans([s for s, _ in spans])
     pins = []
     for span, strip in spans:
-        channels = body_channels(action_fcurves(strip.action, getattr(strip, "action_slot", None)),
-                                 rig.bone_names)
+        channels = body_channels(action_fcurves(strip.action, compat.strip_slot(strip)), rig.bone_names)
         if not channels:
             raise DirectingError(f"Pin '{strip.name}': "
                                  f"{_no_channels_message(strip.action.name, rig.bone_names)}")
         scene_frames = timeline.scene_frames(span.start, span.end)
         action_frames = strip_time(strip).action_frames(scene_frames)
-        local = sample_local_quats(channels, action_frames, obj, rig.change, rig.bone_names,
-                                   rig.retarget)
+        if rig.retarget is not None and rig.constrained:  # read the pose the rig really shows
+            from .core.retarget import model_joint_indices, smplx_from_pose
+            from .core.rotations import matrix_to_quat
+            from .rig_eval import evaluated_rotations
+
+            rot = evaluated_rotations(obj, strip.action, getattr(strip, "action_slot", None),
+                                      action_frames, rig.bone_names)
+            local = smplx_from_pose(rig.retarget, rot, 55)
+            local = matrix_to_quat(local[:, list(model_joint_indices(rig.model_joints))])
+        else:
+            local = sample_local_quats(channels, action_frames, obj, rig.change, rig.bone_names,
+                                       rig.retarget, getattr(rig, "model_joints", 22))
         pins.append(Pin(span.start, span.end, quat_to_matrix(local).astype(np.float32)))
     return pins
 
@@ -256,8 +256,4 @@ def _new_strip(obj, action, frame_start: int):
             continue
         track.mute = True
         return strip
-    anim = obj.animation_data or obj.animation_data_create()
-    track = anim.nla_tracks.new()
-    track.name = PIN_TRACK
-    track.mute = True
-    return track.strips.new(action.name, frame_start, action)
+    return compat.new_muted_track(obj, PIN_TRACK).strips.new(action.name, frame_start, action)

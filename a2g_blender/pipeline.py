@@ -2,7 +2,7 @@
 """Generation in three steps, so nothing is written unless everything worked:
 
 1. :func:`prepare` (main thread, reads bpy): validates the target armature, the model and the
-   audio, decodes the audio. Raises :class:`GenerationError` with a message for the user.
+   audio, decodes the audio. Raises a ``core.errors.UserError`` with a message for the user.
 2. :func:`compute` (pure numpy, safe in a worker thread): features, network, resampling to the
    scene's frames, conversion to bone quaternions. Reports progress, honours cancellation.
 3. :func:`apply` (main thread, writes bpy): one new action with all keys written in bulk (one
@@ -15,16 +15,13 @@ Range replays (:mod:`.resample`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .core.audio import AudioError
-
-
-class GenerationError(Exception):
-    """Bad input; the message is for the user (nothing was changed)."""
+from .core.errors import UserError
 
 
 class Cancelled(Exception):
@@ -44,6 +41,7 @@ class Job:
     resamples: tuple = ()  # core.generate.ResampleRange s
     audio: dict | None = None  # the audio as the recipe records it (takes.audio_recipe)
     count: int = 1  # takes: seeds seed, seed + 1, ..., seed + count - 1
+    intensity: float = 1.0  # core.generate's intensity: 0.5 calmer, 1.5 livelier
 
 
 @dataclass(frozen=True)
@@ -71,39 +69,37 @@ def target_armature(context, settings=None):
     return obj
 
 
-def prepare(context, obj, seed: int, settings=None, count: int = 1) -> Job:
+def check_intensity(intensity) -> float:
+    """``intensity`` as a float; a ``UserError`` when it is not in (0, 3]."""
+    from .core.generate import MAX_INTENSITY
+
+    value = float(intensity)
+    if not (math.isfinite(value) and 0.0 < value <= MAX_INTENSITY):
+        raise UserError(f"Intensity must be above 0 and at most {MAX_INTENSITY:g} (1: as "
+                        f"the model samples, 0.5: calmer, 1.5: livelier), got {value:g}")
+    return value
+
+
+def prepare(context, obj, seed: int, settings=None, count: int = 1,
+            intensity: float = 1.0) -> Job:
     """Validate and load everything generation needs (pins included); touches no bpy data."""
     from . import audio_source, model, pins, rig, takes
-    from .core.directing import DirectingError
-    from .core.model_file import ModelFileError
 
     scene = context.scene
     settings = settings or scene.a2g
-    try:
-        body = rig.body_rig(obj)
-    except rig.RigError as exc:
-        raise GenerationError(str(exc)) from None
-    path = model.model_path(context)
-    if path is None:
-        raise GenerationError("No gesture model found: set Model File in the add-on preferences")
-    try:
-        loaded = model.load(path)
-    except ModelFileError as exc:
-        raise GenerationError(f"Cannot load the gesture model: {exc}") from None
-    try:
-        heard = audio_source.gather(scene, settings)
-    except AudioError as exc:
-        raise GenerationError(str(exc)) from None
+    intensity = check_intensity(intensity)
+    body = rig.body_rig(obj)
+    path = model.chosen_path(context)
+    loaded = model.load(path)
+    heard = audio_source.gather(scene, settings)
     fps = audio_source.scene_fps(scene)
     n_joints = getattr(getattr(loaded, "config", None), "n_joints", 22)
-    if body.retarget is not None and n_joints != body.retarget.n_joints:
+    if body.retarget is not None and n_joints != body.model_joints:
         body = rig.body_rig(obj, n_joints)
-    try:
-        pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
-    except DirectingError as exc:
-        raise GenerationError(str(exc)) from None
+    pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
     return Job(obj.name, body, heard, loaded, path, int(seed), fps, pins=pinned,
-               audio=takes.audio_recipe(scene, settings, heard), count=max(1, int(count)))
+               audio=takes.audio_recipe(scene, settings, heard), count=max(1, int(count)),
+               intensity=intensity)
 
 
 def compute(job: Job, progress=None, cancelled=None) -> Result:
@@ -125,7 +121,8 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
     step(0.25)
     takes = []
     for i in range(job.count):
-        local = generate(job.model, features, job.seed + i, pins=job.pins, resamples=job.resamples)
+        local = generate(job.model, features, job.seed + i, pins=job.pins, resamples=job.resamples,
+                         intensity=job.intensity)
         takes.append(scene_quaternions(job.rig, local, heard.first, heard.end, job.fps))
         step(0.25 + 0.7 * (i + 1) / job.count)
     frames = np.arange(heard.first, heard.end, dtype=np.float64)
@@ -147,7 +144,7 @@ def apply(result: Result, kept: list | None = None):
     job = result.job
     obj = bpy.data.objects.get(job.armature)
     if obj is None:
-        raise GenerationError(f"The armature '{job.armature}' no longer exists")
+        raise UserError(f"The armature '{job.armature}' no longer exists: generate again")
     kept = [] if kept is None else kept
     for name in job.rig.non_quaternion:
         obj.pose.bones[name].rotation_mode = "QUATERNION"
@@ -190,7 +187,7 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int,
     return action
 
 
-def run(context, obj, seed: int, settings=None, count: int = 1):
+def run(context, obj, seed: int, settings=None, count: int = 1, intensity: float = 1.0):
     """prepare + compute + apply, synchronously (headless, scripts, tests)."""
-    job = prepare(context, obj, seed, settings, count)
+    job = prepare(context, obj, seed, settings, count, intensity)
     return apply(compute(job))

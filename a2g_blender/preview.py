@@ -15,6 +15,8 @@ import os
 
 import numpy as np
 
+from . import compat
+
 _LENS_MM = 50.0
 _SENSOR_MM = 36.0
 
@@ -128,7 +130,7 @@ def _remember(scene, settings: _Settings) -> None:
                         "max_bounces", "diffuse_bounces", "glossy_bounces",
                         "transmission_bounces", "transparent_max_bounces")),
         (scene.view_settings, ("view_transform", "look")),
-        (image, (("media_type",) if hasattr(image, "media_type") else ()) + ("file_format",)),
+        (image, compat.image_format_properties(image)),
         (ff, ("format", "codec", "constant_rate_factor", "audio_codec", "audio_channels")),
     ]
     for struct, props in names:
@@ -173,8 +175,7 @@ def _setup(scene, armature, resolution, samples):
 
     world = bpy.data.worlds.new("A2G Preview World")
     world.color = (0.25, 0.27, 0.3)
-    if bpy.app.version < (5, 0, 0):
-        world.use_nodes = True
+    compat.use_nodes(world)
     if world.node_tree is not None:
         bg = world.node_tree.nodes.get("Background")
         if bg is not None:
@@ -207,10 +208,7 @@ def _strip(paths, out_path):
 
 
 def _image_settings(scene, video: bool) -> None:
-    image = scene.render.image_settings
-    if hasattr(image, "media_type"):  # 5.0: choose the media type before the format
-        image.media_type = "VIDEO" if video else "IMAGE"
-    image.file_format = "FFMPEG" if video else "PNG"
+    compat.set_output_format(scene.render.image_settings, video)
     if video:
         ff = scene.render.ffmpeg
         ff.format = "MPEG4"
@@ -218,12 +216,6 @@ def _image_settings(scene, video: bool) -> None:
         ff.constant_rate_factor = "MEDIUM"
         ff.audio_codec = "AAC"
         ff.audio_channels = "MONO"
-
-
-def _strips(scene):
-    ed = scene.sequence_editor or scene.sequence_editor_create()
-    strips = getattr(ed, "strips", None)
-    return ed.sequences if strips is None else strips
 
 
 def default_frames(scene, armature, count: int) -> list[int]:
@@ -281,7 +273,7 @@ def render_preview(scene, armature, out_dir, frames=None, n_frames: int = 6,
             first, last = video_range or (span[0], span[-1])
             scene.frame_start, scene.frame_end = int(first), int(last)
             if audio_path:
-                strips = _strips(scene)
+                strips = compat.sequencer_strips(scene, create=True)
                 channel = 1 + max((s.channel for s in strips), default=0)
                 start = int(first if audio_frame is None else audio_frame)
                 audio_strip = strips.new_sound("A2G preview audio", bpy.path.abspath(audio_path),

@@ -3,15 +3,16 @@
 
 import bpy
 
+from . import compat
+
 
 def _is_armature(_self, obj):
     return obj.type == "ARMATURE"
 
 
-# A poll callback on an ID pointer makes the bpy 4.2 module crash when the process exits
-# (measured with bpy 4.2.23; 4.5.15 and 5.0.1 are fine): there the list shows every object and
-# Generate refuses a target that is not an armature, with the reason.
-_TARGET_POLL = {"poll": _is_armature} if bpy.app.version >= (4, 5, 0) else {}
+# Where a poll on an ID pointer is safe (not 4.2, see compat): the list shows armatures only;
+# elsewhere it shows every object and Generate refuses a target that is not an armature.
+_TARGET_POLL = compat.armature_pointer_poll(_is_armature)
 
 
 class A2GSettings(bpy.types.PropertyGroup):
@@ -43,6 +44,17 @@ class A2GSettings(bpy.types.PropertyGroup):
         description="Random seed: the same seed gives the same gestures for the same audio",
         default=0,
         min=0,
+    )
+    intensity: bpy.props.FloatProperty(
+        name="Intensity",
+        description="How large and lively the gestures are: 1 as the model samples them, 0.5 "
+        "calmer, 1.5 livelier (scales the motion code's deviation from its mean)",
+        default=1.0,
+        min=0.01,
+        max=3.0,
+        soft_min=0.25,
+        soft_max=2.0,
+        step=5,
     )
 
 

@@ -106,7 +106,6 @@ def take_blocker(obj) -> str | None:
 def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> ResampleJob:
     """Validate everything and read what the computation needs; changes nothing."""
     from . import model, pins, rig
-    from .core.model_file import ModelFileError
     from .takes import heard_for, read_recipe
 
     reason = take_blocker(obj)
@@ -114,22 +113,14 @@ def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> Resamp
         raise DirectingError(reason)
     action = obj.animation_data.action
     recipe = read_recipe(action)
-    try:
-        body = rig.body_rig(obj)
-    except rig.RigError as exc:
-        raise DirectingError(str(exc)) from None
-    path = model.model_path(context)
-    if path is None:
-        raise DirectingError("No gesture model found: set Model File in the add-on preferences")
+    body = rig.body_rig(obj)
+    path = model.chosen_path(context)
     if path.name != recipe.model:
         raise DirectingError(f"'{action.name}' was made with the model '{recipe.model}', the add-on "
                              f"now uses '{path.name}': generate again to resample with it")
-    try:
-        net = model.load(path)
-    except ModelFileError as exc:
-        raise DirectingError(f"Cannot load the gesture model: {exc}") from None
+    net = model.load(path)
     n_joints = getattr(getattr(net, "config", None), "n_joints", 22)
-    if body.retarget is not None and n_joints != body.retarget.n_joints:
+    if body.retarget is not None and n_joints != body.model_joints:
         body = rig.body_rig(obj, n_joints)
     scene = context.scene
     asked = asked_range(scene, frame_start, frame_end)
@@ -169,7 +160,8 @@ def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
     lo, hi = span.frame_start - tl.first, span.frame_end + 1 - tl.first
 
     def keys(history):
-        local = generate(job.model, features, recipe.seed, job.pins, history, layered=True)
+        local = generate(job.model, features, recipe.seed, job.pins, history, layered=True,
+                         intensity=recipe.intensity)
         return scene_quaternions(job.rig, local, tl.first, tl.end, tl.fps)[lo:hi]
 
     old = keys(recipe.resamples)
@@ -229,7 +221,8 @@ def run(context, obj, frame_start=None, frame_end=None, seed=None) -> ResampleRe
 
 # ---- keys ------------------------------------------------------------------------------------
 def _body_curves(obj, action, bone_names) -> dict:
-    from .keying import fcurves_of, quaternion_path
+    from .compat import fcurves_of
+    from .keying import quaternion_path
 
     by_path = {(fc.data_path, fc.array_index): fc for fc in fcurves_of(action, obj)}
     out, missing = {}, []

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .core.errors import UserError
 from .core.skeleton import BODY_JOINT_NAMES, JOINT_NAMES, Y_UP_TO_Z_UP_QUAT
 
 #: Other spellings of SMPL-X joint names used by existing Blender SMPL-X add-ons.
@@ -28,7 +29,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 _IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
 
 
-class RigError(ValueError):
+class RigError(UserError):
     """The armature cannot take SMPL-X motion; the message says why."""
 
 
@@ -44,6 +45,7 @@ class BodyRig:
     scheme: str = "smplx"  # how the bone map was found (core.bone_map.SCHEME_TITLES)
     controls: object = None  # rigify.ControlRig when the keys go on Rigify's FK controls
     constrained: tuple[str, ...] = ()  # keyed bones under constraint-driven parents (rig_eval)
+    model_joints: int = 22  # joints of the model's motion (22 body, 52 with the fingers)
 
 
 def bone_name_map(bones) -> dict[str, str]:
@@ -189,7 +191,7 @@ def retarget_rig(obj, n_joints: int = 22) -> BodyRig:
     bone_map = resolve_map(obj)
     controls = rigify.control_rig(obj, bone_map)
     try:
-        rt = build(target_of(obj), bone_map.joints, n_joints)
+        rt = build(target_of(obj), bone_map.joints, 22 if n_joints == 22 else 55)
     except RetargetError as exc:
         raise RigError(f"Armature '{obj.name}': {exc}") from None
     pose_bones = obj.pose.bones
@@ -197,7 +199,7 @@ def retarget_rig(obj, n_joints: int = 22) -> BodyRig:
     from .rig_eval import constrained_bones
 
     return BodyRig(rt.keyed, None, "Z", non_quat, rt, bone_map.scheme, controls,
-                   tuple(constrained_bones(obj, rt.keyed)))
+                   tuple(constrained_bones(obj, rt.keyed)), int(n_joints))
 
 
 def scene_quaternions(body: BodyRig, local_rot, first: int, end: int, fps: float) -> np.ndarray:

@@ -48,9 +48,10 @@ def refine(obj, action, body, frames, quats) -> int:
     action must be the one ``obj`` plays. Returns the number of passes made."""
     import bpy
 
+    from .compat import fcurves_of
     from .core.retarget import pose_globals
     from .core.rotations import matrix_to_quat, quat_make_continuous
-    from .keying import fcurves_of, quaternion_path
+    from .keying import quaternion_path
 
     rt = body.retarget
     bones = constrained_bones(obj, body.bone_names)
@@ -106,3 +107,39 @@ def refine(obj, action, body, frames, quats) -> int:
     finally:
         scene.frame_set(frame_was, subframe=subframe_was)
     return passes
+
+
+def evaluated_rotations(obj, action, slot, frames, bones) -> np.ndarray:
+    """Armature-space rotations (N, len(bones), 3, 3) of ``bones`` as the rig shows them when
+    ``obj`` plays ``action`` (its ``slot``; None: the first) at action ``frames`` (N,),
+    constraints, drivers and IK included. ``obj``'s action, slot and the scene frame are put
+    back afterwards."""
+    import math
+
+    import bpy
+
+    scene = bpy.context.scene
+    anim = obj.animation_data
+    slotted = "action_slot" in anim.bl_rna.properties
+    previous = anim.action
+    previous_slot = anim.action_slot if slotted else None
+    frame_was, subframe_was = scene.frame_current, scene.frame_subframe
+    pbs = obj.pose.bones
+    out = np.empty((len(frames), len(bones), 3, 3))
+    try:
+        anim.action = action
+        if slotted:
+            use = slot if slot is not None else (action.slots[0] if len(action.slots) else None)
+            if use is not None:
+                anim.action_slot = use
+        for t, f in enumerate(frames):
+            whole = math.floor(float(f))
+            scene.frame_set(int(whole), subframe=float(f) - whole)
+            for k, b in enumerate(bones):
+                out[t, k] = _rotation(pbs[b].matrix)
+    finally:
+        anim.action = previous
+        if slotted and previous is not None and previous_slot is not None:
+            anim.action_slot = previous_slot
+        scene.frame_set(frame_was, subframe=subframe_was)
+    return out

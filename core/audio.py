@@ -15,6 +15,7 @@ import struct
 
 import numpy as np
 
+from .errors import UserError
 from .features import SAMPLE_RATE
 
 # WAVE format tags.
@@ -28,7 +29,7 @@ MIN_SECONDS = 0.5  # shortest audio check_audio accepts by default
 _BLOCK = 1 << 20  # samples converted / resampled per block (bounds temporaries)
 
 
-class AudioError(ValueError):
+class AudioError(UserError):
     """An audio file or buffer that cannot be used; the message says why and what to do."""
 
 

@@ -27,6 +27,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from .errors import UserError
 from .skeleton import JOINT_NAMES, NUM_BODY_JOINTS
 
 PRESET_FORMAT = "a2g-bone-map"
@@ -71,7 +72,7 @@ for _s in SIDES:
             LABELS[f"{_s}_{_f}{_k}"] = f"{_S} {_f} {_k}"
 
 
-class BoneMapError(ValueError):
+class BoneMapError(UserError):
     """The rig cannot be mapped as it is; the message names the problem and what to do."""
 
 

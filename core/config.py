@@ -30,9 +30,15 @@ code; there is no specific head and no mapping net, so it needs ``use_mapping=Fa
 ``use_mapping=False`` with ``specific_dim > 0`` is the "+split" ablation: I_R is the noise drawn
 from the per-clip code statistics, fed to the decoder directly.
 
+Joints: the 22 SMPL-X body joints (``n_joints = 22``), or with ``hands`` also the 30 finger
+joints (``n_joints = 52``, SMPL-X indices 0-21 then 25-54; ``joint_indices``).
+
 Sampling: ``noise_smoothing`` is the sigma, in frames, of the Gaussian smoothing in time of the
 noise fed to the mapping net (core/noise.py); 0 is the paper's per-frame white noise. It is
 stored here because training and inference must draw the same kind of noise.
+``code_prior`` names the default sampler of the motion-specific code (core/prior.py: "paper",
+"gaussian" or "retrieval"); the model file carries the arrays of every prior it was exported
+with, and ``core.generate`` can be asked for another one.
 ``output_smoothing`` is the sigma, in frames, of a Gaussian low-pass in time applied to the
 decoder's 6D output at inference (core/generate.py; 0 = none). The network's raw output carries
 frame-to-frame jitter that real motion does not have (measured on BEAT2: mean jerk 10x the
@@ -47,6 +53,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .features import FPS, HOP_LENGTH, SAMPLE_RATE
+from .prior import PRIORS
+from .skeleton import model_joint_indices
 
 #: The four networks, by their submodule / parameter-name prefix.
 NETS = ("audio_encoder", "motion_encoder", "mapping", "decoder")
@@ -63,6 +71,7 @@ class ModelConfig:
 
     n_mels: int = 64
     n_joints: int = 22
+    hands: bool = False
     rot_dim: int = 6
     shared_dim: int = 16
     specific_dim: int = 16
@@ -77,6 +86,7 @@ class ModelConfig:
     use_mapping: bool = True
     noise_smoothing: int = 0
     output_smoothing: int = 0
+    code_prior: str = "paper"
     # The timing the model was trained for. The runtime has one timing, core.features' constants
     # (features and timeline read those); load_model refuses a model file whose timing differs.
     fps: int = FPS
@@ -96,9 +106,12 @@ class ModelConfig:
                         f"got {value!r}"
                     )
                 object.__setattr__(self, f.name, tuple(int(v) for v in value))
-            elif f.name == "use_mapping":
+            elif f.name == "code_prior":
+                if value not in PRIORS:
+                    raise ValueError(f"ModelConfig.code_prior must be one of {PRIORS}, got {value!r}")
+            elif f.name in ("use_mapping", "hands"):
                 if not isinstance(value, bool):
-                    raise ValueError(f"ModelConfig.use_mapping must be a bool, got {value!r}")
+                    raise ValueError(f"ModelConfig.{f.name} must be a bool, got {value!r}")
             elif not _is_int(value):
                 raise ValueError(f"ModelConfig.{f.name} must be an int, got {value!r}")
             else:
@@ -111,6 +124,11 @@ class ModelConfig:
             lowest = 0 if name in minimum_zero else 1
             if value < lowest:
                 raise ValueError(f"ModelConfig.{name} must be >= {lowest}, got {value}")
+        if self.n_joints != len(self.joint_indices):
+            raise ValueError(
+                f"ModelConfig: n_joints must be {len(self.joint_indices)} with hands={self.hands} "
+                f"(the 22 body joints{' and the 30 finger joints' if self.hands else ''}), got {self.n_joints}"
+            )
         if self.kernel_size % 2 != 1:
             raise ValueError(
                 f"ModelConfig.kernel_size must be odd (symmetric 'same' padding), got {self.kernel_size}"
@@ -141,6 +159,12 @@ class ModelConfig:
                 "features at {} fps, {} Hz, hop {}".format(*theirs, *ours))
 
     # ---- derived sizes -------------------------------------------------------------------
+    @property
+    def joint_indices(self) -> tuple[int, ...]:
+        """SMPL-X indices of the joints the model drives, in its output order
+        (``core.skeleton.model_joint_indices``): 22 body joints, then 30 fingers with ``hands``."""
+        return model_joint_indices(self.hands)
+
     @property
     def motion_dim(self) -> int:
         """Channels of a motion frame: n_joints * rot_dim (132)."""

@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import UserError
 from .fk import forward_kinematics
-from .generate import FADE_FRAMES, ResampleRange, fade_weights
+from .generate import FADE_FRAMES, MAX_INTENSITY, ResampleRange, fade_weights
 from .rotations import quat_make_continuous, quat_multiply, quat_normalize, quat_slerp
 from .skeleton import NUM_BODY_JOINTS, PARENTS, body_rest_offsets
 from .timeline import MODEL_FPS
@@ -40,7 +41,7 @@ from .timeline import MODEL_FPS
 _EPS = 1e-6  # frames: Blender compares strip times with float tolerance
 
 
-class DirectingError(ValueError):
+class DirectingError(UserError):
     """Bad pins, ranges or takes; the message is for the user."""
 
 
@@ -261,7 +262,8 @@ class Recipe:
 
     ``audio``: JSON-safe description of the speech (``source`` "STRIPS" or "FILE", ``strips``,
     ``file``, ``digest``); ``first``/``end``/``fps``: where it lies on the timeline;
-    ``resamples``: the resample history, applied in order (``generate(..., layered=True)``).
+    ``resamples``: the resample history, applied in order (``generate(..., layered=True)``);
+    ``intensity``: ``generate``'s intensity (recipes written before it existed read as 1.0).
     """
 
     seed: int
@@ -272,16 +274,18 @@ class Recipe:
     fps: float
     resamples: tuple[ResampleRange, ...] = field(default=())
     take: int = 0  # 1.. for one of several takes, 0 for a single generation
+    intensity: float = 1.0  # core.generate's intensity, in (0, MAX_INTENSITY]
 
     def with_resample(self, rr: ResampleRange) -> Recipe:
         return Recipe(self.seed, self.model, dict(self.audio), self.first, self.end, self.fps,
-                      (*self.resamples, rr), self.take)
+                      (*self.resamples, rr), self.take, self.intensity)
 
     def to_json(self) -> str:
         return json.dumps({
             "version": RECIPE_VERSION, "seed": self.seed, "model": self.model,
             "audio": self.audio, "first": self.first, "end": self.end, "fps": self.fps,
             "resamples": [[r.start, r.end, r.seed] for r in self.resamples], "take": self.take,
+            "intensity": self.intensity,
         }, sort_keys=True)
 
     @classmethod
@@ -291,10 +295,13 @@ class Recipe:
             d = json.loads(text)
             if d.get("version") != RECIPE_VERSION:
                 raise ValueError(f"recipe version {d.get('version')!r}")
+            intensity = float(d.get("intensity", 1.0))
+            if not 0.0 < intensity <= MAX_INTENSITY:
+                raise ValueError(f"intensity {intensity!r} outside (0, {MAX_INTENSITY:g}]")
             return cls(int(d["seed"]), str(d["model"]), dict(d["audio"]), int(d["first"]),
                        int(d["end"]), float(d["fps"]),
                        tuple(ResampleRange(int(a), int(b), int(s)) for a, b, s in d["resamples"]),
-                       int(d.get("take", 0)))
+                       int(d.get("take", 0)), intensity)
         except (ValueError, TypeError, KeyError) as exc:
             raise DirectingError(f"The take's generation recipe is unreadable ({exc}): "
                                  "generate it again") from None

@@ -45,10 +45,21 @@ import numpy as np
 from .model_file import LoadedModel
 from .network import Network
 from .noise import gaussian_window, unit_noise
-from .rotations import matrix_to_quat, matrix_to_sixd, quat_slerp, quat_to_matrix, sixd_to_matrix
+from .prior import PRIORS, scale_intensity
+from .rotations import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_quat,
+    matrix_to_sixd,
+    quat_slerp,
+    quat_to_matrix,
+    sixd_to_matrix,
+)
 
 #: Maximum cross-fade length (frames, 30 fps) inside each edge of a resample range.
 FADE_FRAMES = 8
+#: Largest accepted ``intensity`` (the code's deviation from its mean, scaled).
+MAX_INTENSITY = 3.0
 
 _CONVERT_CHUNK = 1024  # frames per 6D -> matrix conversion (bounds float64 temporaries, cache-friendly)
 
@@ -101,6 +112,8 @@ def generate(
     pins=(),
     resamples=(),
     layered: bool = False,
+    prior: str | None = None,
+    intensity: float = 1.0,
 ) -> np.ndarray:
     """Generate gestures for one utterance.
 
@@ -108,7 +121,11 @@ def generate(
     features: raw log-mel ``(T, n_mels)``, one frame per 30 fps motion frame, T >= 1.
     seed: int >= 0. pins: ``Pin`` s (non-overlapping). resamples: ``ResampleRange`` s
     (non-overlapping unless ``layered``, then applied in order). All spans must lie inside
-    [0, T).
+    [0, T). prior: the code prior (core/prior.py; None = the model's ``config.code_prior``).
+    intensity: in (0, 3]: how lively the motion is (1 = as sampled). It scales the sampled
+    code's deviation from the prior's mean by ``intensity`` (pinned frames keep their
+    reference's code) and then each joint's rotation away from the take's mean pose by
+    ``sqrt(intensity)`` (``scale_about``); measured on BEAT2 in models/MODEL_CARD.md.
     Returns local rotation matrices ``(T, n_joints, 3, 3)`` float32 at 30 fps.
     Raises ValueError on invalid input.
     """
@@ -130,28 +147,73 @@ def generate(
                              f"the model uses {c.n_joints}")
     if pins and c.specific_dim == 0:
         raise ValueError("this model has no motion-specific code (specific_dim = 0): pins need one")
+    if isinstance(intensity, bool) or not isinstance(intensity, numbers.Real) or not (
+            np.isfinite(intensity) and 0.0 < intensity <= MAX_INTENSITY):
+        raise ValueError(f"intensity must be a number in (0, {MAX_INTENSITY}], got {intensity!r}")
+    sampler = _Sampler(net, c.code_prior if prior is None else prior, float(intensity))
 
     shared = net.audio_encode(net.normalise_features(feats))
-    noise, code = _sample_code(net, T, np.random.default_rng(int(seed)))
+    noise, code = sampler.sample(T, shared, np.random.default_rng(int(seed)))
     pin_codes = [(p.start, p.end, _pin_code(net, p)) for p in pins]
     _apply_pins(code, pin_codes)
     base = _decode(net, shared, code)
     out = _to_matrices(base, c.n_joints)
+    pose_mean = None
+    if intensity != 1.0:  # the motion's deviation from its mean pose, scaled by sqrt(intensity)
+        pose_mean = mean_pose(out)
+        out = scale_about(out, pose_mean, np.sqrt(intensity))
 
     r_dec = c.receptive_radius("decoder") + 4 * c.output_smoothing  # decoder + output filter
     r_map = c.receptive_radius("mapping")
     for rr in resamples:
         a, b = rr.start, rr.end
         new_code = code.copy()
-        new_code[a:b] = _resample_code(net, noise, a, b, r_map, np.random.default_rng(int(rr.seed)))
+        new_code[a:b] = sampler.resample(noise, shared, a, b, r_map, np.random.default_rng(int(rr.seed)))
         _apply_pins(new_code, pin_codes)
         lo, hi = max(0, a - r_dec), min(T, b + r_dec)
-        new = _decode(net, shared[lo:hi], new_code[lo:hi])[a - lo: b - lo]
-        out[a:b] = _crossfade(out[a:b], _to_matrices(new, c.n_joints))
+        new = _to_matrices(_decode(net, shared[lo:hi], new_code[lo:hi])[a - lo: b - lo], c.n_joints)
+        if pose_mean is not None:  # the base take's mean pose: the range scales like the rest
+            new = scale_about(new, pose_mean, np.sqrt(intensity))
+        out[a:b] = _crossfade(out[a:b], new)
     return out
 
 
 # ---- sampling helpers --------------------------------------------------------------------------
+class _Sampler:
+    """Draws the motion-specific code with one prior at one intensity (module docstring)."""
+
+    def __init__(self, net: Network, prior: str, intensity: float) -> None:
+        if prior not in PRIORS:
+            raise ValueError(f"unknown code prior {prior!r}; choose one of {', '.join(PRIORS)}")
+        self.net, self.intensity = net, intensity
+        self.prior = None if prior == "paper" else net.code_prior(prior)  # PriorError names what is missing
+        if self.prior is not None:
+            self.mean = self.prior.mean.astype(np.float32)
+        else:  # the paper's I_R hardly varies and sits apart from I_M's mean: scale about its own
+            self.mean = None  # mean over time (measured: about the prior mean, 1.5 moved less)
+
+    def sample(self, T: int, shared: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(noise, code): the base draw for all T frames. ``noise`` is the mapping net's input
+        (the paper's prior; None for the others); ``code`` is scaled by the intensity."""
+        if self.prior is None:
+            noise, code = _sample_code(self.net, T, rng)
+        else:
+            noise, code = None, self.prior.sample(T, rng, shared)
+        self.base = code  # unscaled: a resample range's retrieval joins onto it
+        self.centre = self.mean if self.mean is not None else code.mean(axis=0)
+        return noise, scale_intensity(code, self.centre, self.intensity)
+
+    def resample(self, noise, shared: np.ndarray, a: int, b: int, r_map: int,
+                 rng: np.random.Generator) -> np.ndarray:
+        """A new code for frames [a, b) (the base draw stays as it is elsewhere)."""
+        if self.prior is None:
+            code = _resample_code(self.net, noise, a, b, r_map, rng)
+        else:
+            code = self.prior.sample(b - a, rng, shared[a:b], before=self.base[max(0, a - 1):a])
+        return scale_intensity(code, self.centre, self.intensity)
+
+
+
 def _decode(net: Network, shared: np.ndarray, code: np.ndarray) -> np.ndarray:
     """Decoder output (T, n_joints * 6), low-passed in time when ``output_smoothing`` > 0."""
     sixd = net.decode(shared, code)
@@ -212,6 +274,23 @@ def _apply_pins(code: np.ndarray, pin_codes) -> None:
     for a, b, value in pin_codes:
         w = fade_weights(b - a)[:, None].astype(np.float32)
         code[a:b] = w * value + (1.0 - w) * code[a:b]
+
+
+def mean_pose(rotations: np.ndarray) -> np.ndarray:
+    """Per joint, the rotation nearest the mean of ``rotations (T, J, 3, 3)`` over time:
+    ``(J, 3, 3)`` float64 (the polar factor of the mean matrix)."""
+    u, _, vt = np.linalg.svd(np.asarray(rotations, dtype=np.float64).mean(axis=0))
+    m = u @ vt
+    flip = np.linalg.det(m) < 0  # only for degenerate means; keep a proper rotation
+    u[flip, :, -1] *= -1.0
+    return np.where(flip[:, None, None], u @ vt, m)
+
+
+def scale_about(rotations: np.ndarray, mean: np.ndarray, factor: float) -> np.ndarray:
+    """Each joint's rotation away from ``mean (J, 3, 3)`` scaled by ``factor`` in angle:
+    ``mean @ exp(factor * log(mean^T @ R))``, float32 ``(T, J, 3, 3)``."""
+    rel = np.swapaxes(mean, -1, -2)[None] @ np.asarray(rotations, dtype=np.float64)
+    return (mean[None] @ axis_angle_to_matrix(factor * matrix_to_axis_angle(rel))).astype(np.float32)
 
 
 def _to_matrices(sixd: np.ndarray, n_joints: int) -> np.ndarray:

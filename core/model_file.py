@@ -1,16 +1,22 @@
-"""Save and load an exported Audio2Gestures model (format_version 1). numpy only, no pickle.
+"""Save and load an exported Audio2Gestures model (format_version 2; 1 is read). numpy only, no pickle.
 
 A model is two files side by side (docs/DESIGN.md, "The model file"):
 
 ``<name>.json``::
 
-    {"format": "audio2gestures-model", "format_version": 1,
+    {"format": "audio2gestures-model", "format_version": 2,
      "config": {...ModelConfig fields...}, "arrays": "<name>.npz", "metadata": {...}}
 
 ``<name>.npz`` (``np.savez``, float32, read with ``allow_pickle=False``): every network
 parameter under its torch ``state_dict`` name (see ``expected_shapes``), plus
 ``feature_mean (n_mels,)``, ``feature_std (n_mels,)`` and ``code_mean (N, specific_dim)``,
-``code_std (N, specific_dim)`` (per training clip: mean/std over time of I_M).
+``code_std (N, specific_dim)`` (per training clip: mean/std over time of I_M), and (version 2)
+the code priors' arrays ``prior_*`` (core/prior.py; a file has the arrays of the priors it was
+exported with, and its config's ``code_prior`` names the default).
+
+Versions: a format_version 1 file (no priors, no hands) still loads; it may lack only the
+config fields added in version 2 (``V2_FIELDS``). Any other missing config field is refused,
+naming it, in every version: a silent default would generate different motion.
 
 Every problem is reported as ``ModelFileError`` whose message names the file and the problem.
 ``random_weights`` / ``random_model`` build random models of any config for tests (no torch).
@@ -18,6 +24,7 @@ Every problem is reported as ``ModelFileError`` whose message names the file and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -27,16 +34,24 @@ from typing import Any
 import numpy as np
 
 from .config import ModelConfig
+from .errors import UserError
 from .files import atomic_write, read_npz
+from .noise import filtered_noise
+from .prior import PRIOR_ARRAYS, SEGMENT, available_priors, fit_gaussian, retrieval_arrays
 
 FORMAT = "audio2gestures-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Config fields a format_version 1 file may lack (added in version 2; they take their defaults:
+#: no hands, the paper's prior). Every other field must be present in every file.
+V2_FIELDS = ("hands", "code_prior")
 
 #: Arrays in the npz that are not network parameters.
 STAT_NAMES = ("feature_mean", "feature_std", "code_mean", "code_std")
+#: The code priors' arrays (format_version 2; core/prior.py).
+PRIOR_NAMES = tuple(sorted({n for names in PRIOR_ARRAYS.values() for n in names}))
 
 
-class ModelFileError(Exception):
+class ModelFileError(UserError):
     """A model file is missing, unreadable or inconsistent; the message says which and why."""
 
 
@@ -47,6 +62,8 @@ class LoadedModel:
     weights: parameter name -> array, exactly ``expected_shapes(config)``.
     feature_mean, feature_std: ``(n_mels,)`` log-mel normalisation.
     code_mean, code_std: ``(N, specific_dim)`` per-training-clip statistics of I_M.
+    prior: the code priors' arrays (``core.prior.PRIOR_ARRAYS``, names ``prior_*``); empty for
+    format_version 1 files (they sample with the paper's prior only).
     """
 
     config: ModelConfig
@@ -57,6 +74,7 @@ class LoadedModel:
     code_std: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    prior: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 # ---- shapes ----------------------------------------------------------------------------------
@@ -125,11 +143,13 @@ def random_weights(config: ModelConfig, seed: int = 0, bias_std: float = 0.1) ->
 
 
 def random_model(config: ModelConfig | None = None, seed: int = 0, n_clips: int = 4) -> LoadedModel:
-    """A ``LoadedModel`` with ``random_weights`` and plausible random statistics."""
+    """A ``LoadedModel`` with ``random_weights``, plausible random statistics and every code
+    prior fitted to smooth random code and audio-code sequences (``random_prior_arrays``)."""
     config = config if config is not None else ModelConfig()
     rng = np.random.default_rng([seed, 1])
     d = config.specific_dim
     return LoadedModel(
+        prior=random_prior_arrays(config, seed) if d else {},
         config=config,
         weights=random_weights(config, seed),
         feature_mean=(rng.standard_normal(config.n_mels) * 10 - 40).astype(np.float32),
@@ -140,12 +160,27 @@ def random_model(config: ModelConfig | None = None, seed: int = 0, n_clips: int 
     )
 
 
+def random_prior_arrays(config: ModelConfig, seed: int = 0, clips: int = 3, frames: int = 200
+                        ) -> dict[str, np.ndarray]:
+    """Every prior's arrays fitted to ``clips`` smooth random sequences of ``frames`` frames
+    (codes with correlated channels, and audio codes), for tests and benchmarks."""
+    rng = np.random.default_rng([seed, 2])
+    kernel = np.hanning(15)
+    kernel /= np.sqrt(np.sum(kernel * kernel))
+    mix = rng.standard_normal((config.specific_dim, config.specific_dim))
+    codes = [filtered_noise(rng, frames, config.specific_dim, kernel) @ mix for _ in range(clips)]
+    shared = [filtered_noise(rng, frames, config.shared_dim, kernel) for _ in range(clips)]
+    arrays = fit_gaussian(codes)
+    arrays.update(retrieval_arrays(codes, shared))
+    return {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+
+
 # ---- validation ------------------------------------------------------------------------------
 def _check_arrays(where: str, config: ModelConfig, arrays: dict[str, np.ndarray]) -> None:
     """Raise ModelFileError (prefixed with ``where``) unless ``arrays`` match ``config`` exactly."""
     shapes = expected_shapes(config)
     missing = [n for n in list(shapes) + list(STAT_NAMES) if n not in arrays]
-    extra = sorted(n for n in arrays if n not in shapes and n not in STAT_NAMES)
+    extra = sorted(n for n in arrays if n not in shapes and n not in STAT_NAMES and n not in PRIOR_NAMES)
     if missing:
         more = f" (and {len(missing) - 8} more)" if len(missing) > 8 else ""
         raise ModelFileError(f"{where}: missing array(s) {missing[:8]}{more}")
@@ -181,6 +216,40 @@ def _check_arrays(where: str, config: ModelConfig, arrays: dict[str, np.ndarray]
         raise ModelFileError(f"{where}: feature_std must be > 0 everywhere (it divides the features)")
     if np.any(arrays["code_std"] < 0):
         raise ModelFileError(f"{where}: code_std must be >= 0")
+    _check_prior_arrays(where, config, arrays)
+
+
+def _check_prior_arrays(where: str, config: ModelConfig, arrays: dict[str, np.ndarray]) -> None:
+    """The ``prior_*`` arrays: each prior's set complete or absent, shapes consistent, and the
+    config's ``code_prior`` among the priors present."""
+    d, s = config.specific_dim, config.shared_dim
+    for prior, names in PRIOR_ARRAYS.items():
+        own = [n for n in names if n in arrays and n != "prior_mean"]  # prior_mean is shared
+        present = [n for n in names if n in arrays]
+        if own and len(present) != len(names):
+            raise ModelFileError(f"{where}: the {prior!r} prior is incomplete: it has {present} "
+                                 f"but needs {list(names)}")
+    if config.code_prior not in available_priors(arrays, config.use_mapping):
+        raise ModelFileError(f"{where}: config code_prior is {config.code_prior!r} but the file has no "
+                             f"arrays for it (it has {list(available_priors(arrays, config.use_mapping))})")
+    want = {"prior_mean": (d,), "prior_chol": (d, d)}
+    for name, shape in want.items():
+        if name in arrays and tuple(arrays[name].shape) != shape:
+            raise ModelFileError(f"{where}: array '{name}' has shape {arrays[name].shape}, expected {shape}")
+    if "prior_kernel" in arrays:
+        k = arrays["prior_kernel"]
+        if k.ndim != 1 or k.size % 2 != 1:
+            raise ModelFileError(f"{where}: array 'prior_kernel' must be 1-D of odd length, got {k.shape}")
+    if "prior_codes" in arrays:
+        codes, shared, ends = arrays["prior_codes"], arrays["prior_shared"], arrays["prior_clip_ends"]
+        if codes.ndim != 2 or codes.shape[1] != d or shared.shape != (codes.shape[0], s):
+            raise ModelFileError(f"{where}: 'prior_codes' {codes.shape} and 'prior_shared' {shared.shape} "
+                                 f"must be (N, {d}) and (N, {s})")
+        e = np.asarray(ends, dtype=np.float64)
+        if (e.ndim != 1 or e.size < 1 or np.any(e != np.round(e)) or np.any(np.diff(e) < SEGMENT)
+                or e[0] < SEGMENT or e[-1] != codes.shape[0]):
+            raise ModelFileError(f"{where}: 'prior_clip_ends' must be increasing clip ends (each clip "
+                                 f">= {SEGMENT} frames) ending at {codes.shape[0]}")
 
 
 # ---- save ------------------------------------------------------------------------------------
@@ -202,8 +271,12 @@ def save_model(
     code_mean: np.ndarray,
     code_std: np.ndarray,
     metadata: dict[str, Any] | None = None,
+    prior: dict[str, np.ndarray] | None = None,
 ) -> Path:
     """Write ``<name>.json`` and ``<name>.npz`` (float32) and return the json path.
+
+    ``prior``: the code priors' arrays (``prior_*``, core/prior.py), usually from
+    ``train.priors.fit_prior_arrays``.
 
     Everything is validated first (the same checks as ``load_model``), so a file that saves
     also loads. Files are written to a temporary name and renamed into place.
@@ -212,9 +285,11 @@ def save_model(
     stats = {"feature_mean": feature_mean, "feature_std": feature_std,
              "code_mean": code_mean, "code_std": code_std}
     arrays: dict[str, np.ndarray] = {}
-    for k, v in [*weights.items(), *stats.items()]:
+    for k, v in [*weights.items(), *stats.items(), *(prior or {}).items()]:
         if k in arrays:
             raise ModelFileError(f"{jpath} (not written): '{k}' is a statistics name, not a parameter name")
+        if k.startswith("prior_") and k not in PRIOR_NAMES:
+            raise ModelFileError(f"{jpath} (not written): unknown prior array '{k}'")
         try:
             arrays[k] = np.asarray(v, dtype=np.float32)
         except (TypeError, ValueError) as exc:
@@ -262,15 +337,25 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
             f"expected {FORMAT!r})"
         )
     version = doc.get("format_version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    if version not in (1, FORMAT_VERSION) or isinstance(version, bool):
         raise ModelFileError(
             f"{jpath}: format_version {version!r} is not supported; this runtime reads "
-            f"format_version {FORMAT_VERSION}"
+            f"format_version 1 and {FORMAT_VERSION}"
             + (" (the file is newer: update the add-on)" if isinstance(version, int)
                and not isinstance(version, bool) and version > FORMAT_VERSION else "")
         )
+    raw_config = doc.get("config")
+    if isinstance(raw_config, dict):
+        optional = V2_FIELDS if version == 1 else ()
+        absent = [f.name for f in dataclasses.fields(ModelConfig)
+                  if f.name not in raw_config and f.name not in optional]
+        if absent:
+            raise ModelFileError(
+                f"{jpath}: config lacks field(s) {absent}; a format_version {version} file must state "
+                "them (a default could generate different motion): re-export the model with train export"
+            )
     try:
-        config = ModelConfig.from_dict(doc.get("config"))
+        config = ModelConfig.from_dict(raw_config)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{jpath}: invalid config: {exc}") from exc
     if (mismatch := config.timing_mismatch()) is not None:
@@ -295,7 +380,8 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
     arrays = _read_npz(npath)
     _check_arrays(str(npath), config, arrays)
     stats = {k: arrays.pop(k) for k in STAT_NAMES}
-    return LoadedModel(config=config, weights=arrays, metadata=metadata, path=jpath, **stats)
+    prior = {k: arrays.pop(k) for k in PRIOR_NAMES if k in arrays}
+    return LoadedModel(config=config, weights=arrays, metadata=metadata, path=jpath, prior=prior, **stats)
 
 
 def _read_npz(npath: Path) -> dict[str, np.ndarray]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import ModelConfig
 from .model_file import LoadedModel
+from .prior import make_prior
 
 _F32 = np.float32
 
@@ -122,6 +123,8 @@ class Network:
         self.code_mean = np.asarray(loaded.code_mean, dtype=_F32)  # (N, specific_dim)
         self.code_std = np.asarray(loaded.code_std, dtype=_F32)
         self.metadata = dict(loaded.metadata)
+        self.prior_arrays = dict(loaded.prior)
+        self._priors: dict[str, object] = {}
 
         self._audio = _blocks(w, "audio_encoder", c) + [
             _Linear(w["audio_encoder.fc1.weight"], w["audio_encoder.fc1.bias"]), _relu,
@@ -146,6 +149,12 @@ class Network:
             _Linear(w["decoder.fc1.weight"], w["decoder.fc1.bias"]), _relu,
             _Linear(w["decoder.fc2.weight"], w["decoder.fc2.bias"]),
         ]
+
+    def code_prior(self, name: str):
+        """The sampler of the named code prior (core/prior.py), built once per network."""
+        if name not in self._priors:
+            self._priors[name] = make_prior(name, self.prior_arrays)
+        return self._priors[name]
 
     # ---- plumbing ------------------------------------------------------------------------
     @staticmethod

@@ -35,7 +35,14 @@ def smoothing_kernel(sigma: int) -> np.ndarray:
 
 def unit_noise(rng: np.random.Generator, n: int, channels: int, sigma: int) -> np.ndarray:
     """(n, channels) float64 noise, unit variance per sample, smoothed in time with ``sigma``."""
-    kernel = smoothing_kernel(sigma)
+    return filtered_noise(rng, n, channels, smoothing_kernel(sigma))
+
+
+def filtered_noise(rng: np.random.Generator, n: int, channels: int, kernel: np.ndarray) -> np.ndarray:
+    """(n, channels) float64: white noise convolved in time with ``kernel`` (K,) ('valid', so
+    every output frame sees K white samples). A kernel of unit L2 norm keeps unit variance; its
+    autocorrelation becomes the noise's (core/prior.py's Gaussian prior fits one)."""
+    kernel = np.asarray(kernel, dtype=np.float64)
     white = rng.standard_normal((n + kernel.size - 1, channels))
     if kernel.size == 1:
         return white

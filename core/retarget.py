@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import UserError
 from .rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
@@ -50,7 +51,7 @@ from .rotations import (
 from .skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS, rest_joints
 
 
-class RetargetError(ValueError):
+class RetargetError(UserError):
     """The rig's rest pose cannot be used; the message says why."""
 
 
@@ -257,6 +258,30 @@ def _alignment(bone, j, joint_bones, index, target, rest_s, axes) -> np.ndarray:
 
 
 # ---- SMPL-X side -------------------------------------------------------------------------------
+def model_joint_indices(n_joints: int) -> tuple[int, ...]:
+    """SMPL-X indices of a model's joints: 22 (the body), 52 (body, then the 30 finger joints,
+    SMPL-X 25-54), or all 55."""
+    if n_joints == 22:
+        return tuple(range(22))
+    if n_joints == 52:
+        return (*range(22), *range(25, 55))
+    if n_joints == 55:
+        return tuple(range(55))
+    raise ValueError(f"a motion has 22, 52 or 55 SMPL-X joints, not {n_joints}")
+
+
+def to_smplx_order(local_rot) -> np.ndarray:
+    """(T, J, 3, 3) rotations of a model's J joints -> (T, 55, 3, 3) in SMPL-X order (joints the
+    model lacks at identity); 22-joint motion passes through."""
+    local = np.asarray(local_rot, dtype=np.float64)
+    if local.shape[1] in (22, 55):
+        return local
+    out = np.broadcast_to(np.eye(3), (local.shape[0], 55, 3, 3)).copy()
+    out[:, list(model_joint_indices(local.shape[1]))] = local
+    return out
+
+
+
 def smplx_globals(local_rot, n_joints: int = 55) -> np.ndarray:
     """Global rotations (T, 55, 3, 3) from local rotations (T, J, 3, 3), J <= 55 (joints past
     J at identity local rotation)."""
@@ -279,7 +304,7 @@ def _power(r, frac: float) -> np.ndarray:
 # ---- forward -----------------------------------------------------------------------------------
 def target_rotations(rt: Retarget, local_rot) -> np.ndarray:
     """Pose-bone rotation matrices (T, K, 3, 3) of ``rt.keyed`` for SMPL-X ``local_rot``."""
-    g = smplx_globals(local_rot, max(rt.n_joints, 22))
+    g = smplx_globals(to_smplx_order(local_rot), max(rt.n_joints, 22))
     a = rt.axes
     d = a @ g @ a.T  # (T, J, 3, 3) armature space
     t = d.shape[0]
@@ -346,19 +371,25 @@ def pose_globals(rt: Retarget, quats) -> tuple[np.ndarray, np.ndarray]:
 def to_smplx(rt: Retarget, quats, n_joints: int | None = None) -> np.ndarray:
     """SMPL-X local rotations (T, n_joints, 3, 3) of the target pose ``quats`` (T, K, 4) of
     ``rt.keyed``. Joints the map leaves out get the identity (their parent's rotation)."""
-    n_joints = rt.n_joints if n_joints is None else int(n_joints)
     glob, _ = pose_globals(rt, quats)
-    t = glob.shape[0]
-    index = {n: i for i, n in enumerate(rt.names)}
+    return smplx_from_pose(rt, glob[:, rt.key_index], n_joints)
+
+
+def smplx_from_pose(rt: Retarget, keyed_rot, n_joints: int | None = None) -> np.ndarray:
+    """SMPL-X local rotations (T, n_joints, 3, 3) from the armature-space rotations
+    (T, K, 3, 3) of ``rt.keyed`` (e.g. the evaluated pose of a rig with constraints)."""
+    n_joints = rt.n_joints if n_joints is None else int(n_joints)
+    keyed_rot = np.asarray(keyed_rot, dtype=np.float64)
+    t = keyed_rot.shape[0]
     kslot = {n: k for k, n in enumerate(rt.keyed)}
     a = rt.axes
     g = np.empty((t, n_joints, 3, 3))
     for j in range(n_joints):
         chain = rt.joint_bones.get(JOINT_NAMES[j])
         if chain:
-            b = chain[-1]
-            i = index[b]
-            d = glob[:, i] @ rt.rest_rot[i].T @ rt.align[kslot[b]].T
+            k = kslot[chain[-1]]
+            i = int(rt.key_index[k])
+            d = keyed_rot[:, k] @ rt.rest_rot[i].T @ rt.align[k].T
             g[:, j] = a.T @ d @ a
         else:
             g[:, j] = g[:, PARENTS[j]] if PARENTS[j] >= 0 else np.eye(3)

@@ -25,6 +25,9 @@ __all__ = [
     "BODY_PARENTS",
     "MIRROR",
     "BODY_MIRROR",
+    "HAND_JOINTS",
+    "model_joint_indices",
+    "subset_parents",
     "JOINT_INDEX",
     "Y_UP_TO_Z_UP",
     "Z_UP_TO_Y_UP",
@@ -78,6 +81,29 @@ def _mirror_name(name: str) -> str:
 #: MIRROR[j] is the joint that j maps to under a left/right mirror (an involution).
 MIRROR: tuple[int, ...] = tuple(JOINT_INDEX[_mirror_name(n)] for n in JOINT_NAMES)
 BODY_MIRROR: tuple[int, ...] = MIRROR[:NUM_BODY_JOINTS]
+
+#: The 30 finger joints (left hand 15, then right hand 15), SMPL-X indices 25-54.
+HAND_JOINTS: tuple[int, ...] = tuple(range(25, NUM_JOINTS))
+
+
+def model_joint_indices(hands: bool = False) -> tuple[int, ...]:
+    """SMPL-X indices of the joints a model drives, in the model's order: the 22 body joints,
+    then with ``hands`` the 30 finger joints (52 in all). Jaw and eyes are never driven."""
+    return tuple(range(NUM_BODY_JOINTS)) + (HAND_JOINTS if hands else ())
+
+
+def subset_parents(indices) -> tuple[int, ...]:
+    """Parents of a joint subset, as positions in ``indices`` (-1 for the root). Every parent
+    of a joint in the subset must be in it (true of :func:`model_joint_indices`)."""
+    indices = tuple(int(i) for i in indices)
+    where = {j: k for k, j in enumerate(indices)}
+    out = []
+    for j in indices:
+        p = PARENTS[j]
+        if p != -1 and p not in where:
+            raise ValueError(f"subset_parents: joint {JOINT_NAMES[j]} needs its parent {JOINT_NAMES[p]}")
+        out.append(-1 if p == -1 else where[p])
+    return tuple(out)
 
 #: Reflection across the x = 0 plane (SMPL-X: +x is the body's left).
 MIRROR_MATRIX = np.diag([-1.0, 1.0, 1.0])
@@ -196,13 +222,16 @@ def rotations_y_up_to_z_up(rot) -> np.ndarray:
 def _mirror_perm(n: int, fn: str) -> np.ndarray:
     if n == NUM_JOINTS:
         return np.asarray(MIRROR)
-    if n == NUM_BODY_JOINTS:
-        return np.asarray(BODY_MIRROR)
-    raise ValueError(f"{fn}: joint axis must have 22 or 55 joints, got {n}")
+    if n in (NUM_BODY_JOINTS, NUM_BODY_JOINTS + len(HAND_JOINTS)):  # model joints, with or without hands
+        indices = model_joint_indices(hands=n > NUM_BODY_JOINTS)
+        where = {j: k for k, j in enumerate(indices)}
+        return np.asarray([where[MIRROR[j]] for j in indices])
+    raise ValueError(f"{fn}: joint axis must have 22, 52 or 55 joints, got {n}")
 
 
 def mirror_rotations(local_rot) -> np.ndarray:
-    """Left/right mirror of local rotation matrices (..., J, 3, 3), J = 22 or 55.
+    """Left/right mirror of local rotation matrices (..., J, 3, 3), J = 22, 52 (the model's
+    body + finger joints, :func:`model_joint_indices`) or 55.
 
     Swaps the left/right joint pairs and reflects across the x = 0 plane:
     R'_j = M R_{mirror(j)} M with M = diag(-1, 1, 1). Applying it twice is the identity.

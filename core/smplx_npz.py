@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UserError
 from .files import atomic_write, read_npz
 from .rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from .skeleton import NUM_JOINTS, hand_mean
@@ -56,7 +57,7 @@ NUM_EXPRESSIONS = 100
 _FPS_KEYS = ("mocap_frame_rate", "mocap_framerate")
 
 
-class SmplxNpzError(ValueError):
+class SmplxNpzError(UserError):
     """An SMPL-X ``.npz`` is missing, unreadable or malformed; the message says which and why."""
 
 

@@ -21,6 +21,7 @@ import sys
 import typing
 from pathlib import Path
 
+from core.prior import PRIORS
 from train.config import TrainConfig
 
 _ALIASES = {"data_dir": ["--data"], "out_dir": ["--out"]}
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run folders / model files / checkpoints of ablations and baselines")
     p_eval.add_argument("--samples", type=int, default=20, help="samples per audio (paper: 20)")
     p_eval.add_argument("--seed", type=int, default=0)
+    p_eval.add_argument("--priors", nargs="*", default=None, choices=PRIORS,
+                        help="code priors to evaluate the model with, a row each (default: all it has)")
     p_eval.add_argument("--val-fraction", type=float, default=None,
                         help="default: the model's training val_fraction (0.15)")
 
@@ -80,9 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
     p_export = sub.add_parser("export", help="export a checkpoint as a model file")
-    p_export.add_argument("--checkpoint", required=True)
+    p_export.add_argument("--checkpoint", required=True,
+                          help="a training checkpoint (.pt), or a model file (.json) to re-export "
+                               "in the current format with the code priors")
     p_export.add_argument("--data", required=True, help="the training data (for the code statistics)")
     p_export.add_argument("--out", required=True, help="model file to write (.json)")
+    p_export.add_argument("--prior", default=None, choices=PRIORS,
+                          help="the default code prior of the exported model (core/prior.py; "
+                               "default: the one the model card's numbers chose)")
     p_export.add_argument("--output-smoothing", type=int, default=None,
                           help="sigma (frames) of the inference low-pass on the decoder output")
 
@@ -95,15 +103,19 @@ def main(argv: list[str] | None = None) -> int:
         from train.evaluate import evaluate
 
         evaluate(args.model, args.data, args.out, baselines=args.baselines, n_samples=args.samples,
-                 seed=args.seed, val_fraction=args.val_fraction)
+                 seed=args.seed, val_fraction=args.val_fraction, priors=args.priors)
     elif args.command == "bench":
         from train.bench import bench
 
         bench(args.batch_size, args.crop_frames, args.steps, args.variant, args.threads)
     elif args.command == "export":
-        from train.export import export_checkpoint
+        from train.export import DEFAULT_PRIOR, export_checkpoint, reexport_model_file
 
-        print(export_checkpoint(args.checkpoint, args.data, args.out, args.output_smoothing))
+        prior = args.prior or DEFAULT_PRIOR
+        if str(args.checkpoint).endswith(".json"):  # a model file: re-export with the code priors
+            print(reexport_model_file(args.checkpoint, args.data, args.out, prior, args.output_smoothing))
+        else:
+            print(export_checkpoint(args.checkpoint, args.data, args.out, args.output_smoothing, prior))
     return 0
 
 

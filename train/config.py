@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.config import ModelConfig
+from core.skeleton import model_joint_indices
 
 #: Which parts of the training step each variant uses (see the module docstring).
 VARIANTS: dict[str, dict[str, bool]] = {
@@ -84,6 +85,7 @@ class TrainConfig:
 
     # ---- model / ablation ------------------------------------------------------------------
     variant: str = "full"
+    hands: bool = False  # also generate the 30 finger joints (ModelConfig.hands)
 
     # ---- losses ----------------------------------------------------------------------------
     position_unit: str = "cm"
@@ -101,6 +103,7 @@ class TrainConfig:
     w_kl: float = 1e-3  # each Gaussian head's KL to N(0, I), after warm-up
     kl_cycle_steps: int = 10_000  # cyclic warm-up period
     kl_ramp_fraction: float = 0.5  # fraction of a cycle spent ramping 0 -> w_kl
+    w_hand_rot: float = 1.0  # geodesic rotation of the finger joints (recon, a2m, a2x); hands only
     w_code_stats: float = 0.0  # L1 between I_R's and I_M's temporal statistics (0 = off, paper)
 
     # ---- sampling noise and initialisation -------------------------------------------------
@@ -167,7 +170,8 @@ class TrainConfig:
         """The architecture this variant trains: ``base`` (default ``ModelConfig()``) with the
         motion-specific code removed (``specific_dim=0``) for "baseline"/"regression" and the
         mapping net removed for "split"."""
-        base = dataclasses.replace(base or ModelConfig(), noise_smoothing=self.noise_smoothing)
+        base = dataclasses.replace(base or ModelConfig(), noise_smoothing=self.noise_smoothing,
+                                   hands=self.hands, n_joints=len(model_joint_indices(self.hands)))
         if not self.parts["split"]:
             return dataclasses.replace(base, specific_dim=0, use_mapping=False)
         if not self.parts["mapping"]:

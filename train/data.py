@@ -42,9 +42,10 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from core.audio import resample, to_mono
+from core.errors import UserError
 from core.features import FPS, N_MELS, SAMPLE_RATE, features_for_motion
 from core.rotations import matrix_to_sixd, quat_to_matrix, sixd_to_matrix
-from core.skeleton import NUM_BODY_JOINTS, mirror_rotations
+from core.skeleton import NUM_BODY_JOINTS, mirror_rotations, model_joint_indices
 from core.smplx_npz import SmplxNpzError, read_smplx_npz
 from core.timeline import resample_rotations
 
@@ -53,7 +54,7 @@ MOTION_DIM = NUM_BODY_JOINTS * 6
 MIN_FEATURE_STD = 1e-3  # dB; floor for per-band std (a constant band must not divide by 0)
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """Training data that cannot be used; the message names the file and the problem."""
 
 
@@ -88,6 +89,16 @@ def find_pairs(data_dir) -> list[Pair]:
     return pairs
 
 
+def find_unpaired_audio(data_dir) -> list[Path]:
+    """Audio files under ``data_dir`` with no motion ``.npz`` of the same stem (speech the
+    model never trained on: evaluations use it as unseen speech), sorted by path."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"{root}: data folder not found")
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES
+                  and not p.with_suffix(".npz").is_file())
+
+
 def read_audio(path) -> np.ndarray:
     """Any libsndfile format -> mono float32 at 16 kHz (``core.audio.to_mono`` + ``resample``)."""
     try:
@@ -99,16 +110,18 @@ def read_audio(path) -> np.ndarray:
     return resample(to_mono(samples), rate, SAMPLE_RATE)
 
 
-def read_motion(path) -> np.ndarray:
-    """SMPL-X ``.npz`` (``core.smplx_npz``) -> body local rotations ``(T, 22, 3, 3)`` float32 at
-    30 fps (slerped to the 30 fps frames inside the recorded span when stored at another rate)."""
+def read_motion(path, hands: bool = False) -> np.ndarray:
+    """SMPL-X ``.npz`` (``core.smplx_npz``) -> the model joints' local rotations ``(T, J, 3, 3)``
+    float32 at 30 fps (slerped to the 30 fps frames inside the recorded span when stored at
+    another rate). J = 22 body joints, or 52 with ``hands`` (fingers as absolute local
+    rotations: the relaxed mean hand is applied, ``core.smplx_npz``)."""
     try:
         clip = read_smplx_npz(path)
     except SmplxNpzError as exc:
         raise DataError(str(exc)) from exc
     if clip.n_frames < 2:
         raise DataError(f"{path}: {clip.n_frames} frame(s); a recording needs at least 2")
-    rot = clip.local_rot[:, :NUM_BODY_JOINTS]
+    rot = clip.local_rot[:, list(model_joint_indices(hands))]
     if abs(clip.fps - FPS) > 1e-6:
         n_out = int(math.floor((clip.n_frames - 1) * FPS / clip.fps + 1e-9)) + 1
         rot = quat_to_matrix(resample_rotations(rot, clip.fps, FPS, n_out=n_out))
@@ -153,9 +166,10 @@ class Recording:
         return self.n_frames - int(round(self.n_frames * val_fraction))
 
 
-def load_recording(pair: Pair, keep_audio: bool = False) -> Recording:
-    """Read motion and audio of ``pair``; crop both to their common number of frames."""
-    rot = read_motion(pair.motion_path)
+def load_recording(pair: Pair, keep_audio: bool = False, hands: bool = False) -> Recording:
+    """Read motion (with the finger joints when ``hands``) and audio of ``pair``; crop both to
+    their common number of frames."""
+    rot = read_motion(pair.motion_path, hands)
     audio = read_audio(pair.audio_path)
     feats = features_for_motion(audio)
     n = min(rot.shape[0], feats.shape[0])
@@ -293,8 +307,9 @@ class InMemoryCrops:
 class RecordingCache:
     """LRU cache of loaded recordings bounded by ``max_bytes`` (0 disables caching)."""
 
-    def __init__(self, max_bytes: float) -> None:
+    def __init__(self, max_bytes: float, hands: bool = False) -> None:
         self.max_bytes = max_bytes
+        self.hands = hands
         self._items: collections.OrderedDict[Pair, Recording] = collections.OrderedDict()
         self._bytes = 0
 
@@ -302,7 +317,7 @@ class RecordingCache:
         if pair in self._items:
             self._items.move_to_end(pair)
             return self._items[pair]
-        rec = load_recording(pair)
+        rec = load_recording(pair, hands=self.hands)
         if rec.n_bytes <= self.max_bytes:
             self._items[pair] = rec
             self._bytes += rec.n_bytes
@@ -323,7 +338,7 @@ class StreamingCrops(IterableDataset):
 
     def __init__(self, pairs: Sequence[Pair], stats: FeatureStats, crop_frames: int, val_fraction: float,
                  mirror_prob: float = 0.5, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 cache_mb: float = 512.0, buffer_size: int = 256) -> None:
+                 cache_mb: float = 512.0, buffer_size: int = 256, hands: bool = False) -> None:
         super().__init__()
         if not pairs:
             raise DataError("StreamingCrops needs at least one recording")
@@ -337,6 +352,7 @@ class StreamingCrops(IterableDataset):
         self.world_size = world_size
         self.cache_mb = cache_mb
         self.buffer_size = buffer_size
+        self.hands = hands
 
     def shard(self) -> tuple[list[Pair], int]:
         """This process's recordings and shard index."""
@@ -362,7 +378,7 @@ class StreamingCrops(IterableDataset):
     def __iter__(self):
         pairs, index = self.shard()
         rng = np.random.default_rng([self.seed, index])
-        cache = RecordingCache(self.cache_mb * 2**20)
+        cache = RecordingCache(self.cache_mb * 2**20, self.hands)
         buffer: list[tuple[np.ndarray, np.ndarray]] = []
         for epoch in itertools.count():
             produced = False

@@ -32,16 +32,18 @@ from pathlib import Path
 
 import numpy as np
 
-from core.features import FPS, SAMPLE_RATE
+from core.features import FPS, SAMPLE_RATE, features_for_motion
 from core.fk import forward_kinematics
 from core.generate import generate
 from core.model_file import load_model
 from core.network import Network
-from core.skeleton import BODY_PARENTS, body_rest_offsets
+from core.prior import PRIOR_ARRAYS, PRIORS
+from core.rotations import geodesic_angle
+from core.skeleton import BODY_PARENTS, NUM_BODY_JOINTS, body_rest_offsets
 from train import metrics
 from train.checkpoint import CHECKPOINT_NAME
 from train.config import TrainConfig
-from train.data import find_pairs, load_recording, motion_to_rotations
+from train.data import find_pairs, find_unpaired_audio, load_recording, motion_to_rotations, read_audio
 from train.export import MODEL_NAME, export_checkpoint
 from train.fit import LOG_NAME, read_log
 from train.plots import learning_curves, speed_traces
@@ -60,8 +62,31 @@ LABELS = {
 
 
 def positions_cm(rotations: np.ndarray) -> np.ndarray:
-    """Local rotations ``(..., 22, 3, 3)`` -> joint positions ``(..., 22, 3)`` in cm."""
-    return forward_kinematics(rotations, body_rest_offsets(), BODY_PARENTS)[0] * CM
+    """Local rotations ``(..., J, 3, 3)`` (J >= 22: the body joints first) -> body joint positions
+    ``(..., 22, 3)`` in cm."""
+    return forward_kinematics(rotations[..., :NUM_BODY_JOINTS, :, :], body_rest_offsets(), BODY_PARENTS)[0] * CM
+
+
+def finger_deviation_deg(rotations: np.ndarray) -> float:
+    """How much the fingers move: the mean angle (degrees) of the 30 finger joints from their
+    own mean pose over the clip (per joint, the rotation nearest the mean matrix), over frames
+    and joints. ``rotations (T, 52, 3, 3)`` in model order; 0 for ``(T, 22, 3, 3)`` (a model
+    without hands leaves the fingers still)."""
+    if rotations.shape[-3] <= NUM_BODY_JOINTS:
+        return 0.0
+    fingers = rotations[:, NUM_BODY_JOINTS:].astype(np.float64)
+    u, _, vt = np.linalg.svd(fingers.mean(0))
+    mean = u @ vt
+    mean[np.linalg.det(mean) < 0] *= -1.0  # (never for rotations averaged over a clip)
+    return float(np.degrees(geodesic_angle(fingers, mean[None])).mean())
+
+
+def finger_speed_deg(rotations: np.ndarray) -> float:
+    """Mean angular speed (degrees/s) of the finger joints (0 without hands)."""
+    if rotations.shape[-3] <= NUM_BODY_JOINTS or len(rotations) < 2:
+        return 0.0
+    fingers = rotations[:, NUM_BODY_JOINTS:].astype(np.float64)
+    return float(np.degrees(geodesic_angle(fingers[1:], fingers[:-1])).mean() * FPS)
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -88,21 +113,30 @@ class EvalData:
     segments: list[Segment]
     train_positions: list[np.ndarray]  # training parts, cm (FGD reference, BC speed normaliser)
     mean_speed: np.ndarray  # (22,) mean joint speed over the training parts (BC normaliser)
+    takes: list[np.ndarray]  # whole recordings' body positions, cm (window-statistics reference)
+    take_rotations: list[np.ndarray]  # whole recordings' local rotations (T, 52, 3, 3): body + fingers
+    take_features: list[np.ndarray]  # whole recordings' log-mel (the other-speech control)
+    unseen: list[tuple[str, np.ndarray]]  # (name, log-mel) of speech without motion, else []
 
 
 def load_eval_data(data_dir, val_fraction: float) -> EvalData:
-    segments, train_positions = [], []
+    segments, train_positions, takes, take_rotations, take_features = [], [], [], [], []
     for pair in find_pairs(data_dir):
-        rec = load_recording(pair, keep_audio=True)
+        rec = load_recording(pair, keep_audio=True, hands=True)
         n_train = rec.n_train(val_fraction)
-        positions = positions_cm(motion_to_rotations(rec.motion))
+        rotations = motion_to_rotations(rec.motion)
+        positions = positions_cm(rotations)
+        takes.append(positions)
+        take_rotations.append(rotations.astype(np.float32))
+        take_features.append(rec.features)
         a = round(n_train * SAMPLE_RATE / FPS)
         b = round(rec.n_frames * SAMPLE_RATE / FPS)
         onsets = metrics.audio_onsets(rec.audio[a:b], SAMPLE_RATE)
         segments.append(Segment(rec.name, rec.features[n_train:], positions[n_train:], onsets))
         train_positions.append(positions[:n_train])
     speed = np.concatenate([metrics.joint_speed(p, FPS) for p in train_positions if len(p) > 1])
-    return EvalData(segments, train_positions, speed.mean(0))
+    unseen = [(p.stem, features_for_motion(read_audio(p))) for p in find_unpaired_audio(data_dir)]
+    return EvalData(segments, train_positions, speed.mean(0), takes, take_rotations, take_features, unseen)
 
 
 # ---- models -------------------------------------------------------------------------------------
@@ -160,14 +194,16 @@ def motion_columns(motions: Sequence[np.ndarray], data: EvalData) -> dict[str, f
     }
 
 
-def evaluate_model(model_path: Path, data: EvalData, n_samples: int, seed: int) -> dict:
-    """All columns for one model file. A run is one sample (seed) for every segment; L1, PCK and
-    Diversity are averaged over runs, with the best run's value beside them."""
+def evaluate_model(model_path: Path, data: EvalData, n_samples: int, seed: int, prior: str | None = None) -> dict:
+    """All columns for one model file sampled with ``prior`` (None: its default). A run is one
+    sample (seed) for every segment; L1, PCK and Diversity are averaged over runs, with the best
+    run's value beside them. The ``unseen`` columns come from ``unseen_columns``."""
     loaded = load_model(model_path)
     net = Network(loaded)
     segs = data.segments
     w = np.array([s.n_frames for s in segs], dtype=np.float64)
-    runs = [[positions_cm(generate(net, s.features, seed + i)) for s in segs] for i in range(n_samples)]
+    runs = [[positions_cm(generate(net, s.features, seed + i, prior=prior)) for s in segs]
+            for i in range(n_samples)]
     l1 = [_weighted_mean([metrics.l1_error(p, s.positions) for p, s in zip(run, segs, strict=True)], w)
           for run in runs]
     pck = [_weighted_mean([metrics.pck(p, s.positions, PCK_THRESHOLD_CM)
@@ -180,6 +216,8 @@ def evaluate_model(model_path: Path, data: EvalData, n_samples: int, seed: int) 
         mm = _weighted_mean([metrics.multimodality(samples) for samples in per_segment], w)
     result = {
         "model": str(model_path),
+        "prior": (prior or loaded.config.code_prior) if loaded.config.specific_dim else None,
+        "hands": loaded.config.hands,
         "variant": loaded.metadata.get("variant", "?"),
         "steps": loaded.metadata.get("steps"),
         "l1": float(np.mean(l1)), "l1_best": float(np.min(l1)),
@@ -194,7 +232,60 @@ def evaluate_model(model_path: Path, data: EvalData, n_samples: int, seed: int) 
         result[name] = float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
     diversity = np.array([c["diversity"] for c in columns])
     result["diversity_best"] = float(np.nanmax(diversity)) if np.isfinite(diversity).any() else math.nan
+    result["unseen"] = unseen_columns(net, data, seed, prior)
     return result
+
+
+def unseen_columns(net: Network, data: EvalData, seed: int, prior: str | None) -> dict[str, float]:
+    """Columns on speech the model never heard (the data folder's audio without motion; the
+    validation tails' audio when there is none), against the whole real recordings:
+
+    - ``window_ratio``: ``metrics.window_distance_ratio`` of seeds ``seed`` and ``seed + 1``
+      (1 = as close to the real takes as they are to each other);
+    - ``arm_movement``: mean wrist speed as a fraction of the mocap's; ``jerk_ratio``: mean jerk
+      as a fraction of the mocap's (above 1: more jitter than real motion);
+    - ``seed_l1``: L1 (cm, Eq. 13) between the two seeds; ``audio_ratio``: L1 between the same
+      seed on this speech and on other speech (a recording's audio, same length), divided by
+      ``seed_l1`` (how much the motion follows the speech, relative to how much the seed decides);
+    - ``finger_deviation`` (degrees from the fingers' mean pose) and ``finger_speed`` (deg/s).
+    """
+    speech = [f for _, f in data.unseen] or [s.features for s in data.segments]
+    other = max(data.take_features, key=len)
+    pos, rots, seed_l1, audio_l1 = [], [], [], []
+    for feats in speech:
+        n = min(len(feats), len(other))
+        a, b = (generate(net, feats, seed + k, prior=prior) for k in (0, 1))
+        o = generate(net, other[:n], seed, prior=prior)
+        pa, pb, po = positions_cm(a), positions_cm(b), positions_cm(o)
+        pos += [pa, pb]
+        rots += [a, b]
+        seed_l1.append(metrics.l1_error(pa, pb))
+        audio_l1.append(metrics.l1_error(pa[:n], po))
+    real_speed = np.mean([metrics.mean_speed(t / CM, FPS) for t in data.takes])
+    real_jerk = np.mean([metrics.mean_jerk(t / CM, FPS) for t in data.takes])
+    seed_d = float(np.mean(seed_l1))
+    return {
+        "window_ratio": metrics.window_distance_ratio(pos, data.takes),
+        "arm_movement": float(np.mean([metrics.mean_speed(p / CM, FPS) for p in pos]) / real_speed),
+        "jerk_ratio": float(np.mean([metrics.mean_jerk(p / CM, FPS) for p in pos]) / real_jerk),
+        "seed_l1": seed_d,
+        "audio_ratio": float(np.mean(audio_l1)) / seed_d if seed_d > 0 else math.nan,
+        "finger_deviation": float(np.mean([finger_deviation_deg(r) for r in rots])),
+        "finger_speed": float(np.mean([finger_speed_deg(r) for r in rots])),
+    }
+
+
+def unseen_ground_truth(data: EvalData) -> dict[str, float]:
+    """The real recordings' own figures for the unseen-speech table, and a static mean pose's
+    window ratio (the number that "standing still" scores)."""
+    static = np.repeat(np.concatenate(data.takes).mean(0, keepdims=True), 900, axis=0)
+    return {
+        "static_window_ratio": metrics.window_distance_ratio(static, data.takes),
+        "wrist_speed": float(np.mean([metrics.mean_speed(t / CM, FPS) for t in data.takes])),
+        "jerk": float(np.mean([metrics.mean_jerk(t / CM, FPS) for t in data.takes])),
+        "finger_deviation": float(np.mean([finger_deviation_deg(r) for r in data.take_rotations])),
+        "finger_speed": float(np.mean([finger_speed_deg(r) for r in data.take_rotations])),
+    }
 
 
 def evaluate_ground_truth(data: EvalData) -> dict:
@@ -225,15 +316,34 @@ def markdown_table(rows: list[tuple[str, dict]], ground_truth: dict) -> str:
     return "\n".join(lines)
 
 
+def unseen_table(rows: list[tuple[str, dict]], truth: dict) -> str:
+    """The unseen-speech table (``unseen_columns``), one row per model and prior."""
+    header = ("| model | Window statistics (× real-vs-real) ↓ | Arm movement (× mocap) | Jerk (× mocap) "
+              "| Seed difference (cm) | Other speech / other seed | Finger deviation (°) | Finger speed (°/s) |")
+    lines = [header, "|" + "---|" * 8]
+    for label, r in rows:
+        u = r["unseen"]
+        lines.append("| " + " | ".join([label, _num(u["window_ratio"]), _num(u["arm_movement"]),
+                                        _num(u["jerk_ratio"]), _num(u["seed_l1"]), _num(u["audio_ratio"]),
+                                        _num(u["finger_deviation"], 1), _num(u["finger_speed"], 1)]) + " |")
+    lines.append(f"| static mean pose | {_num(truth['static_window_ratio'])} | 0.00 | 0.00 | - | - | - | - |")
+    lines.append(f"| ground truth (the recordings) | 1.00 | 1.00 ({_num(truth['wrist_speed'], 3)} m/s) "
+                 f"| 1.00 ({_num(truth['jerk'], 1)} m/s³) | - | - | {_num(truth['finger_deviation'], 1)} "
+                 f"| {_num(truth['finger_speed'], 1)} |")
+    return "\n".join(lines)
+
+
 def _motion_cells(r: dict) -> list[str]:
     return [_num(r["bc"], 3), _num(r["bc_mismatched"], 3), _num(r["jerk"], 1), _num(r["wrist_speed"], 3)]
 
 
 def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int = 20, seed: int = 0,
-             val_fraction: float | None = None) -> Path:
-    """Evaluate ``model`` and ``baselines`` on the validation tails of ``data_dir``; write
-    ``results.md``, ``results.json``, ``speed_onsets.png`` and ``curves_<run>.png`` (for sources
-    with a training log) into ``out_dir``. Returns the path of ``results.md``."""
+             val_fraction: float | None = None, priors: Sequence[str] | None = None) -> Path:
+    """Evaluate ``model`` and ``baselines`` on the validation tails of ``data_dir``, and on its
+    unseen speech; write ``results.md``, ``results.json``, ``speed_onsets.png`` and
+    ``curves_<run>.png`` (for sources with a training log) into ``out_dir``. ``priors``: the code
+    priors to evaluate ``model`` with, a row each (default: every prior its file has; baselines
+    use their default prior). Returns the path of ``results.md``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sources = [model, *baselines]
@@ -244,16 +354,27 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
     data = load_eval_data(data_dir, val_fraction)
 
     rows, results = [], []
-    for source, path in zip(sources, paths, strict=True):
-        r = evaluate_model(path, data, n_samples, seed)
+    jobs = []
+    for i, (source, path) in enumerate(zip(sources, paths, strict=True)):
+        loaded = load_model(path)
+        own = [p for p in PRIORS if p == "paper" or all(a in loaded.prior for a in PRIOR_ARRAYS[p])]
+        wanted = (list(priors) if priors else own) if i == 0 else [loaded.config.code_prior]
+        for prior in wanted if loaded.config.specific_dim else [None]:
+            jobs.append((source, path, prior))
+    for source, path, prior in jobs:
+        r = evaluate_model(path, data, n_samples, seed, prior)
+        r["source_path"] = str(path)
         label = describe(path, LABELS.get(r["variant"], r["variant"]))
+        if r["prior"] is not None:
+            label = f"{label}, {r['prior']} prior"
         if any(label == existing for existing, _ in rows):
             label = f"{label} [{Path(source).name}]"
         rows.append((label, r))
         results.append(r)
         log = _log_for(Path(source), path)
-        if log is not None:
-            learning_curves(read_log(log), out / f"curves_{_slug(label)}.png", f"{label}: {log.parent}")
+        if log is not None and not (out / f"curves_{_slug(_curve_label(label))}.png").exists():
+            learning_curves(read_log(log), out / f"curves_{_slug(_curve_label(label))}.png",
+                            f"{_curve_label(label)}: {log.parent}")
     gt = evaluate_ground_truth(data)
 
     seg = data.segments[0]
@@ -263,6 +384,10 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
                  f"{seg.name}, validation tail: mean wrist speed (seed {seed}) and audio onsets")
 
     table = markdown_table(rows, gt)
+    truth = unseen_ground_truth(data)
+    speech = ", ".join(name for name, _ in data.unseen) or "the validation tails' audio"
+    table += (f"\n\n**Unseen speech** ({speech}; seeds {seed} and {seed + 1}), against the whole "
+              "recordings:\n\n" + unseen_table(rows, truth))
     notes = [
         f"Validation: the last {val_fraction:.0%} of each recording in `{data_dir}` "
         f"({', '.join(f'{s.name}: {s.n_frames} frames' for s in data.segments)}).",
@@ -271,17 +396,31 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
         "FGD: raw pose windows of 32 frames, stride 8, every 4th frame (cm²); ground truth row: training "
         "part vs validation. BC: EMAGE settings (onsets hop 512, minima order 7 above 0.3 x mean speed, "
         "sigma 0.3 s, first/last 2 s masked); 'other audio' pairs each motion with another segment's audio.",
-        "Sources: " + "; ".join(f"{label}: `{p}`" for (label, _), p in zip(rows, paths, strict=True)),
+        "Unseen speech: window statistics = Fréchet distance of upper-body position windows (34 frames every "
+        "4, every 4th frame kept) to each recording, divided by the distance between the recordings (1 = "
+        "as close as another real take). Arm movement = mean wrist speed; jerk = mean joint jerk; both "
+        "as a fraction of the recordings'. Seed difference = L1 between two seeds; 'other speech / other "
+        "seed' = L1 between the same seed on this speech and on a recording's speech, over the seed "
+        "difference. Fingers: mean angle from their mean pose over the clip, and mean angular speed.",
+        "Sources: " + "; ".join(f"{label}: `{r['source_path']}`" for label, r in rows),
     ]
     text = "# Evaluation\n\n" + table + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
     (out / "results.md").write_text(text, encoding="utf-8")
     for r in results:
         r.pop("first_run")
     summary = {"models": dict(zip([lb for lb, _ in rows], results, strict=True)), "ground_truth": gt,
+               "unseen_ground_truth": truth,
                "n_samples": n_samples, "val_fraction": val_fraction}
     (out / "results.json").write_text(json.dumps(_finite(summary), indent=1), encoding="utf-8")
     print(text)
     return out / "results.md"
+
+
+def _curve_label(label: str) -> str:
+    """A row label without its prior (the learning curves are the run's, whatever the prior)."""
+    for prior in PRIORS:
+        label = label.removesuffix(f", {prior} prior")
+    return label
 
 
 def describe(model_path: Path, name: str) -> str:

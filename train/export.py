@@ -16,14 +16,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.model_file import save_model
+from core.config import ModelConfig
+from core.model_file import LoadedModel, load_model, save_model
+from core.network import Network
 from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.config import TrainConfig
 from train.data import FeatureStats, batch_crops, find_pairs, load_recording, mirror_motion, tile_crops
 from train.model import Audio2Gestures
+from train.priors import fit_prior_arrays
 
 MODEL_NAME = "model.json"  # the model file a training run exports into its out_dir
 CODE_STATS_MAX_CLIPS = 4096  # training crops whose I_M statistics go into the model file
+#: The code prior exported models sample with by default: chosen by the numbers in
+#: models/MODEL_CARD.md (audio-matched retrieval: window statistics closest to real motion,
+#: arm movement near the mocap's, no more jitter than the mocap, follows the speech).
+DEFAULT_PRIOR = "retrieval"
 
 
 def export_model(
@@ -34,27 +41,35 @@ def export_model(
     code_mean,
     code_std,
     metadata: dict[str, Any] | None = None,
+    prior: dict[str, np.ndarray] | None = None,
+    config: ModelConfig | None = None,
 ) -> Path:
     """Write ``<name>.json`` + ``<name>.npz`` for ``model``; returns the json path.
+
+    prior: the code priors' arrays (``train.priors.fit_prior_arrays``). config: the config to
+    write (default ``model.config``); its ``code_prior`` must be "paper" or among ``prior``.
 
     feature_mean, feature_std: ``(n_mels,)`` log-mel normalisation of the training set.
     code_mean, code_std: ``(N, specific_dim)`` per training clip, mean/std over time of I_M.
     Arrays may be numpy or torch tensors. Parameters are stored under their ``state_dict``
     names as float32; buffers (none today) are not exported.
     """
-    weights = {
-        name: p.detach().cpu().float().numpy().copy() for name, p in model.named_parameters()
-    }
     return save_model(
         json_path,
-        weights,
-        model.config,
+        _weights(model),
+        config or model.config,
         _np(feature_mean),
         _np(feature_std),
         _np(code_mean),
         _np(code_std),
         metadata,
+        prior,
     )
+
+
+def _weights(model: Audio2Gestures) -> dict[str, np.ndarray]:
+    """Parameters by ``state_dict`` name, float32 numpy."""
+    return {name: p.detach().cpu().float().numpy().copy() for name, p in model.named_parameters()}
 
 
 def _np(x) -> np.ndarray:
@@ -86,10 +101,19 @@ def code_statistics(model: Audio2Gestures, recordings, stats: FeatureStats, conf
 
 
 def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, recordings, device,
-               path: Path, steps: int, extra: dict | None = None) -> Path:
-    """Export ``model`` (trained for ``steps``) with its feature statistics and the per-clip
-    I_M statistics of the training crops of ``recordings``."""
+               path: Path, steps: int, extra: dict | None = None, code_prior: str = DEFAULT_PRIOR) -> Path:
+    """Export ``model`` (trained for ``steps``) with its feature statistics, the per-clip I_M
+    statistics of the training crops of ``recordings`` and every code prior fitted to the
+    training parts of ``recordings`` (``train.priors``); ``code_prior`` is the default prior
+    written into the config ("paper" for models without a motion-specific code)."""
+    recordings = list(recordings)
     code_mean, code_std = code_statistics(model, recordings, stats, config, device)
+    if model.config.specific_dim == 0:
+        code_prior = "paper"
+    model_config = dataclasses.replace(model.config, code_prior=code_prior)
+    net = Network(LoadedModel(config=model_config, weights=_weights(model), feature_mean=stats.mean,
+                              feature_std=stats.std, code_mean=code_mean, code_std=code_std))
+    prior = fit_prior_arrays(net, recordings, stats, config.val_fraction)
     metadata = {
         "variant": config.variant,
         "steps": int(steps),
@@ -100,18 +124,41 @@ def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, 
         "train_config": dataclasses.asdict(config),
         **(extra or {}),
     }
-    return export_model(model, path, stats.mean, stats.std, code_mean, code_std, metadata)
+    return export_model(model, path, stats.mean, stats.std, code_mean, code_std, metadata, prior, model_config)
 
 
-def export_checkpoint(checkpoint, data_dir, path, output_smoothing: int | None = None) -> Path:
+def export_checkpoint(checkpoint, data_dir, path, output_smoothing: int | None = None,
+                      code_prior: str = DEFAULT_PRIOR) -> Path:
     """Export a training checkpoint (e.g. of an interrupted run) as a model file; the code
-    statistics are computed on the training part of ``data_dir``. ``output_smoothing`` sets
-    the inference-time low-pass of the decoder output (ModelConfig.output_smoothing)."""
+    statistics and priors are fitted on the training part of ``data_dir``. ``output_smoothing``
+    sets the inference-time low-pass of the decoder output (ModelConfig.output_smoothing);
+    ``code_prior`` the default code prior (core/prior.py)."""
     state = load_checkpoint(checkpoint)
     model, config, stats = model_from_checkpoint(state)
     if output_smoothing is not None:
         model.config = dataclasses.replace(model.config, output_smoothing=int(output_smoothing))
     config = dataclasses.replace(config, data_dir=str(data_dir))
-    recordings = (load_recording(p) for p in find_pairs(data_dir))
+    recordings = [load_recording(p, hands=config.hands) for p in find_pairs(data_dir)]
     return export_run(model, config, stats, recordings, torch.device("cpu"), Path(path), int(state["step"]),
-                      {"checkpoint": os.path.basename(str(checkpoint))})
+                      {"checkpoint": os.path.basename(str(checkpoint))}, code_prior)
+
+
+def reexport_model_file(source, data_dir, path, code_prior: str = DEFAULT_PRIOR,
+                        output_smoothing: int | None = None) -> Path:
+    """Re-export a model file (e.g. format_version 1, which has no code priors) as the current
+    format: the same weights and statistics, with every code prior fitted on the training part
+    of ``data_dir`` and ``code_prior`` as its default."""
+    loaded = load_model(source)
+    train_cfg = loaded.metadata.get("train_config", {})
+    config = TrainConfig.from_dict({**train_cfg, "data_dir": str(data_dir)}) if train_cfg else \
+        TrainConfig(data_dir=str(data_dir))
+    recordings = [load_recording(p, hands=loaded.config.hands) for p in find_pairs(data_dir)]
+    stats = FeatureStats(loaded.feature_mean, loaded.feature_std)
+    prior = fit_prior_arrays(Network(loaded), recordings, stats, config.val_fraction)
+    changes = {"code_prior": code_prior if loaded.config.specific_dim else "paper"}
+    if output_smoothing is not None:
+        changes["output_smoothing"] = int(output_smoothing)
+    metadata = {**loaded.metadata, "reexported_from": os.path.basename(str(source)),
+                "reexported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    return save_model(path, loaded.weights, dataclasses.replace(loaded.config, **changes), loaded.feature_mean,
+                      loaded.feature_std, loaded.code_mean, loaded.code_std, metadata, prior)

@@ -39,6 +39,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from core.config import ModelConfig
+from core.model_file import load_model
+from core.rotations import axis_angle_to_matrix, matrix_to_sixd
+from core.skeleton import hand_mean
 from train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.data import (
@@ -120,6 +123,7 @@ class TrainingData:
     val_batches: list[tuple[torch.Tensor, torch.Tensor]]
     pairs: list[Pair]
     recordings: list[Recording] | None  # in-memory path only
+    hands: bool = False  # recordings carry the finger joints too
 
     def iter_recordings(self) -> Iterator[Recording]:
         """The recordings, loaded lazily on the streaming path."""
@@ -127,7 +131,7 @@ class TrainingData:
             yield from self.recordings
         else:
             for pair in self.pairs:
-                yield load_recording(pair)
+                yield load_recording(pair, hands=self.hands)
 
 
 def use_memory(config: TrainConfig, pairs: list[Pair]) -> bool:
@@ -141,7 +145,7 @@ def build_data(config: TrainConfig, rt: Runtime, start_step: int) -> TrainingDat
     pairs = find_pairs(config.data_dir)
     seed = derive_seed(config.seed, rt.rank, start_step)
     if use_memory(config, pairs):
-        recordings = [load_recording(p) for p in pairs]
+        recordings = [load_recording(p, hands=config.hands) for p in pairs]
         stats = FeatureStats.from_recordings(recordings, config.val_fraction)
         crops = InMemoryCrops(recordings, stats, config.crop_frames, config.val_fraction,
                               config.mirror_prob, rt.device)
@@ -150,19 +154,20 @@ def build_data(config: TrainConfig, rt: Runtime, start_step: int) -> TrainingDat
     else:
         recordings = None
         own = pairs[rt.rank::rt.world_size]
-        sums = FeatureStats.sums((load_recording(p) for p in own), config.val_fraction)
+        sums = FeatureStats.sums((load_recording(p, hands=config.hands) for p in own), config.val_fraction)
         if rt.distributed:
             total = torch.from_numpy(sums)
             dist.all_reduce(total)
             sums = total.numpy()
         stats = FeatureStats.from_sums(sums)
         dataset = StreamingCrops(pairs, stats, config.crop_frames, config.val_fraction, config.mirror_prob,
-                                 seed=seed, rank=rt.rank, world_size=rt.world_size, cache_mb=config.cache_mb)
+                                 seed=seed, rank=rt.rank, world_size=rt.world_size, cache_mb=config.cache_mb,
+                                 hands=config.hands)
         loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers,
                             pin_memory=rt.device.type == "cuda", persistent_workers=config.num_workers > 0)
         batches = ((m.to(rt.device, non_blocking=True), f.to(rt.device, non_blocking=True))
                    for m, f in loader)
-    data = TrainingData(stats, batches, [], pairs, recordings)
+    data = TrainingData(stats, batches, [], pairs, recordings, config.hands)
     if rt.is_main:
         crops = tile_crops(data.iter_recordings(), stats, config.crop_frames, config.val_fraction, "val",
                            max_crops=config.val_batches * config.batch_size)
@@ -222,6 +227,58 @@ def collapsed_codes(terms: dict) -> set[str]:
     return {k for k, v in terms.items() if k.startswith("std_") and float(v) < COLLAPSE_STD}
 
 
+# ---- initialisation from an earlier run -------------------------------------------------------
+def init_weights_from(model: Audio2Gestures, source) -> None:
+    """Start ``model`` from the weights of a checkpoint (``.pt``) or an exported model file
+    (``.json``): fine-tuning, or growing a body-only model into one with hands.
+
+    The architectures must match except for the joints: with more joints than the source
+    (22 -> 52, fingers added), the body part of the motion encoder's input layer and of the
+    decoder's output layer is copied, the new input columns start at zero (the encoder first
+    behaves as the source's) and the new output rows start at zero weight with the relaxed mean
+    hand as their bias (the decoder's fingers start relaxed, not flat, and learn from there)."""
+    source = str(source)
+    if source.endswith(".json"):
+        loaded = load_model(source)
+        src_arch, weights = loaded.config, {k: torch.from_numpy(v) for k, v in loaded.weights.items()}
+    else:
+        state = load_checkpoint(source)
+        src_arch, weights = ModelConfig.from_dict(state["model_config"]), state["model"]
+    arch = model.config
+    same = dict(noise_smoothing=arch.noise_smoothing, output_smoothing=arch.output_smoothing,
+                hands=arch.hands, n_joints=arch.n_joints)
+    if dataclasses.replace(src_arch, **same) != arch or src_arch.n_joints > arch.n_joints:
+        raise ValueError(f"--init-from {source}: its architecture {src_arch.to_dict()} differs from this "
+                         f"run's {arch.to_dict()} in more than the joints")
+    old_dim = src_arch.motion_dim
+    hand_bias = torch.from_numpy(relaxed_hand_sixd()) if arch.n_joints > src_arch.n_joints else None
+    own = model.state_dict()
+    with torch.no_grad():
+        for name, target in own.items():
+            value = weights[name].to(target.dtype)
+            if value.shape == target.shape:
+                target.copy_(value)
+            elif name.startswith("motion_encoder.blocks.0.") and name.endswith("weight"):
+                target[:, old_dim:] = 0.0  # new input channels (fingers) start ignored
+                target[:, :old_dim] = value
+            elif name == "decoder.fc2.weight":
+                target[old_dim:] = 0.0  # new rows (fingers) start at the bias: the relaxed hand
+                target[:old_dim] = value
+            elif name == "decoder.fc2.bias":
+                target[:old_dim] = value
+                target[old_dim:] = hand_bias
+            else:
+                raise ValueError(f"--init-from {source}: parameter {name} has shape {tuple(value.shape)}, "
+                                 f"this run's is {tuple(target.shape)}")
+    model.load_state_dict(own)
+
+
+def relaxed_hand_sixd() -> np.ndarray:
+    """The relaxed mean hand (``core.skeleton.hand_mean``) as network 6D, (30 * 6,) float32."""
+    rot = axis_angle_to_matrix(hand_mean().reshape(-1, 3))
+    return matrix_to_sixd(rot).reshape(-1).astype(np.float32)
+
+
 # ---- the loop ----------------------------------------------------------------------------------
 def fit(config: TrainConfig, model_config: ModelConfig | None = None, resume: bool = False) -> Audio2Gestures:
     """Train ``config.variant`` (architecture ``config.model_config(model_config)``) and export it.
@@ -257,12 +314,7 @@ def fit(config: TrainConfig, model_config: ModelConfig | None = None, resume: bo
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
     elif config.init_from:
-        init = load_checkpoint(config.init_from)
-        init_arch = ModelConfig.from_dict(init["model_config"])
-        if dataclasses.replace(init_arch, noise_smoothing=arch.noise_smoothing) != arch:
-            raise ValueError(f"--init-from {config.init_from}: its architecture {init['model_config']} "
-                             f"differs from this run's {arch.to_dict()}")
-        model.load_state_dict(init["model"])
+        init_weights_from(model, config.init_from)
     torch.manual_seed(derive_seed(config.seed, rt.rank, start_step, 1))  # per-rank sampling noise
 
     data = build_data(config, rt, start_step)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.noise import smoothing_kernel
-from core.skeleton import BODY_PARENTS, body_rest_offsets
+from core.skeleton import BODY_PARENTS, NUM_BODY_JOINTS, body_rest_offsets
 from train.config import TrainConfig
 from train.model import Audio2Gestures, reparameterize
 
@@ -174,15 +174,23 @@ class TrainingStep(nn.Module):
             model.motion_encoder.requires_grad_(False)  # the regression baseline never uses it
 
     def _motion_terms(self, pred6d: torch.Tensor, target_rot: torch.Tensor, target_pos: torch.Tensor):
+        """(body rotation loss, finger rotation loss or None, body positions, body speed loss).
+
+        Positions and speeds are of the 22 body joints only, so a model with hands has exactly
+        the body losses of one without; the fingers add their own rotation term."""
         rot = motion_to_matrices(pred6d)
-        pos = self.fk(rot)
-        return geodesic_loss(rot, target_rot), pos, speed_loss(pos, target_pos)
+        pos = self.fk(rot[..., :NUM_BODY_JOINTS, :, :])
+        body = geodesic_loss(rot[..., :NUM_BODY_JOINTS, :, :], target_rot[..., :NUM_BODY_JOINTS, :, :])
+        hands = None
+        if rot.shape[-3] > NUM_BODY_JOINTS:
+            hands = geodesic_loss(rot[..., NUM_BODY_JOINTS:, :, :], target_rot[..., NUM_BODY_JOINTS:, :, :])
+        return body, hands, pos, speed_loss(pos, target_pos)
 
     def forward(self, motion: torch.Tensor, features: torch.Tensor, kl_weight: float | torch.Tensor = 0.0,
                 diversity_weight: float | torch.Tensor = 0.0):
         cfg, parts, model = self.config, self.parts, self.model
         target_rot = motion_to_matrices(motion)
-        target_pos = self.fk(target_rot)
+        target_pos = self.fk(target_rot[..., :NUM_BODY_JOINTS, :, :])
         s_a = model.audio_encoder(features)
         terms: dict[str, torch.Tensor] = {"std_S_A": time_std(s_a)}
         weighted: list[torch.Tensor] = []
@@ -192,8 +200,10 @@ class TrainingStep(nn.Module):
             weighted.append(weight * value.float())  # weight 0 keeps the graph (and DDP) uniform
 
         def motion_losses(prefix: str, pred6d: torch.Tensor):
-            rot_l, pos, spd_l = self._motion_terms(pred6d, target_rot, target_pos)
+            rot_l, hand_l, pos, spd_l = self._motion_terms(pred6d, target_rot, target_pos)
             add(f"{prefix}_rot", rot_l, cfg.w_rot)
+            if hand_l is not None:
+                add(f"{prefix}_hand_rot", hand_l, cfg.w_hand_rot)
             add(f"{prefix}_pos", position_loss(pos, target_pos), cfg.w_pos)
             add(f"{prefix}_speed", spd_l, cfg.w_speed)
             return pos
@@ -231,8 +241,10 @@ class TrainingStep(nn.Module):
             add("code_stats", code_statistics_loss(i_r, i_mu), cfg.w_code_stats)
 
         a2x6d = model.decoder(s_a, i_r)
-        rot_l, a2x_pos, spd_l = self._motion_terms(a2x6d, target_rot, target_pos)
+        rot_l, hand_l, a2x_pos, spd_l = self._motion_terms(a2x6d, target_rot, target_pos)
         add("a2x_rot", rot_l, cfg.w_a2x_rot)
+        if hand_l is not None:
+            add("a2x_hand_rot", hand_l, cfg.w_hand_rot)
         add("a2x_relaxed", relaxed_position_loss(a2x_pos, target_pos, cfg.relaxed_rho), cfg.w_relaxed)
         add("a2x_speed", spd_l, cfg.w_a2x_speed)
 

@@ -224,3 +224,30 @@ def mean_speed(positions, fps: float, joints=WRISTS) -> float:
     if p.shape[0] < 2:
         raise ValueError("mean_speed needs at least 2 frames")
     return float(np.linalg.norm(np.diff(p[:, list(joints)], axis=0), axis=-1).mean() * fps)
+
+
+#: Motion-window statistics distance: windows of 34 frames every 4 frames, every 4th frame
+#: kept, of the upper-body joints' positions.
+WINDOW_FRAMES, WINDOW_STRIDE, WINDOW_FRAME_STEP = 34, 4, 4
+
+
+def window_distance(a, b, joints=UPPER_BODY) -> float:
+    """Frechet distance between the Gaussian fits of upper-body position windows of two sets of
+    motions (each a ``(T, J, 3)`` array or a list of them; J = 22 SMPL-X body joints)."""
+    def windows(motions):
+        motions = [motions] if isinstance(motions, np.ndarray) and motions.ndim == 3 else motions
+        return np.concatenate([pose_windows(np.asarray(m)[:, list(joints)], WINDOW_FRAMES, WINDOW_STRIDE,
+                                            WINDOW_FRAME_STEP) for m in motions])
+    return frechet_distance(windows(a), windows(b))
+
+
+def window_distance_ratio(generated, real_takes) -> float:
+    """How far generated motion's window statistics are from real motion, in units of how far
+    two real takes are from each other: the mean over the real takes of
+    ``window_distance(generated, take)``, divided by the mean distance between pairs of takes
+    (1 = as close as another real take; a static pose scores about 3 on BEAT2)."""
+    takes = list(real_takes)
+    if len(takes) < 2:
+        raise ValueError("window_distance_ratio needs at least two real takes")
+    real = [window_distance(takes[i], takes[j]) for i in range(len(takes)) for j in range(i + 1, len(takes))]
+    return float(np.mean([window_distance(generated, t) for t in takes]) / np.mean(real))

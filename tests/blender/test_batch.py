@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import importlib.util
 import io
+import json
 import math
 import os
 import struct
@@ -106,7 +107,7 @@ def test_help_and_usage_errors(batch, model_file, audio, tmp_path):
     assert code == 0 and "generate" in out
     code, out, _ = _run(batch, ["generate", "--help"])
     assert code == 0
-    for option in ("--seed", "--variants", "--pin", "--fps", "--blend", "--output-dir", "--overwrite",
+    for option in ("--seed", "--intensity", "--variants", "--pin", "--fps", "--blend", "--output-dir", "--overwrite",
                    "--npz", "--bvh", "--fbx", "--preview", "--preview-size", "--model", "--name"):
         assert option in out, option
     wav, second = audio["wav"], audio["second"]
@@ -117,12 +118,15 @@ def test_help_and_usage_errors(batch, model_file, audio, tmp_path):
         (["generate", wav, second, "--name", "x"], "--name needs exactly one input"),
         (["generate", wav, "--variants", "0"], "--variants"),
         (["generate", wav, "--seed", "-1"], "--seed"),
+        (["generate", wav, "--intensity", "0"], "--intensity must be above 0 and at most 3"),
+        (["generate", wav, "--intensity", "3.5"], "--intensity must be above 0 and at most 3"),
+        (["generate", wav, "--intensity", "nan"], "--intensity must be above 0 and at most 3"),
         (["generate", wav, "--fps", "0"], "--fps"),
         (["generate", wav, "--preview-size", "640"], "--preview-size '640' is not a size"),
         (["generate", wav, "--preview-size", "641x360"], "even width and height"),
         (["generate", wav, "--preview-size", "20x20"], "width must be 64-4096"),
         (["generate", wav, "--blend", tmp_path / "none.blend"], "--blend"),
-        (["generate", wav, "--model", tmp_path / "none.json"], "cannot load the gesture model"),
+        (["generate", wav, "--model", tmp_path / "none.json"], "Cannot load the gesture model"),
         (["generate", wav, "--model", model_file, "--pin", "clip.npz"], "CLIP.npz@FRAME"),
         (["generate", wav, "--model", model_file, "--pin", f"{EXCERPT}@soon"], "not a frame number"),
         (["generate", wav, "--model", model_file, "--pin", f"{EXCERPT}@-1s"], "not a frame number"),
@@ -271,7 +275,8 @@ def test_same_stem_twice_in_one_run(batch, audio, model_file, tmp_path):
 def test_name_variants_and_fps(batch, audio, model_file, tmp_path):
     out = tmp_path / "out"
     code, text, err = _run(batch, ["generate", audio["second"], "--output-dir", out, "--model", model_file,
-                                   "--name", "talk", "--variants", "2", "--seed", "5", "--fps", "24"])
+                                   "--name", "talk", "--variants", "2", "--seed", "5", "--fps", "24",
+                                   "--intensity", "1.5"])
     assert code == 0, err
     assert "2 of 2 done" in text
     assert sorted(p.name for p in out.iterdir()) == ["talk_seed5.blend", "talk_seed6.blend"]
@@ -281,6 +286,8 @@ def test_name_variants_and_fps(batch, audio, model_file, tmp_path):
         assert scene.render.fps == 24
         arm = _armature()
         assert arm.animation_data.action["a2g_seed"] == seed
+        assert json.loads(arm.animation_data.action["a2g_recipe"])["intensity"] == 1.5
+        assert scene.a2g.intensity == 1.5  # Generate in the saved file makes the same take
         frames, keys[seed] = _body_keys(arm)
         assert len(frames) == 24
     assert np.abs(keys[5] - keys[6]).max() > 1e-3  # another seed, other gestures

@@ -76,7 +76,8 @@ def test_strip_with_start_offset_and_trims_at_24_fps(addon, rig, speech_wav, mod
     assert_continuous(quats)
     # only the 22 body bones' quaternions: no pelvis translation, fingers, jaw or eyes
     keying = __import__(f"{MODULE_NAME}.keying", fromlist=["keying"])
-    paths = {(fc.data_path, fc.array_index) for fc in keying.fcurves_of(action, rig)}
+    compat = __import__(f"{MODULE_NAME}.compat", fromlist=["compat"])
+    paths = {(fc.data_path, fc.array_index) for fc in compat.fcurves_of(action, rig)}
     assert paths == {(keying.quaternion_path(n), i) for n in BODY_JOINT_NAMES for i in range(4)}
     # the pose follows the keys when the frame changes
     scene.frame_set(first + 7)
@@ -165,9 +166,9 @@ def test_regenerate_replaces_generated_action_and_keeps_users_own(addon, rig, sp
     rig.pose.bones["pelvis"].location = (0.0, 0.1, 0.0)
     rig.pose.bones["pelvis"].keyframe_insert("location", frame=1)
     rig.pose.bones["left_index1"].rotation_quaternion = (0.9, 0.1, 0.0, 0.0)
-    keying = __import__(f"{MODULE_NAME}.keying", fromlist=["keying"])
+    compat = __import__(f"{MODULE_NAME}.compat", fromlist=["compat"])
     before = [(fc.data_path, fc.array_index, tuple(fc.keyframe_points[0].co))
-              for fc in keying.fcurves_of(mine, rig)]
+              for fc in compat.fcurves_of(mine, rig)]
 
     for seed in (1, 2, 3):
         assert bpy.ops.a2g.generate(seed=seed) == {"FINISHED"}
@@ -179,7 +180,7 @@ def test_regenerate_replaces_generated_action_and_keeps_users_own(addon, rig, sp
     under = [t for t in rig.animation_data.nla_tracks if any(s.action == mine for s in t.strips)]
     assert len(under) == 1 and not under[0].mute and under[0].name == "Your Animation"
     assert [(fc.data_path, fc.array_index, tuple(fc.keyframe_points[0].co))
-            for fc in keying.fcurves_of(mine, None)] == before
+            for fc in compat.fcurves_of(mine, None)] == before
     # finger and pelvis translation left as they are
     assert tuple(round(v, 6) for v in rig.pose.bones["left_index1"].rotation_quaternion) == \
         pytest.approx((0.9, 0.1, 0.0, 0.0))

@@ -41,6 +41,10 @@ def _keying():
     return importlib.import_module(f"{MODULE_NAME}.keying")
 
 
+def _compat():
+    return importlib.import_module(f"{MODULE_NAME}.compat")
+
+
 def _keys(arm, bones=JOINT_NAMES):
     return _keying().read_bone_quaternions(arm, arm.animation_data.action, list(bones))
 
@@ -51,9 +55,9 @@ def _same_rotation(qa, qb, atol=1e-5):
 
 
 def _location_keys(arm):
-    keying = _keying()
+    compat = _compat()
     curves = {(fc.data_path, fc.array_index): fc
-              for fc in keying.fcurves_of(arm.animation_data.action, arm)}
+              for fc in compat.fcurves_of(arm.animation_data.action, arm)}
     out = []
     for i in range(3):
         fc = curves[('pose.bones["pelvis"].location', i)]
@@ -114,14 +118,14 @@ def test_round_trip_through_write_smplx_npz(character, tmp_path):
     _frames, quats = _keys(arm)
     _same_rotation(quats, matrix_to_quat(rot), atol=1e-5)
     # a pelvis that never moves gets no location keys
-    curves = _keying().fcurves_of(arm.animation_data.action, arm)
+    curves = _compat().fcurves_of(arm.animation_data.action, arm)
     assert not any(fc.data_path.endswith(".location") for fc in curves)
 
 
 def test_users_own_action_is_stashed_not_lost(character):
     arm = character
     own = bpy.data.actions.new("my walk")
-    _keying().assign_action(arm, own)
+    _compat().assign_action(arm, own)
     assert bpy.ops.a2g.import_npz(filepath=str(EXCERPT)) == {"FINISHED"}
     assert arm.animation_data.action.name == EXCERPT.stem
     assert any(s.action == own for t in arm.animation_data.nla_tracks for s in t.strips)
@@ -147,7 +151,7 @@ def _bad_files(tmp_path) -> dict[str, tuple[Path, str]]:
 def test_bad_files_fail_clearly_and_change_nothing(character, tmp_path):
     arm = character
     own = bpy.data.actions.new("my walk")
-    _keying().assign_action(arm, own)
+    _compat().assign_action(arm, own)
     before = scene_state()
     for _case, (path, message) in _bad_files(tmp_path).items():
         with pytest.raises(RuntimeError, match=message):

@@ -42,7 +42,7 @@ def users_action(rig):
     sways, a custom property blinks, a finger curls; plus a body-bone rotation the gestures
     will replace."""
     action = bpy.data.actions.new("my walk")
-    mod("keying").assign_action(rig, action)
+    mod("compat").assign_action(rig, action)
     rig["blink"] = 0.0
     pelvis, finger, arm = (rig.pose.bones[n] for n in ("pelvis", "left_index1", "left_shoulder"))
     for frame, x in ((1, 0.0), (13, 0.6), (25, 0.0)):
@@ -56,7 +56,7 @@ def users_action(rig):
         finger.keyframe_insert("rotation_quaternion", frame=frame)
         arm.rotation_quaternion = (1.0, 0.0, x, 0.0)
         arm.keyframe_insert("rotation_quaternion", frame=frame)
-    for fc in mod("keying").fcurves_of(action, rig):
+    for fc in mod("compat").fcurves_of(action, rig):
         if not fc.data_path.startswith('pose.bones["left_shoulder"]'):
             fc.modifiers.new("CYCLES")  # the walk loops over the whole scene
     return action
@@ -65,7 +65,7 @@ def users_action(rig):
 def curves(action, rig) -> dict:
     """Every key of every F-curve, exactly as stored."""
     out = {}
-    for fc in mod("keying").fcurves_of(action, rig):
+    for fc in mod("compat").fcurves_of(action, rig):
         co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
         fc.keyframe_points.foreach_get("co", co)
         out[(fc.data_path, fc.array_index)] = co.tobytes()
@@ -117,7 +117,7 @@ def test_users_channels_keep_playing_after_generate_resample_and_takes(rig, spee
     under = [t for t in rig.animation_data.nla_tracks if t.name == "Your Animation"]
     assert len(under) == 1 and not under[0].mute and under[0].strips[0].action == mine
     # the generated action keys body rotations only
-    assert {fc.data_path.rsplit(".", 1)[1] for fc in mod("keying").fcurves_of(gen, rig)} == \
+    assert {fc.data_path.rsplit(".", 1)[1] for fc in mod("compat").fcurves_of(gen, rig)} == \
         {"rotation_quaternion"}
 
     assert bpy.ops.a2g.resample_range(frame_start=30, frame_end=80, seed=4) == {"FINISHED"}
@@ -157,7 +157,7 @@ def test_one_undo_step_restores_the_users_action(rig, speech):
 
 def _edit(rig, action):
     """Move one key of the left elbow by hand (as dragging it in the Graph Editor would)."""
-    fc = next(fc for fc in mod("keying").fcurves_of(action, rig)
+    fc = next(fc for fc in mod("compat").fcurves_of(action, rig)
               if fc.data_path == 'pose.bones["left_elbow"].rotation_quaternion' and fc.array_index == 1)
     fc.keyframe_points[10].co.y += 0.25
     fc.update()

@@ -38,11 +38,12 @@ def test_preview_frames_follow_the_animation(addon, tmp_path):
 
     preview = __import__(f"{MODULE_NAME}.preview", fromlist=["preview"])
     keying = __import__(f"{MODULE_NAME}.keying", fromlist=["keying"])
+    compat = __import__(f"{MODULE_NAME}.compat", fromlist=["compat"])
     assert bpy.ops.a2g.add_character() == {"FINISHED"}
     arm = bpy.context.active_object
     down, up = (0.8253, 0.0, 0.0, -0.5646), (0.9888, 0.0, 0.0, 0.1494)  # left arm
     action = keying.new_action("arm up")
-    keying.assign_action(arm, action)
+    compat.assign_action(arm, action)
     keying.write_bone_quaternions(arm, action, ["left_shoulder"], [1, 2, 3],
                                   np.array([[down], [down], [up]]))
     out = preview.render_preview(bpy.context.scene, arm, tmp_path, frames=[1, 2, 3],

@@ -142,7 +142,7 @@ def test_keys_edited_while_resampling_are_not_overwritten(take):
     resample = mod("resample")
     job = _job(take)
     result = resample.compute(job)
-    fc = next(iter(mod("keying").fcurves_of(take.animation_data.action, take)))
+    fc = next(iter(mod("compat").fcurves_of(take.animation_data.action, take)))
     fc.keyframe_points[50].co.y += 0.1  # the user edits while the job runs
     fc.update()
     edited = state()

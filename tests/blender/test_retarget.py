@@ -155,6 +155,13 @@ def unreal(name="Mannequin"):
     return arm
 
 
+# Enabling Rigify in the bpy 4.2.23 module makes the process crash when it exits (SIGSEGV, also
+# for a script that only enables it and quits, disabled again or not): the Rigify tests run on
+# Blender 4.5 and 5.0 only.
+needs_rigify = pytest.mark.skipif(bpy.app.version < (4, 5, 0),
+                                  reason="enabling Rigify crashes the bpy 4.2 module at exit")
+
+
 def rigify_metarig():
     import addon_utils
 
@@ -300,7 +307,7 @@ def test_mixamo_fbx_rig_follows_the_smplx_take(real_speech, record_property):
     ours = generate_both(target)
     body = mod("rig").body_rig(target)
     assert body.scheme == "mixamo" and body.retarget is not None
-    keyed = {fc.data_path.split('"')[1] for fc in mod("keying").fcurves_of(target.animation_data.action, target)}
+    keyed = {fc.data_path.split('"')[1] for fc in mod("compat").fcurves_of(target.animation_data.action, target)}
     assert keyed == set(body.bone_names) and "mixamorig:HeadTop_End" not in keyed
     assert len(keyed) == 22  # body joints only: the model drives no fingers
     segs = {"upper arm L": ("mixamorig:LeftArm", "mixamorig:LeftForeArm"),
@@ -314,6 +321,7 @@ def test_mixamo_fbx_rig_follows_the_smplx_take(real_speech, record_property):
     assert fig["torso_median"] < 10.0
 
 
+@needs_rigify
 def test_rigify_metarig_follows_the_smplx_take(real_speech, record_property):
     target = rigify_metarig()
     ours = generate_both(target)
@@ -341,13 +349,14 @@ def test_unreal_mannequin_follows_the_smplx_take(real_speech, record_property):
     assert fig["torso_median"] < 10.0
 
 
+@needs_rigify
 def test_rigify_control_rig_keys_fk_controls(real_speech, record_property, tmp_path_factory):
     target = rigify_control_rig(tmp_path_factory)
     ours = generate_both(target)
     body = mod("rig").body_rig(target)
     assert body.scheme == "rigify_controls" and body.controls is not None
     action = target.animation_data.action
-    paths = {fc.data_path for fc in mod("keying").fcurves_of(action, target)}
+    paths = {fc.data_path for fc in mod("compat").fcurves_of(action, target)}
     for bone in ("upper_arm_fk.L", "forearm_fk.L", "hand_fk.L", "torso", "chest", "neck", "head"):
         assert f'pose.bones["{bone}"].rotation_quaternion' in paths
     assert not any("DEF-" in p or "ORG-" in p or "MCH-" in p for p in paths)
@@ -467,13 +476,13 @@ def test_edit_mode_is_refused(speech):
 def test_users_action_is_not_overwritten_and_undo_restores(speech):
     arm = mixamo_fbx()
     own = bpy.data.actions.new("my walk")
-    mod("keying").assign_action(arm, own)
+    mod("compat").assign_action(arm, own)
     arm.pose.bones["mixamorig:LeftArm"].rotation_mode = "QUATERNION"
     arm.keyframe_insert('pose.bones["mixamorig:LeftArm"].rotation_quaternion', frame=1)
-    keys_before = {fc.data_path: len(fc.keyframe_points) for fc in mod("keying").fcurves_of(own, arm)}
+    keys_before = {fc.data_path: len(fc.keyframe_points) for fc in mod("compat").fcurves_of(own, arm)}
     assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
     assert arm.animation_data.action != own
-    assert {fc.data_path: len(fc.keyframe_points) for fc in mod("keying").fcurves_of(own, arm)} == keys_before
+    assert {fc.data_path: len(fc.keyframe_points) for fc in mod("compat").fcurves_of(own, arm)} == keys_before
 
 
 # ---- the bone map panel ------------------------------------------------------------------------
@@ -552,7 +561,7 @@ def test_batch_generates_onto_the_artists_rig(speech, model_file, tmp_path):
     assert err_deg.max() < 0.05, err_deg.max()
     bpy.ops.wm.open_mainfile(filepath=str(out / "speech.blend"), load_ui=False)
     hero = bpy.data.objects["Hero"]
-    paths = {fc.data_path for fc in mod("keying").fcurves_of(hero.animation_data.action, hero)}
+    paths = {fc.data_path for fc in mod("compat").fcurves_of(hero.animation_data.action, hero)}
     assert 'pose.bones["mixamorig:LeftArm"].rotation_quaternion' in paths
     assert bpy.data.objects["Armature"].animation_data is None  # the other rig: untouched
 
@@ -580,3 +589,52 @@ def test_batch_bone_map_preset_and_refusals(speech, model_file, tmp_path):
     assert mod("rig").body_rig(odd).scheme == "custom"  # the preset is kept with the rig
     code, _, err = _batch(["generate", speech, "--bone-map", preset, "--output-dir", out])
     assert code != 0 and "--armature" in err
+
+
+@needs_rigify
+def test_rigify_control_rig_takes_resample_and_pin(speech, model_file, tmp_path_factory,
+                                                   record_property):
+    from core.audio import load_audio_16k_mono
+    from core.features import features_for_motion
+    from core.generate import generate
+    from core.model_file import load_model
+    from core.rotations import geodesic_angle
+
+    target = rigify_control_rig(tmp_path_factory)
+    bpy.context.scene.a2g_directing.takes = 2
+    assert bpy.ops.a2g.generate(seed=3) == {"FINISHED"}
+    takes = mod("takes").takes_of(target)
+    assert len(takes) == 2
+    for take in takes:
+        paths = {fc.data_path for fc in mod("compat").fcurves_of(take, target)}
+        assert 'pose.bones["upper_arm_parent.L"]["IK_FK"]' in paths
+    assert bpy.ops.a2g.use_take(action=takes[0].name) == {"FINISHED"}
+
+    bpy.context.scene.a2g_directing.takes = 1
+    assert bpy.ops.a2g.generate(seed=3) == {"FINISHED"}
+    action = target.animation_data.action
+    body = mod("rig").body_rig(target)
+    assert "upper_arm_fk.L" in body.constrained and "forearm_fk.L" not in body.constrained
+    frames, before = _keys(target, action, body.bone_names)
+    assert bpy.ops.a2g.resample_range(frame_start=20, frame_end=40, seed=9) == {"FINISHED"}
+    frames2, after = _keys(target, action, body.bone_names)
+    outside = (frames < 20) | (frames > 40)
+    np.testing.assert_array_equal(after[outside], before[outside])  # bit-identical
+    assert np.abs(after[~outside] - before[~outside]).max() > 1e-2
+
+    # a pin of the control rig's own take, read back through the inverse map
+    action.use_fake_user = True  # seed 3's keys outside the resampled range
+    assert bpy.ops.a2g.pin_action(action=action.name, frame_start=42, action_frame_start=42,
+                                  action_frame_end=58) == {"FINISHED"}
+    heard = mod("audio_source").gather(bpy.context.scene, bpy.context.scene.a2g)
+    pins = mod("pins").read_pins(target, body, mod("pins").timeline_for(heard, 30.0))
+    local = generate(load_model(model_file), features_for_motion(load_audio_16k_mono(speech)), 3)
+    want = mod("core.retarget").smplx_globals(local[pins[0].start:pins[0].end])
+    got = mod("core.retarget").smplx_globals(pins[0].rotations)
+    arms = [sk.JOINT_INDEX[j] for j in ("left_shoulder", "left_elbow", "right_shoulder", "right_elbow")]
+    err = np.degrees(geodesic_angle(got[:, arms], want[:, arms]))
+    print(f"\nRETARGET rigify control rig pin read back: arm globals median "
+          f"{np.median(err):.2f} deg, p95 {np.percentile(err, 95):.2f} deg")
+    record_property("rigify pin arms median", float(np.median(err)))
+    assert np.median(err) < ARM_MEDIAN_DEG and np.percentile(err, 95) < ARM_P95_DEG
+    assert bpy.ops.a2g.generate(seed=5) == {"FINISHED"}

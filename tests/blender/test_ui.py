@@ -56,7 +56,7 @@ def labels(log):
 def test_panel_shows_why_generate_is_disabled(addon):
     log = draw_panel()
     assert ("operator", "a2g.generate") in log and ("operator", "a2g.add_character") in log
-    assert {("prop", n) for n in ("target", "audio_source", "seed")} <= set(log)
+    assert {("prop", n) for n in ("target", "audio_source", "seed", "intensity")} <= set(log)
     assert "Select an SMPL-X armature, or set Target in the Gestures panel" in labels(log)
     assert "No sound strips: add one in the Video Sequencer" in labels(log)
 

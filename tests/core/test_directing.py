@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -162,6 +163,20 @@ def test_recipe_round_trip():
         Recipe.from_json("{not json")
     with pytest.raises(DirectingError, match="unreadable"):
         Recipe.from_json('{"version": 99}')
+
+
+def test_recipe_intensity():
+    audio = {"source": "FILE", "file": "/a.wav", "strips": [], "digest": "ab"}
+    r = Recipe(4, "m.json", audio, 1, 91, 24.0, take=1, intensity=1.5)
+    r2 = r.with_resample(ResampleRange(5, 20, 7))
+    assert r2.intensity == 1.5 and Recipe.from_json(r2.to_json()) == r2
+    old = json.loads(r.to_json())
+    del old["intensity"]  # a recipe written before intensity existed
+    assert Recipe.from_json(json.dumps(old)).intensity == 1.0
+    for bad in (0.0, -1.0, 3.5):
+        old["intensity"] = bad
+        with pytest.raises(DirectingError, match="intensity"):
+            Recipe.from_json(json.dumps(old))
 
 
 def test_audio_digest():

@@ -160,13 +160,13 @@ def test_wrong_format(tmp_path):
     assert "m.json" in msg and "something-else" in msg and FORMAT in msg
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", None, True])
+@pytest.mark.parametrize("version", [FORMAT_VERSION + 1, 0, "1", None, True])
 def test_wrong_format_version(tmp_path, version):
     path, _ = _save(tmp_path)
     _edit_json(path, format_version=version)
     msg = _error(path)
-    assert "m.json" in msg and "format_version" in msg and f"reads format_version {FORMAT_VERSION}" in msg
-    if version == 2:
+    assert "m.json" in msg and "format_version" in msg and f"reads format_version 1 and {FORMAT_VERSION}" in msg
+    if version == FORMAT_VERSION + 1:
         assert "newer" in msg
 
 

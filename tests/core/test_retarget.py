@@ -183,3 +183,20 @@ def test_rig_without_a_shoulder_line_is_refused():
     rest[rig.bone_names.index("RightArm"), :3, 3] = rest[rig.bone_names.index("LeftArm"), :3, 3]
     with pytest.raises(rt.RetargetError, match="zero-length"):
         rt.build(rt.TargetRig(rig.bone_names, rig.parents, rest), jb)
+
+
+def test_model_with_fingers_52_joints_drives_the_hands():
+    rig, jb = mixamo_fbx_rig(rolls=1.0, seed=31)
+    r = rt.build(rig, jb, n_joints=55)
+    full = random_motion(seed=37)
+    full[:, 22:25] = np.eye(3)  # no jaw or eyes in a 52-joint model
+    idx = list(rt.model_joint_indices(52))
+    assert idx[22] == 25 and len(idx) == 52
+    np.testing.assert_allclose(rt.to_target(r, full[:, idx]), rt.to_target(r, full), atol=1e-12)
+    assert "LeftHandIndex2" in r.keyed
+    back = rt.to_smplx(r, rt.to_target(r, full[:, idx]), 55)[:, idx]
+    err = np.degrees(geodesic_angle(rt.smplx_globals(rt.to_smplx_order(back)),
+                                    rt.smplx_globals(full)))
+    assert err[:, idx].max() < 1e-6
+    with pytest.raises(ValueError, match="22, 52 or 55"):
+        rt.model_joint_indices(30)

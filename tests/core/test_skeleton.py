@@ -115,7 +115,7 @@ def test_mirror_rotations():
     Mr = sk.mirror_rotations(R)
     np.testing.assert_allclose(Mr[17], axis_angle_to_matrix(np.array([0.0, 0.0, -0.8])), atol=1e-15)
     np.testing.assert_allclose(Mr[16], np.eye(3), atol=0)
-    with pytest.raises(ValueError, match="22 or 55"):
+    with pytest.raises(ValueError, match="22, 52 or 55"):
         sk.mirror_rotations(np.zeros((10, 3, 3)))
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from core.prior import PRIORS  # noqa: E402
 from tests.train.conftest import TINY  # noqa: E402
 from train.bench import steps_per_second  # noqa: E402
 from train.config import TrainConfig  # noqa: E402
@@ -28,10 +30,12 @@ def test_evaluate_writes_table_json_and_plots(excerpt, tmp_path):
     report = evaluate(full, excerpt, tmp_path / "eval", baselines=[regression / "ckpt.pt"], n_samples=3,
                       val_fraction=0.5)
     text = report.read_text()
-    assert "| Audio2Gestures (full), 3 steps |" in text and "| regression (S2G without GAN), 3 steps |" in text
+    for prior in PRIORS:  # the model gets a row per code prior; the one-to-one baseline has none
+        assert f"| Audio2Gestures (full), 3 steps, {prior} prior |" in text
+    assert "| regression (S2G without GAN), 3 steps |" in text
     assert "| ground truth |" in text and "PCK@0.2 m" in text
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
-    ours = results["models"]["Audio2Gestures (full), 3 steps"]
+    ours = results["models"]["Audio2Gestures (full), 3 steps, retrieval prior"]
     baseline = results["models"]["regression (S2G without GAN), 3 steps"]
     assert ours["l1"] > 0 and ours["l1_best"] <= ours["l1"] and 0 <= ours["pck"] <= ours["pck_best"] <= 1
     assert ours["multimodality"] > 0  # different seeds give different motions
@@ -42,6 +46,15 @@ def test_evaluate_writes_table_json_and_plots(excerpt, tmp_path):
                 "curves_regression__s2g_without_gan___3_steps.png"}
     assert expected <= pngs
     assert (tmp_path / "eval" / "models" / "regression.json").is_file()  # the checkpoint was exported
+    # the unseen-speech table: the excerpt has no unpaired audio, so its validation audio stands in
+    assert "**Unseen speech** (the validation tails' audio" in text and "| static mean pose |" in text
+    for prior in PRIORS:
+        u = results["models"][f"Audio2Gestures (full), 3 steps, {prior} prior"]["unseen"]
+        assert u["window_ratio"] > 0 and u["arm_movement"] > 0 and u["seed_l1"] > 0
+        assert u["finger_deviation"] == 0.0  # a body-only model leaves the fingers at the mean hand
+    gt = results["unseen_ground_truth"]
+    assert np.isfinite(gt["static_window_ratio"]) and gt["finger_deviation"] > 1  # real fingers move
+    assert baseline["unseen"]["seed_l1"] == 0.0  # one-to-one: seeds do not matter
 
 
 def test_bench_measures_steps_per_second():

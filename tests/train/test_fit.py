@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from core.generate import generate  # noqa: E402
-from core.model_file import load_model  # noqa: E402
+from core.model_file import PRIOR_NAMES, load_model  # noqa: E402
+from core.prior import PRIORS  # noqa: E402
 from tests.train.conftest import TINY  # noqa: E402
 from train.__main__ import main  # noqa: E402
 from train.checkpoint import CHECKPOINT_NAME, load_checkpoint  # noqa: E402
 from train.config import TrainConfig  # noqa: E402
-from train.export import MODEL_NAME, export_checkpoint  # noqa: E402
+from train.export import DEFAULT_PRIOR, MODEL_NAME, export_checkpoint  # noqa: E402
 from train.fit import LOG_NAME, fit, read_log  # noqa: E402
 
 
@@ -72,7 +75,8 @@ def test_checkpoint_holds_everything_and_resumes(trained, tmp_path, excerpt):
 def test_exported_model_file_loads_and_generates(trained, excerpt, tmp_path):
     out, model = trained
     loaded = load_model(out / MODEL_NAME)
-    assert loaded.config == TINY
+    assert loaded.config == dataclasses.replace(TINY, code_prior=DEFAULT_PRIOR)  # the default prior is exported
+    assert set(loaded.prior) == set(PRIOR_NAMES)  # every prior's arrays are in the file
     assert loaded.metadata["variant"] == "full" and loaded.metadata["steps"] == 30
     # per-clip I_M statistics of the training crops (each also mirrored): (N, 16)
     assert loaded.code_mean.shape == loaded.code_std.shape and loaded.code_mean.shape[1] == 16
@@ -81,8 +85,10 @@ def test_exported_model_file_loads_and_generates(trained, excerpt, tmp_path):
     np.testing.assert_allclose(loaded.feature_mean, state["feature_mean"].numpy())
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(loaded.weights[name], value.numpy())
-    rotations = generate(loaded, np.random.default_rng(0).normal(-30, 15, (50, 64)), seed=1)
-    assert rotations.shape == (50, 22, 3, 3) and np.isfinite(rotations).all()
+    features = np.random.default_rng(0).normal(-30, 15, (50, 64))
+    for prior in PRIORS:
+        rotations = generate(loaded, features, seed=1, prior=prior)
+        assert rotations.shape == (50, 22, 3, 3) and np.isfinite(rotations).all()
 
     again = load_model(export_checkpoint(out / CHECKPOINT_NAME, excerpt, tmp_path / "again.json"))
     np.testing.assert_allclose(again.code_mean, loaded.code_mean, atol=1e-6)

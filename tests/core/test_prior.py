@@ -1,0 +1,271 @@
+"""core/prior.py and generate's priors and intensity, with random-weight models (numpy only)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from core.generate import Pin, ResampleRange, generate
+from core.model_file import ModelFileError, load_model, random_model, save_model
+from core.network import Network
+from core.noise import filtered_noise
+from core.prior import (
+    FADE,
+    PRIORS,
+    SEGMENT,
+    PriorError,
+    RetrievalPrior,
+    fit_gaussian,
+    kernel_for_correlation,
+    retrieval_arrays,
+)
+from core.rotations import sixd_to_matrix
+
+T = 300
+
+
+@pytest.fixture(scope="module")
+def net():
+    return Network(random_model(seed=3))
+
+
+@pytest.fixture(scope="module")
+def feats():
+    return (np.random.default_rng(1).standard_normal((T, 64)) * 12 - 40).astype(np.float32)
+
+
+def _autocorr(x: np.ndarray, lag: int) -> float:
+    x = x - x.mean(0)
+    return float(np.sum(x[:-lag] * x[lag:]) / np.sum(x * x))
+
+
+# ---- fitting ----------------------------------------------------------------------------------
+def test_gaussian_fit_recovers_covariance_and_temporal_correlation():
+    rng = np.random.default_rng(0)
+    mix = rng.standard_normal((4, 4))
+    kernel = np.hanning(21)
+    kernel /= np.sqrt(np.sum(kernel * kernel))
+    codes = [2.0 + filtered_noise(rng, 4000, 4, kernel) @ mix.T for _ in range(3)]
+    fitted = fit_gaussian(codes, max_lag=40)
+    np.testing.assert_allclose(fitted["prior_mean"], 2.0, atol=0.25)
+    cov = fitted["prior_chol"] @ fitted["prior_chol"].T
+    np.testing.assert_allclose(cov, mix @ mix.T, rtol=0.2, atol=0.2 * np.abs(mix @ mix.T).max())
+    # samples have the data's lag correlation (Hann taper: slightly below at long lags)
+    from core.prior import GaussianPrior
+    sample = GaussianPrior(fitted).sample(20000, np.random.default_rng(1))
+    data = np.concatenate(codes)
+    for lag in (3, 6, 10):
+        assert abs(_autocorr(sample, lag) - _autocorr(data, lag)) < 0.08, lag
+
+
+def test_kernel_for_correlation_has_that_correlation():
+    acf = np.exp(-np.arange(31) / 8.0) * np.hanning(64)[32:63]
+    k = kernel_for_correlation(acf)
+    assert k.size == 61 and abs(np.sum(k * k) - 1) < 1e-12
+    realised = [np.sum(k[: k.size - lag] * k[lag:]) for lag in range(31)]
+    np.testing.assert_allclose(realised, acf / acf[0], atol=0.03)
+
+
+def test_retrieval_arrays_refuse_short_or_mismatched_clips():
+    with pytest.raises(PriorError, match=f"{SEGMENT} frames"):
+        retrieval_arrays([np.zeros((SEGMENT - 1, 4))], [np.zeros((SEGMENT - 1, 2))])
+    with pytest.raises(PriorError, match="audio frames"):
+        retrieval_arrays([np.zeros((100, 4))], [np.zeros((90, 2))])
+
+
+# ---- sampling through generate -----------------------------------------------------------------
+@pytest.mark.parametrize("prior", PRIORS)
+def test_each_prior_is_deterministic_per_seed_and_seeds_differ(net, feats, prior):
+    a = generate(net, feats, 4, prior=prior)
+    np.testing.assert_array_equal(a, generate(Network(random_model(seed=3)), feats.copy(), 4, prior=prior))
+    assert a.shape == (T, 22, 3, 3) and np.isfinite(a).all()
+    assert np.abs(a - generate(net, feats, 5, prior=prior)).max() > 1e-3
+
+
+def test_priors_differ_from_each_other(net, feats):
+    outs = {p: generate(net, feats, 4, prior=p) for p in PRIORS}
+    for i, p in enumerate(PRIORS):
+        for q in PRIORS[i + 1:]:
+            assert np.abs(outs[p] - outs[q]).max() > 1e-3, (p, q)
+
+
+def test_default_prior_is_the_configs(feats):
+    loaded = random_model(seed=3)
+    retrieval = dataclasses.replace(loaded, config=dataclasses.replace(loaded.config, code_prior="retrieval"))
+    np.testing.assert_array_equal(generate(retrieval, feats, 2), generate(loaded, feats, 2, prior="retrieval"))
+
+
+@pytest.mark.parametrize("prior", PRIORS)
+@pytest.mark.parametrize("span", [(0, 40), (120, 200), (250, T)])
+def test_resample_outside_is_bit_identical_with_each_prior(net, feats, prior, span):
+    base = generate(net, feats, 7, prior=prior, intensity=1.3)
+    out = generate(net, feats, 7, resamples=[ResampleRange(*span, seed=9)], prior=prior, intensity=1.3)
+    a, b = span
+    np.testing.assert_array_equal(out[:a], base[:a])
+    np.testing.assert_array_equal(out[b:], base[b:])
+    assert np.abs(out[a:b] - base[a:b]).max() > 1e-3
+
+
+@pytest.mark.parametrize("prior", PRIORS)
+def test_pins_work_with_each_prior(net, feats, prior):
+    clip = sixd_to_matrix(np.random.default_rng(2).standard_normal((30, 22, 6))).astype(np.float32)
+    base = generate(net, feats, 7, prior=prior)
+    pinned = generate(net, feats, 7, pins=[Pin(100, 130, clip)], prior=prior)
+    assert np.abs(pinned[100:130] - base[100:130]).max() > 1e-3
+    np.testing.assert_array_equal(pinned[:20], base[:20])  # beyond the decoder's reach: untouched
+
+
+def _code_deviation(net, feats, prior, intensity):
+    """How far the sampled code strays from the prior's mean (what intensity scales)."""
+    from core.generate import _Sampler
+    s = _Sampler(net, prior, intensity)
+    shared = net.audio_encode(net.normalise_features(feats))
+    _, code = s.sample(len(feats), shared, np.random.default_rng(0))
+    return float(np.abs(code - s.centre).mean())
+
+
+@pytest.mark.parametrize("prior", PRIORS)
+def test_intensity_scales_the_code(net, feats, prior):
+    """The code's deviation from the prior's mean (the paper prior: its own mean) scales exactly
+    with intensity (that the motion then grows with it is a property of a trained decoder:
+    tests/core/test_bundled_model.py)."""
+    devs = [_code_deviation(net, feats, prior, k) for k in (0.5, 1.0, 1.5)]
+    np.testing.assert_allclose(devs, [0.5 * devs[1], devs[1], 1.5 * devs[1]], rtol=1e-5)
+    assert np.abs(generate(net, feats, 4, prior=prior, intensity=0.5)
+                  - generate(net, feats, 4, prior=prior)).max() > 1e-3
+    np.testing.assert_array_equal(generate(net, feats, 4, prior=prior, intensity=1.0),
+                                  generate(net, feats, 4, prior=prior))
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, 3.5, float("nan"), "1", True])
+def test_intensity_validation(net, feats, bad):
+    with pytest.raises(ValueError, match="intensity"):
+        generate(net, feats, 0, intensity=bad)
+
+
+def test_unknown_prior_is_refused(net, feats):
+    with pytest.raises(ValueError, match="unknown code prior 'flow'"):
+        generate(net, feats, 0, prior="flow")
+
+
+def test_missing_prior_arrays_are_named(feats):
+    loaded = dataclasses.replace(random_model(seed=3), prior={})
+    with pytest.raises(PriorError, match="no 'retrieval' prior.*paper"):
+        generate(loaded, feats, 0, prior="retrieval")
+    assert np.isfinite(generate(loaded, feats, 0, prior="paper")).all()
+
+
+# ---- retrieval: real segments, no reuse within a take ---------------------------------------
+def _toy_store(n_clips=4, frames=240, seed=0):
+    """Stored codes (random walks) and audio codes (white) of ``n_clips`` clips."""
+    rng = np.random.default_rng(seed)
+    codes = [rng.standard_normal((frames, 3)).cumsum(0) * 0.1 for _ in range(n_clips)]
+    shared = [rng.standard_normal((frames, 2)) for _ in range(n_clips)]
+    arrays = {k: np.asarray(v, np.float32) for k, v in retrieval_arrays(codes, shared).items()}
+    return RetrievalPrior(arrays), arrays["prior_shared"]
+
+
+def test_retrieval_copies_real_segments_and_never_reuses_one_within_a_take():
+    prior, _ = _toy_store()
+    n = 500  # 13 segments; the store has 4 * 240 frames (about 20 disjoint segments)
+    target = np.random.default_rng(5).standard_normal((n, 2)).astype(np.float32)
+    code = prior.sample(n, np.random.default_rng(1), target)
+    hop = SEGMENT - FADE
+    starts = []
+    for k in range(0, n - SEGMENT, hop):  # each segment's unfaded middle is a stored stretch
+        middle = code[k + FADE:k + SEGMENT - FADE]
+        d = [np.abs(prior.codes[s:s + len(middle)] - middle).max()
+             for s in range(len(prior.codes) - len(middle))]
+        best = int(np.argmin(d))
+        assert d[best] < 1e-5
+        starts.append(best - FADE)
+    assert np.all(np.diff(np.sort(starts)) >= SEGMENT)  # no stored segment (or part of one) used twice
+
+
+def test_retrieval_follows_the_audio_code():
+    """Asked for audio that is a stored stretch's own audio, retrieval returns that stretch's
+    code for about 1 / TOP_K of the seeds (it draws uniformly among the TOP_K cheapest)."""
+    prior, shared = _toy_store()
+    start = int(prior.starts[40])
+    hits = 0
+    for seed in range(30):
+        code = prior.sample(SEGMENT, np.random.default_rng(seed), shared[start:start + SEGMENT])
+        hits += bool(np.abs(code - prior.codes[start:start + SEGMENT]).max() < 1e-5)
+    assert hits >= 2  # a random pick among ~450 candidates would almost never hit it
+
+
+# ---- the model file ---------------------------------------------------------------------------
+def _saved(tmp_path, loaded):
+    return save_model(tmp_path / "m.json", loaded.weights, loaded.config, loaded.feature_mean,
+                      loaded.feature_std, loaded.code_mean, loaded.code_std, {"t": 1}, loaded.prior)
+
+
+def test_priors_round_trip_through_the_model_file(tmp_path, feats):
+    loaded = random_model(seed=3)
+    back = load_model(_saved(tmp_path, loaded))
+    assert set(back.prior) == set(loaded.prior)
+    for prior in PRIORS:
+        np.testing.assert_array_equal(generate(back, feats, 1, prior=prior), generate(loaded, feats, 1, prior=prior))
+
+
+def test_version_1_file_loads_with_the_paper_prior(tmp_path, feats):
+    loaded = dataclasses.replace(random_model(seed=3), prior={})
+    path = _saved(tmp_path, loaded)
+    doc = json.loads(path.read_text())
+    doc["format_version"] = 1
+    for name in ("hands", "code_prior"):
+        del doc["config"][name]
+    path.write_text(json.dumps(doc))
+    old = load_model(path)
+    assert old.config.code_prior == "paper" and not old.config.hands and old.prior == {}
+    np.testing.assert_array_equal(generate(old, feats, 1), generate(loaded, feats, 1))
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_missing_config_field_is_refused_naming_it(tmp_path, version):
+    path = _saved(tmp_path, dataclasses.replace(random_model(seed=3), prior={}))
+    doc = json.loads(path.read_text())
+    doc["format_version"] = version
+    del doc["config"]["output_smoothing"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError, match=r"lacks field\(s\) \['output_smoothing'\]"):
+        load_model(path)
+
+
+def test_version_2_file_must_state_the_new_fields(tmp_path):
+    path = _saved(tmp_path, random_model(seed=3))
+    doc = json.loads(path.read_text())
+    del doc["config"]["code_prior"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError, match="code_prior"):
+        load_model(path)
+
+
+def test_incomplete_or_absent_default_prior_is_refused(tmp_path):
+    loaded = random_model(seed=3)
+    broken = dict(loaded.prior)
+    del broken["prior_shared"]
+    with pytest.raises(ModelFileError, match="'retrieval' prior is incomplete"):
+        _saved(tmp_path, dataclasses.replace(loaded, prior=broken))
+    no_gauss = {k: v for k, v in loaded.prior.items() if k not in ("prior_chol", "prior_kernel")}
+    cfg = dataclasses.replace(loaded.config, code_prior="gaussian")
+    with pytest.raises(ModelFileError, match="code_prior is 'gaussian' but the file has no arrays"):
+        _saved(tmp_path, dataclasses.replace(loaded, prior=no_gauss, config=cfg))
+
+
+def test_scale_about_scales_the_angle_from_the_mean_pose():
+    from core.generate import mean_pose, scale_about
+    from core.rotations import axis_angle_to_matrix, geodesic_angle
+    rng = np.random.default_rng(4)
+    base = axis_angle_to_matrix(rng.standard_normal((1, 5, 3)))
+    wiggle = axis_angle_to_matrix(0.2 * rng.standard_normal((50, 5, 3)))
+    rot = base @ wiggle
+    mean = mean_pose(rot)
+    for factor in (0.5, 1.5):
+        scaled = scale_about(rot, mean, factor).astype(np.float64)
+        np.testing.assert_allclose(geodesic_angle(scaled, mean[None]), factor * geodesic_angle(rot, mean[None]),
+                                   atol=1e-5)
+    np.testing.assert_allclose(scale_about(rot, mean, 1.0), rot, atol=1e-6)
