@@ -102,7 +102,7 @@ def body_rig(obj, n_joints: int = 22) -> BodyRig:
 
 def smplx_body_rig(obj) -> BodyRig:
     """An SMPL-X rig as a target (bones named as SMPL-X joints); :class:`RigError` otherwise."""
-    from .motion import frame_change
+    from .core.scene_motion import frame_change
 
     _check_object(obj)
     bones = obj.data.bones
@@ -207,8 +207,8 @@ def scene_quaternions(body: BodyRig, local_rot, first: int, end: int, fps: float
     for the model's 30 fps SMPL-X local rotations (T, J, 3, 3)."""
     from .core.retarget import to_target
     from .core.rotations import quat_to_matrix
+    from .core.scene_motion import to_scene_quaternions
     from .core.timeline import MODEL_FPS, sample_rotations
-    from .motion import to_scene_quaternions
 
     if body.retarget is None:
         return to_scene_quaternions(local_rot, first, end, fps, body.change)
