@@ -18,7 +18,7 @@ import numpy as np
 from . import compat
 from .core.audio import AudioError, check_audio, check_sound_file, load_audio_16k_mono, resample
 from .core.features import SAMPLE_RATE
-from .timing import StripTiming, file_frames, heard, mix
+from .core.strip_audio import StripTiming, file_frames, heard, mix
 
 
 @dataclass(frozen=True)

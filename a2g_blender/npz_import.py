@@ -53,7 +53,7 @@ class ArmatureFrames:
 
     joints: tuple[int, ...]  # SMPL-X joint indices the armature has bones for
     bones: tuple[str, ...]  # the bone name of each, same order
-    change: np.ndarray  # (J, 4) per-bone change of frame (motion.frame_change)
+    change: np.ndarray  # (J, 4) per-bone change of frame (core.scene_motion.frame_change)
     up: np.ndarray  # (3, 3) SMPL-X Y-up axes -> armature axes
     pelvis_rest: np.ndarray | None  # (3, 3) pelvis bone rest rotation in armature space
     pelvis_can_move: bool
@@ -75,7 +75,7 @@ class PreparedImport:
 def armature_frames(obj) -> ArmatureFrames:
     """Map SMPL-X joints onto ``obj``'s bones; raises ``rig.RigError`` for a non-SMPL-X rig."""
     from . import rig
-    from .motion import frame_change
+    from .core.scene_motion import frame_change
 
     body = rig.smplx_body_rig(obj)
     bones = obj.data.bones
@@ -97,8 +97,8 @@ def armature_frames(obj) -> ArmatureFrames:
 # ---- conversion (numpy) ------------------------------------------------------------------------
 def scene_quaternions(motion: SmplxMotion, frames: ArmatureFrames, n_out: int, fps: float) -> np.ndarray:
     """Bone quaternions (n_out, J, 4) for scene frames 0 .. n_out - 1 at ``fps``."""
+    from .core.scene_motion import to_scene_quaternions
     from .core.timeline import MODEL_FPS
-    from .motion import to_scene_quaternions
 
     # to_scene_quaternions samples a MODEL_FPS source; a clip at motion.fps played on a scene
     # at fps samples exactly like a MODEL_FPS clip on a scene at fps * MODEL_FPS / motion.fps.
@@ -212,7 +212,7 @@ def smplx_rotations(bone_quats, change, n_joints: int = NUM_JOINTS, joints=()) -
     None for SMPL-X-built bones. ``joints``: the SMPL-X joint of each bone (default: the first
     J); the other joints are left at rest (identity).
     """
-    from .core.directing import pose_to_local_quats
+    from .core.scene_motion import pose_to_local_quats
 
     q = pose_to_local_quats(bone_quats, change)
     out = np.broadcast_to(np.eye(3, dtype=np.float32), (q.shape[0], n_joints, 3, 3)).copy()

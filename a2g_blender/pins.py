@@ -20,16 +20,9 @@ import re
 import numpy as np
 
 from . import compat
-from .core.directing import (
-    DirectingError,
-    StripTime,
-    Timeline,
-    axis_angle_to_quat4,
-    check_pin_spans,
-    euler_to_quat,
-    pin_span,
-    pose_to_local_quats,
-)
+from .core.directing import DirectingError, StripTime, Timeline, check_pin_spans, pin_span
+from .core.rotations import angle_axis_to_quat, euler_to_quat
+from .core.scene_motion import pose_to_local_quats
 from .core.skeleton import BODY_JOINT_NAMES, relax_missing_fingers
 
 PIN_TRACK = "A2G Pins"
@@ -152,7 +145,7 @@ def sample_local_quats(channels, frames, obj, change=None, names=BODY_JOINT_NAME
             mode = pb.rotation_mode if pb is not None and len(pb.rotation_mode) == 3 else "XYZ"
             q = euler_to_quat(values, mode)
         else:
-            q = axis_angle_to_quat4(values)
+            q = angle_axis_to_quat(values)
         norm = np.linalg.norm(q, axis=-1, keepdims=True)
         pose[:, j] = np.where(norm > 1e-9, q / np.maximum(norm, 1e-9), pose[:, j])
     if retarget is not None:

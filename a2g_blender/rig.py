@@ -109,8 +109,8 @@ def smplx_body_rig(obj, n_joints: int = 22) -> BodyRig:
     The 22 body bones get keys; with a model that has hands (``n_joints`` 52) the rig's finger
     bones too (a rig without them gets the body only). Jaw and eyes never get keys.
     """
+    from .core.scene_motion import frame_change
     from .core.skeleton import model_columns
-    from .motion import frame_change
 
     _check_object(obj)
     bones = obj.data.bones
@@ -221,8 +221,8 @@ def scene_quaternions(body: BodyRig, local_rot, first: int, end: int, fps: float
     for the model's 30 fps SMPL-X local rotations (T, J, 3, 3)."""
     from .core.retarget import to_target
     from .core.rotations import quat_to_matrix
+    from .core.scene_motion import to_scene_quaternions
     from .core.timeline import MODEL_FPS, sample_rotations
-    from .motion import to_scene_quaternions
 
     if body.retarget is None:  # the keyed bones' columns of the model's output
         local = np.asarray(local_rot)

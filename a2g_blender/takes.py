@@ -73,7 +73,7 @@ def heard_for(scene, recipe: Recipe):
     from .audio_source import HeardAudio, decode, scene_fps, sound_strips
     from .core.audio import AudioError
     from .core.features import SAMPLE_RATE
-    from .timing import file_frames
+    from .core.strip_audio import file_frames
 
     audio = recipe.audio
     again = "Generate again to make a new take from the current audio"

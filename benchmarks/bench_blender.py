@@ -7,7 +7,7 @@ add-on's own code path, stage by stage, on a 30 fps scene:
             the old aud path beside it)
   features  log-mel (core.features)
   network   core.generate (audio encoder, mapping net, decoder)
-  resample  30 fps -> scene frames, bone quaternions (core.timeline via a2g_blender.motion)
+  resample  30 fps -> scene frames, bone quaternions (core.timeline via core.scene_motion)
   keying    a new action with 22 bones x 4 channels x 5400 keys (bulk F-curve API), sealed
             with the fingerprint that tells hand edits apart
 
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
                                              enable_on_install=True)
     a2g = importlib.import_module(MODULE)
     sub = {n: importlib.import_module(f"{MODULE}.{n}")
-           for n in ("audio_source", "model", "motion", "keying", "actions", "rig")}
+           for n in ("audio_source", "model", "core.scene_motion", "keying", "actions", "rig")}
     features_mod = importlib.import_module(f"{MODULE}.core.features")
     generate_mod = importlib.import_module(f"{MODULE}.core.generate")
     bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
     feats, t_feat = timed(lambda: features_mod.features_for_motion(audio), rep)
     local, t_net = timed(lambda: generate_mod.generate(net, feats, 0), rep)
     n_frames = int(np.ceil(seconds * 30))
-    quats, t_res = timed(lambda: sub["motion"].to_scene_quaternions(local, 1, 1 + n_frames, 30.0,
+    quats, t_res = timed(lambda: sub["core.scene_motion"].to_scene_quaternions(local, 1, 1 + n_frames, 30.0,
                                                                        body.change), rep)
     frames = np.arange(1, 1 + n_frames, dtype=np.float64)
 

@@ -15,8 +15,6 @@ out of Blender and calls this module for everything that is arithmetic:
   outside the range reads only model frames that do not.
 - **Recipe** (:class:`Recipe`): what made a take (audio, seed, model, resample history), stored
   as JSON on the generated action so Resample can replay it.
-- **Quality figures** (:func:`joint_positions`, :func:`position_error_cm`, :func:`seam_speeds`):
-  how closely a pin is followed, and whether seams pop.
 
 Scene ranges are inclusive (``frame_start .. frame_end``), like Blender's preview range;
 model spans are half-open ``[start, end)`` like ``core.generate``'s.
@@ -32,10 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import UserError
-from .fk import forward_kinematics
 from .generate import FADE_FRAMES, MAX_INTENSITY, ResampleRange, fade_weights
-from .rotations import quat_make_continuous, quat_multiply, quat_normalize, quat_slerp
-from .skeleton import NUM_BODY_JOINTS, PARENTS, body_rest_offsets
+from .rotations import quat_make_continuous, quat_normalize, quat_slerp
 from .timeline import MODEL_FPS
 
 _EPS = 1e-6  # frames: Blender compares strip times with float tolerance
@@ -346,99 +342,3 @@ def continue_from(quats, before=None, after=None) -> np.ndarray:
         return q
     sign = np.where(np.sum(q[k] * ref, axis=-1) < 0, -1.0, 1.0)
     return q * sign[None, :, None]
-
-
-# ---- bone channels -> quaternions ----------------------------------------------------------
-_AXES = {"X": np.array([1.0, 0, 0]), "Y": np.array([0, 1.0, 0]), "Z": np.array([0, 0, 1.0])}
-
-
-def _axis_quat(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    half = 0.5 * np.asarray(angle, dtype=np.float64)
-    return np.concatenate([np.cos(half)[..., None], np.sin(half)[..., None] * axis], -1)
-
-
-def euler_to_quat(angles, order: str = "XYZ") -> np.ndarray:
-    """Blender Euler angles (..., 3) (radians, x y z) in rotation ``order`` -> (..., 4) (w, x, y, z).
-
-    Order "XYZ" turns about X first, then Y, then Z (R = Rz @ Ry @ Rx), as Blender does.
-    """
-    a = np.asarray(angles, dtype=np.float64)
-    if len(order) != 3 or sorted(order) != ["X", "Y", "Z"]:
-        raise ValueError(f"Euler order must be a permutation of XYZ, got {order!r}")
-    index = {"X": 0, "Y": 1, "Z": 2}
-    q = None
-    for ax in order:
-        step = _axis_quat(_AXES[ax], a[..., index[ax]])
-        q = step if q is None else quat_multiply(step, q)
-    return q
-
-
-def axis_angle_to_quat4(values) -> np.ndarray:
-    """Blender axis-angle channels (..., 4) (angle, x, y, z) -> quaternions (..., 4)."""
-    v = np.asarray(values, dtype=np.float64)
-    axis = v[..., 1:]
-    norm = np.linalg.norm(axis, axis=-1, keepdims=True)
-    axis = np.where(norm > 1e-12, axis / np.maximum(norm, 1e-12), np.array([0.0, 1.0, 0.0]))
-    return _axis_quat(axis, v[..., 0])
-
-
-def pose_to_local_quats(pose_quats, change=None) -> np.ndarray:
-    """Bone quaternions (n, J, 4) -> SMPL-X local quaternions: the inverse of
-    ``a2g_blender.motion.to_scene_quaternions``' change of frame (``q = a * q_pose * conj(a)``)."""
-    q = quat_normalize(np.asarray(pose_quats, dtype=np.float64))
-    if change is None:
-        return q
-    a = np.asarray(change, dtype=np.float64)[None]
-    conj = a * np.array([1.0, -1.0, -1.0, -1.0])
-    return quat_multiply(quat_multiply(a, q), conj)
-
-
-# ---- quality figures -----------------------------------------------------------------------
-def joint_positions(local_rot) -> np.ndarray:
-    """Body joint positions (T, 22, 3) in metres (rest skeleton, pelvis fixed) from local
-    rotation matrices (T, >=22, 3, 3)."""
-    r = np.asarray(local_rot, dtype=np.float64)[:, :NUM_BODY_JOINTS]
-    pos, _ = forward_kinematics(r, body_rest_offsets(), PARENTS[:NUM_BODY_JOINTS])
-    return pos
-
-
-def position_error_cm(rot_a, rot_b) -> float:
-    """Mean joint-position error (cm) between two motions (T, J, 3, 3) over all body joints."""
-    pa, pb = joint_positions(rot_a), joint_positions(rot_b)
-    return float(100.0 * np.linalg.norm(pa - pb, axis=-1).mean())
-
-
-def frame_speeds(local_rot, fps: float = MODEL_FPS) -> np.ndarray:
-    """Fastest body joint's speed (cm/s) between consecutive frames, (T - 1,)."""
-    p = joint_positions(local_rot)
-    return 100.0 * fps * np.linalg.norm(np.diff(p, axis=0), axis=-1).max(axis=1)
-
-
-@dataclass(frozen=True)
-class SeamSpeeds:
-    """Peak joint speed (cm/s) around seams against the speeds elsewhere."""
-
-    seam_peak: float
-    elsewhere_peak: float
-    elsewhere_p95: float
-
-    @property
-    def ratio(self) -> float:
-        """seam peak / peak elsewhere: above 1 means the seams are the fastest moment."""
-        return self.seam_peak / max(self.elsewhere_peak, 1e-9)
-
-
-def seam_speeds(local_rot, seams, fps: float = MODEL_FPS, window: int = 4) -> SeamSpeeds:
-    """Compare joint speeds at the seams with the speeds elsewhere.
-
-    ``seams``: frame indices s where a splice starts or ends (between frames s - 1 and s);
-    the transitions within ``window`` frames of each seam count as "at the seam".
-    """
-    speed = frame_speeds(local_rot, fps)
-    near = np.zeros(speed.shape[0], dtype=bool)
-    for s in seams:
-        near[max(0, int(s) - window): max(0, int(s) + window)] = True
-    if not near.any() or near.all():
-        raise ValueError("seams must leave frames on both sides of the comparison")
-    other = speed[~near]
-    return SeamSpeeds(float(speed[near].max()), float(other.max()), float(np.percentile(other, 95)))

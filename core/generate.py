@@ -46,7 +46,15 @@ from .model_file import LoadedModel
 from .network import Network
 from .noise import gaussian_window, unit_noise
 from .prior import PRIORS, scale_intensity
-from .rotations import matrix_to_quat, matrix_to_sixd, quat_slerp, quat_to_matrix, sixd_to_matrix
+from .rotations import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_quat,
+    matrix_to_sixd,
+    quat_slerp,
+    quat_to_matrix,
+    sixd_to_matrix,
+)
 
 #: Maximum cross-fade length (frames, 30 fps) inside each edge of a resample range.
 FADE_FRAMES = 8
@@ -114,8 +122,10 @@ def generate(
     seed: int >= 0. pins: ``Pin`` s (non-overlapping). resamples: ``ResampleRange`` s
     (non-overlapping unless ``layered``, then applied in order). All spans must lie inside
     [0, T). prior: the code prior (core/prior.py; None = the model's ``config.code_prior``).
-    intensity: > 0, scales the sampled code's deviation from the prior's mean (1 = as
-    sampled; pinned frames keep their reference's code unscaled).
+    intensity: in (0, 3]: how lively the motion is (1 = as sampled). It scales the sampled
+    code's deviation from the prior's mean by ``intensity`` (pinned frames keep their
+    reference's code) and then each joint's rotation away from the take's mean pose by
+    ``sqrt(intensity)`` (``scale_about``); measured on BEAT2 in models/MODEL_CARD.md.
     Returns local rotation matrices ``(T, n_joints, 3, 3)`` float32 at 30 fps.
     Raises ValueError on invalid input.
     """
@@ -148,6 +158,10 @@ def generate(
     _apply_pins(code, pin_codes)
     base = _decode(net, shared, code)
     out = _to_matrices(base, c.n_joints)
+    pose_mean = None
+    if intensity != 1.0:  # the motion's deviation from its mean pose, scaled by sqrt(intensity)
+        pose_mean = mean_pose(out)
+        out = scale_about(out, pose_mean, np.sqrt(intensity))
 
     r_dec = c.receptive_radius("decoder") + 4 * c.output_smoothing  # decoder + output filter
     r_map = c.receptive_radius("mapping")
@@ -157,8 +171,10 @@ def generate(
         new_code[a:b] = sampler.resample(noise, shared, a, b, r_map, np.random.default_rng(int(rr.seed)))
         _apply_pins(new_code, pin_codes)
         lo, hi = max(0, a - r_dec), min(T, b + r_dec)
-        new = _decode(net, shared[lo:hi], new_code[lo:hi])[a - lo: b - lo]
-        out[a:b] = _crossfade(out[a:b], _to_matrices(new, c.n_joints))
+        new = _to_matrices(_decode(net, shared[lo:hi], new_code[lo:hi])[a - lo: b - lo], c.n_joints)
+        if pose_mean is not None:  # the base take's mean pose: the range scales like the rest
+            new = scale_about(new, pose_mean, np.sqrt(intensity))
+        out[a:b] = _crossfade(out[a:b], new)
     return out
 
 
@@ -173,10 +189,8 @@ class _Sampler:
         self.prior = None if prior == "paper" else net.code_prior(prior)  # PriorError names what is missing
         if self.prior is not None:
             self.mean = self.prior.mean.astype(np.float32)
-        elif "prior_mean" in net.prior_arrays:
-            self.mean = net.prior_arrays["prior_mean"].astype(np.float32)
-        else:  # a format 1 file: the clips' code means average to the code's mean
-            self.mean = net.code_mean.mean(0) if net.code_mean.size else np.zeros(0, np.float32)
+        else:  # the paper's I_R hardly varies and sits apart from I_M's mean: scale about its own
+            self.mean = None  # mean over time (measured: about the prior mean, 1.5 moved less)
 
     def sample(self, T: int, shared: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(noise, code): the base draw for all T frames. ``noise`` is the mapping net's input
@@ -186,7 +200,8 @@ class _Sampler:
         else:
             noise, code = None, self.prior.sample(T, rng, shared)
         self.base = code  # unscaled: a resample range's retrieval joins onto it
-        return noise, scale_intensity(code, self.mean, self.intensity)
+        self.centre = self.mean if self.mean is not None else code.mean(axis=0)
+        return noise, scale_intensity(code, self.centre, self.intensity)
 
     def resample(self, noise, shared: np.ndarray, a: int, b: int, r_map: int,
                  rng: np.random.Generator) -> np.ndarray:
@@ -195,7 +210,7 @@ class _Sampler:
             code = _resample_code(self.net, noise, a, b, r_map, rng)
         else:
             code = self.prior.sample(b - a, rng, shared[a:b], before=self.base[max(0, a - 1):a])
-        return scale_intensity(code, self.mean, self.intensity)
+        return scale_intensity(code, self.centre, self.intensity)
 
 
 
@@ -259,6 +274,23 @@ def _apply_pins(code: np.ndarray, pin_codes) -> None:
     for a, b, value in pin_codes:
         w = fade_weights(b - a)[:, None].astype(np.float32)
         code[a:b] = w * value + (1.0 - w) * code[a:b]
+
+
+def mean_pose(rotations: np.ndarray) -> np.ndarray:
+    """Per joint, the rotation nearest the mean of ``rotations (T, J, 3, 3)`` over time:
+    ``(J, 3, 3)`` float64 (the polar factor of the mean matrix)."""
+    u, _, vt = np.linalg.svd(np.asarray(rotations, dtype=np.float64).mean(axis=0))
+    m = u @ vt
+    flip = np.linalg.det(m) < 0  # only for degenerate means; keep a proper rotation
+    u[flip, :, -1] *= -1.0
+    return np.where(flip[:, None, None], u @ vt, m)
+
+
+def scale_about(rotations: np.ndarray, mean: np.ndarray, factor: float) -> np.ndarray:
+    """Each joint's rotation away from ``mean (J, 3, 3)`` scaled by ``factor`` in angle:
+    ``mean @ exp(factor * log(mean^T @ R))``, float32 ``(T, J, 3, 3)``."""
+    rel = np.swapaxes(mean, -1, -2)[None] @ np.asarray(rotations, dtype=np.float64)
+    return (mean[None] @ axis_angle_to_matrix(factor * matrix_to_axis_angle(rel))).astype(np.float32)
 
 
 def _to_matrices(sixd: np.ndarray, n_joints: int) -> np.ndarray:

@@ -24,8 +24,9 @@ and its channels are strongly correlated. Three priors, selected by name:
   overlaps are blended with equal-power weights about ``mu`` (sin/cos: the code's variance does
   not dip at a join).
 
-``intensity`` scales the code's deviation from the prior's mean ``mu``:
-``I = mu + intensity * (I - mu)`` (1 = as sampled; 0.5 calmer, 1.5 livelier).
+``intensity`` (``core.generate``) scales the code's deviation from the prior's mean ``mu``:
+``I = mu + intensity * (I - mu)`` (``scale_intensity``; 1 = as sampled), and then the motion's
+deviation from its mean pose by ``sqrt(intensity)``.
 
 Everything is numpy and deterministic given the generator.
 """
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import UserError
 from .noise import filtered_noise
 
 #: Prior names, in the order evaluations list them.
@@ -55,7 +57,7 @@ JOIN_WEIGHT = 1.0  # weight of the code distance at a join against the audio dis
 MAX_LAG = 90  # frames: longest lag of the fitted temporal correlation (3 s)
 
 
-class PriorError(ValueError):
+class PriorError(UserError):
     """A prior cannot be used with this model (unknown name, arrays missing)."""
 
 
@@ -169,6 +171,7 @@ class RetrievalPrior:
         self.descriptors = self._describe(shared, self.starts)  # (M, D)
         self.desc_norm = np.sum(self.descriptors * self.descriptors, axis=1)
         self.heads = (self.codes[self.starts + FADE // 2] - self.mean) * self.code_scale  # join frame, (M, d)
+        self.head_norm = np.sum(self.heads * self.heads, axis=1)
 
     def _describe(self, shared: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """Audio descriptors (len(starts), D): z-scored S_A at every DESCRIPTOR_STEP-th frame
@@ -200,8 +203,9 @@ class RetrievalPrior:
         picks = []
         for k in range(n_seg):
             cost = audio_cost[k].copy()
-            if prev_tail is not None:
-                cost += JOIN_WEIGHT * np.mean((self.heads - prev_tail) ** 2, axis=1)
+            if prev_tail is not None:  # mean squared code distance at the join, as one mat-vec
+                join = self.head_norm - 2.0 * (self.heads @ prev_tail) + prev_tail @ prev_tail
+                cost += (JOIN_WEIGHT / prev_tail.size) * join
             if blocked.all():
                 blocked[:] = False  # every stored segment used: start again
             cost[blocked] = np.inf

@@ -32,6 +32,8 @@ __all__ = [
     "quat_make_continuous",
     "quat_slerp",
     "geodesic_angle",
+    "euler_to_quat",
+    "angle_axis_to_quat",
 ]
 
 _SMALL = 1e-6  # below this angle (rad) Taylor expansions are used
@@ -287,3 +289,37 @@ def geodesic_angle(Ra, Rb) -> np.ndarray:
     v = np.stack([m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1)
     s = 0.5 * np.linalg.norm(v, axis=-1)
     return np.arctan2(s, c).astype(np.promote_types(dta, dtb), copy=False)
+
+
+# ---- Blender's rotation channels ---------------------------------------------------------------
+_AXES = {"X": np.array([1.0, 0, 0]), "Y": np.array([0, 1.0, 0]), "Z": np.array([0, 0, 1.0])}
+
+
+def _axis_quat(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    half = 0.5 * np.asarray(angle, dtype=np.float64)
+    return np.concatenate([np.cos(half)[..., None], np.sin(half)[..., None] * axis], -1)
+
+
+def euler_to_quat(angles, order: str = "XYZ") -> np.ndarray:
+    """Blender Euler angles (..., 3) (radians, x y z) in rotation ``order`` -> (..., 4) (w, x, y, z).
+
+    Order "XYZ" turns about X first, then Y, then Z (R = Rz @ Ry @ Rx), as Blender does.
+    """
+    a = np.asarray(angles, dtype=np.float64)
+    if len(order) != 3 or sorted(order) != ["X", "Y", "Z"]:
+        raise ValueError(f"Euler order must be a permutation of XYZ, got {order!r}")
+    index = {"X": 0, "Y": 1, "Z": 2}
+    q = None
+    for ax in order:
+        step = _axis_quat(_AXES[ax], a[..., index[ax]])
+        q = step if q is None else quat_multiply(step, q)
+    return q
+
+
+def angle_axis_to_quat(values) -> np.ndarray:
+    """Blender's axis-angle channels (..., 4) in its order (angle, x, y, z) -> quaternions (..., 4)."""
+    v = np.asarray(values, dtype=np.float64)
+    axis = v[..., 1:]
+    norm = np.linalg.norm(axis, axis=-1, keepdims=True)
+    axis = np.where(norm > 1e-12, axis / np.maximum(norm, 1e-12), np.array([0.0, 1.0, 0.0]))
+    return _axis_quat(axis, v[..., 0])

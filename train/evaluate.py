@@ -38,8 +38,8 @@ from core.generate import generate
 from core.model_file import load_model
 from core.network import Network
 from core.prior import PRIOR_ARRAYS, PRIORS
-from core.rotations import axis_angle_to_matrix, geodesic_angle
-from core.skeleton import BODY_PARENTS, NUM_BODY_JOINTS, body_rest_offsets, hand_mean
+from core.rotations import geodesic_angle
+from core.skeleton import BODY_PARENTS, NUM_BODY_JOINTS, body_rest_offsets
 from train import metrics
 from train.checkpoint import CHECKPOINT_NAME
 from train.config import TrainConfig
@@ -68,13 +68,17 @@ def positions_cm(rotations: np.ndarray) -> np.ndarray:
 
 
 def finger_deviation_deg(rotations: np.ndarray) -> float:
-    """Mean angle (degrees) of the 30 finger joints from the relaxed mean hand, over frames and
-    joints; ``rotations (T, 52, 3, 3)`` in model order, or ``(T, 22, 3, 3)`` for a model
-    without hands (its fingers stay at the mean: 0)."""
+    """How much the fingers move: the mean angle (degrees) of the 30 finger joints from their
+    own mean pose over the clip (per joint, the rotation nearest the mean matrix), over frames
+    and joints. ``rotations (T, 52, 3, 3)`` in model order; 0 for ``(T, 22, 3, 3)`` (a model
+    without hands leaves the fingers still)."""
     if rotations.shape[-3] <= NUM_BODY_JOINTS:
         return 0.0
     fingers = rotations[:, NUM_BODY_JOINTS:].astype(np.float64)
-    return float(np.degrees(geodesic_angle(fingers, _mean_hand()[None])).mean())
+    u, _, vt = np.linalg.svd(fingers.mean(0))
+    mean = u @ vt
+    mean[np.linalg.det(mean) < 0] *= -1.0  # (never for rotations averaged over a clip)
+    return float(np.degrees(geodesic_angle(fingers, mean[None])).mean())
 
 
 def finger_speed_deg(rotations: np.ndarray) -> float:
@@ -83,10 +87,6 @@ def finger_speed_deg(rotations: np.ndarray) -> float:
         return 0.0
     fingers = rotations[:, NUM_BODY_JOINTS:].astype(np.float64)
     return float(np.degrees(geodesic_angle(fingers[1:], fingers[:-1])).mean() * FPS)
-
-
-def _mean_hand() -> np.ndarray:
-    return axis_angle_to_matrix(hand_mean().reshape(-1, 3))
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ def unseen_columns(net: Network, data: EvalData, seed: int, prior: str | None) -
     - ``seed_l1``: L1 (cm, Eq. 13) between the two seeds; ``audio_ratio``: L1 between the same
       seed on this speech and on other speech (a recording's audio, same length), divided by
       ``seed_l1`` (how much the motion follows the speech, relative to how much the seed decides);
-    - ``finger_deviation`` (degrees from the relaxed mean hand) and ``finger_speed`` (deg/s).
+    - ``finger_deviation`` (degrees from the fingers' mean pose) and ``finger_speed`` (deg/s).
     """
     speech = [f for _, f in data.unseen] or [s.features for s in data.segments]
     other = max(data.take_features, key=len)
@@ -401,7 +401,7 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
         "as close as another real take). Arm movement = mean wrist speed; jerk = mean joint jerk; both "
         "as a fraction of the recordings'. Seed difference = L1 between two seeds; 'other speech / other "
         "seed' = L1 between the same seed on this speech and on a recording's speech, over the seed "
-        "difference. Fingers: mean angle from the relaxed mean hand, and mean angular speed.",
+        "difference. Fingers: mean angle from their mean pose over the clip, and mean angular speed.",
         "Sources: " + "; ".join(f"{label}: `{r['source_path']}`" for label, r in rows),
     ]
     text = "# Evaluation\n\n" + table + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"

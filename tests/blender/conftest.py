@@ -122,10 +122,8 @@ needs_aud = pytest.mark.skipif(not has_aud(), reason="this bpy build has no aud 
 
 
 def add_sound_strip(scene, path, frame_start: int, name: str = "speech", channel: int = 1):
-    ed = scene.sequence_editor or scene.sequence_editor_create()
-    strips = getattr(ed, "strips", None)
-    strips = ed.sequences if strips is None else strips
-    return strips.new_sound(name, str(path), channel, frame_start)
+    compat = importlib.import_module(f"{MODULE_NAME}.compat")  # the installed extension's
+    return compat.sequencer_strips(scene, create=True).new_sound(name, str(path), channel, frame_start)
 
 
 def scene_state() -> dict:
@@ -157,3 +155,73 @@ def scene_state() -> dict:
         state["scene"].append((s.name, s.frame_start, s.frame_end, s.frame_current, s.render.fps,
                                s.render.fps_base))
     return state
+
+
+class FakeLayout:
+    """Records what a panel's ``draw`` draws (panels cannot be drawn headless).
+
+    It has exactly the functions and properties of the real ``bpy.types.UILayout``, with their
+    parameter names: a call or keyword the real layout would refuse fails here too, and so does
+    setting an operator property the operator does not have. Entries of ``log``:
+    ``("prop", name)``, ``("label", text)``, ``("progress", text)`` and
+    ``("operator", idname, text, depress, properties)``.
+    """
+
+    _CONTAINERS = {"column", "row", "box", "split", "column_flow", "grid_flow"}
+
+    def __init__(self, log=None):
+        object.__setattr__(self, "log", [] if log is None else log)
+
+    def __setattr__(self, name, value):
+        if name not in bpy.types.UILayout.bl_rna.properties:
+            raise AttributeError(f"UILayout has no property {name!r}")
+        object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        function = bpy.types.UILayout.bl_rna.functions.get(name)
+        if function is None:
+            raise AttributeError(f"UILayout has no function or property {name!r}")
+        params = [p.identifier for p in function.parameters if not p.is_output]
+        required = [p.identifier for p in function.parameters if p.is_required and not p.is_output]
+
+        def call(*args, **kw):
+            if len(args) > len(params):
+                raise TypeError(f"UILayout.{name}() takes {len(params)} arguments, got {len(args)}")
+            given = dict(zip(params, args, strict=False))
+            if set(given) & set(kw) or set(kw) - set(params):
+                raise TypeError(f"UILayout.{name}(): bad keywords {sorted(kw)} (it has {params})")
+            given.update(kw)
+            missing = [p for p in required if p not in given]
+            if missing:
+                raise TypeError(f"UILayout.{name}() needs {missing}")
+            return self._record(name, given)
+
+        return call
+
+    def _record(self, name, given):
+        if name in self._CONTAINERS:
+            return FakeLayout(self.log)
+        if name == "prop":
+            self.log.append(("prop", given["property"]))
+        elif name in ("label", "progress"):
+            self.log.append((name, given.get("text", "")))
+        elif name == "operator":
+            props = _OperatorProperties(given["operator"])
+            self.log.append(("operator", given["operator"], given.get("text", ""),
+                             given.get("depress", False), props))
+            return props
+        return None
+
+
+class _OperatorProperties:
+    """Stands for the properties ``layout.operator`` returns: only the operator's own can be set."""
+
+    def __init__(self, idname: str):
+        module, name = idname.split(".")
+        rna = getattr(getattr(bpy.ops, module), name).get_rna_type()
+        object.__setattr__(self, "_names", set(rna.properties.keys()))
+
+    def __setattr__(self, name, value):
+        if name not in self._names:
+            raise AttributeError(f"the operator has no property {name!r}")
+        object.__setattr__(self, name, value)

@@ -18,16 +18,17 @@ import bpy
 import numpy as np
 import pytest
 
-from core.directing import position_error_cm, seam_speeds
 from core.features import features_for_motion
 from core.generate import FADE_FRAMES, Pin, ResampleRange, generate
 from core.model_file import load_model
 from core.rotations import quat_to_matrix
+from core.scene_motion import to_scene_quaternions
 from core.skeleton import BODY_JOINT_NAMES
 from core.smplx_npz import read_smplx_npz
 from core.timeline import sample_rotations
+from tests.quality import position_error_cm, seam_speeds
 
-from .conftest import MODULE_NAME, ROOT, has_aud, speech_like, write_wav
+from .conftest import MODULE_NAME, ROOT, FakeLayout, has_aud, speech_like, write_wav
 
 RATE = 16000
 EXCERPTS = ROOT / "tests" / "data" / "beat2_excerpt"
@@ -74,9 +75,9 @@ def clip_motion(name="2_scott_0_2_2_excerpt.npz") -> np.ndarray:
 def motion_action(rig, name: str, local, first: int = 1, fps: float = 30.0):
     """An action keying ``local`` (30 fps) as bone quaternions from scene frame ``first``, not
     assigned to anything (as a liked take or an imported .npz would be)."""
-    compat, keying, motion = mod("compat"), mod("keying"), mod("motion")
+    compat, keying = mod("compat"), mod("keying")
     n = int(round((local.shape[0] - 1) * fps / 30.0)) + 1
-    quats = motion.to_scene_quaternions(local, first, first + n, fps, None)
+    quats = to_scene_quaternions(local, first, first + n, fps, None)
     action = bpy.data.actions.new(name)
     anim = rig.animation_data_create()
     previous = anim.action
@@ -550,33 +551,9 @@ def test_takes_one_undo_step(rig, speech):
 
 
 # ---- the Directing panel -------------------------------------------------------------------------
-class Layout:
-    """Records what a panel draws (panels cannot be drawn headless)."""
-
-    def __init__(self, log):
-        self.log = log
-        self.enabled = True
-
-    def column(self, **_):
-        return Layout(self.log)
-
-    row = column
-
-    def prop(self, data, name, **kw):
-        self.log.append(("prop", name))
-
-    def label(self, text="", **kw):
-        self.log.append(("label", text))
-
-    def operator(self, idname, text="", **kw):
-        op = type("Op", (), {})()
-        self.log.append(("operator", idname, text, kw.get("depress", False), op))
-        return op
-
-
 def draw_directing():
     log = []
-    bpy.types.A2G_PT_directing.draw(type("Panel", (), {"layout": Layout(log)})(), bpy.context)
+    bpy.types.A2G_PT_directing.draw(type("Panel", (), {"layout": FakeLayout(log)})(), bpy.context)
     return log
 
 

@@ -198,14 +198,12 @@ def test_one_undo_restores_the_scene(addon, rig, speech_wav):
     assert not any(a.get("a2g_generated") for a in bpy.data.actions)
 
 
-def test_bulk_keying_is_fast(addon, rig, tmp_path):
-    """60 s of speech generates and keys well within a second or two (random weights)."""
-    import time
-
+def test_a_minute_of_speech_keys_every_frame(addon, rig, tmp_path):
+    """60 s of speech: one key per scene frame on every body channel (bulk keying; its speed is
+    measured by benchmarks/bench_blender.py, not here)."""
     use_file(write_wav(tmp_path / "minute.wav", speech_like(60.0, seed=4)))
     scene = bpy.context.scene
-    start = time.perf_counter()
     assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
-    assert time.perf_counter() - start < 5.0
-    frames, _ = keyed(addon, rig)
+    frames, quats = keyed(addon, rig)
     assert len(frames) == 60 * scene.render.fps
+    assert np.all(np.diff(frames) == 1) and quats.shape == (len(frames), len(BODY_JOINT_NAMES), 4)

@@ -22,12 +22,6 @@ from .conftest import MODULE_NAME, ROOT, has_aud, speech_like, write_wav
 
 EXCERPT_AUDIO = ROOT / "tests" / "data" / "beat2_excerpt" / "2_scott_0_1_1_excerpt.flac"
 BUNDLED = sorted((ROOT / "models").glob("*.json"))
-#: The bundled model's default code prior. With "paper" (the mapping net's sampler) the sampled
-#: code barely varies over time (issue #10: std ~0.14 against ~1.5 for real codes), so scaling
-#: its deviation from the prior's mean moves the arms to another, stiller pose instead of
-#: making them livelier: measured on the format-1 bundled model, arm key spread 13.4 / 13.8 /
-#: 10.7 degrees and arm speed 31 / 25 / 20 deg/s at intensity 0.5 / 1 / 1.5.
-BUNDLED_PRIOR = load_model(BUNDLED[0]).config.code_prior if BUNDLED else None
 ARM_BONES = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow")  # upper arms, forearms
 
 
@@ -133,9 +127,6 @@ def arm_spread_deg(quats) -> float:
 
 
 @pytest.mark.skipif(not BUNDLED, reason="no bundled model in models/")
-@pytest.mark.xfail(BUNDLED_PRIOR == "paper", strict=True,
-                   reason="issue #10: with the paper prior intensity makes the arms stiller, not "
-                   "livelier (see BUNDLED_PRIOR); waits for the retrained model's prior")
 def test_bundled_model_arms_swing_more_with_intensity(rig, tmp_path, record_property):
     bpy.context.preferences.addons[MODULE_NAME].preferences.model_path = ""  # the bundled model
     if has_aud():  # real speech (BEAT2 excerpt)

@@ -16,24 +16,17 @@ from core.directing import (
     Timeline,
     audio_digest,
     auto_seed,
-    axis_angle_to_quat4,
     blend_edges,
     check_pin_spans,
     continue_from,
     default_range,
-    euler_to_quat,
     fade_length,
-    frame_speeds,
     pin_span,
-    pose_to_local_quats,
-    position_error_cm,
     resample_span,
-    seam_speeds,
 )
 from core.generate import ResampleRange, generate
 from core.model_file import random_model
 from core.network import Network
-from core.rotations import axis_angle_to_matrix, quat_conjugate, quat_multiply, quat_to_matrix
 
 
 # ---- NLA strip time --------------------------------------------------------------------------
@@ -184,38 +177,6 @@ def test_audio_digest():
     assert audio_digest(x) == audio_digest(x.copy()) != audio_digest(x[:-1])
 
 
-# ---- rotations of bone channels ------------------------------------------------------------
-@pytest.mark.parametrize("order", ["XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX"])
-def test_euler_to_quat_matches_blender_order(order):
-    rng = np.random.default_rng(1)
-    angles = rng.uniform(-3, 3, (5, 3))
-    basis = {"X": [1, 0, 0], "Y": [0, 1, 0], "Z": [0, 0, 1]}
-    index = {"X": 0, "Y": 1, "Z": 2}
-    for a, q in zip(angles, euler_to_quat(angles, order), strict=True):
-        m = np.eye(3)
-        for ax in order:  # first axis applied first: R = R_last ... R_first
-            m = axis_angle_to_matrix(np.array(basis[ax]) * a[index[ax]]) @ m
-        np.testing.assert_allclose(quat_to_matrix(q), m, atol=1e-12)
-
-
-def test_axis_angle_channels():
-    q = axis_angle_to_quat4([[0.5, 0, 0, 2.0], [0.3, 0, 0, 0]])
-    np.testing.assert_allclose(q[0], [math.cos(0.25), 0, 0, math.sin(0.25)], atol=1e-12)
-    assert np.isclose(np.linalg.norm(q[1]), 1.0)
-
-
-def test_pose_to_local_undoes_the_bone_change_of_frame():
-    rng = np.random.default_rng(2)
-    q = rng.standard_normal((4, 22, 4))
-    q /= np.linalg.norm(q, axis=-1, keepdims=True)
-    a = rng.standard_normal((22, 4))
-    a /= np.linalg.norm(a, axis=-1, keepdims=True)
-    pose = quat_multiply(quat_multiply(quat_conjugate(a)[None], q), a[None])  # motion.py's forward map
-    back = pose_to_local_quats(pose, a)
-    np.testing.assert_allclose(np.abs(np.sum(back * q, -1)), 1.0, atol=1e-12)
-    np.testing.assert_allclose(pose_to_local_quats(q), q, atol=1e-12)
-
-
 # ---- blending keys -------------------------------------------------------------------------
 def test_blend_edges_fades_in_and_out():
     n = 40
@@ -259,18 +220,3 @@ def test_layered_ranges_replay_an_edit_history(net, feats):
     assert np.abs(twice[80:120] - once[80:120]).max() > 1e-2
     with pytest.raises(ValueError, match="overlap"):
         generate(net, feats, 2, resamples=first + [ResampleRange(70, 130, 5)])
-
-
-# ---- quality figures -------------------------------------------------------------------------
-def test_position_error_and_speeds():
-    rng = np.random.default_rng(4)
-    aa = np.cumsum(rng.normal(0, 0.01, (60, 22, 3)), axis=0)
-    rot = axis_angle_to_matrix(aa)
-    assert position_error_cm(rot, rot) == 0.0
-    assert position_error_cm(rot, axis_angle_to_matrix(aa + 0.1)) > 1.0
-    calm = seam_speeds(rot, [30])
-    assert 0.5 < calm.ratio <= 1.5
-    jumped = aa.copy()
-    jumped[30:] += 0.3  # a pop at frame 30
-    popped = seam_speeds(axis_angle_to_matrix(jumped), [30])
-    assert popped.ratio > 3 and popped.seam_peak == frame_speeds(axis_angle_to_matrix(jumped)).max()

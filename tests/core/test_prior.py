@@ -124,13 +124,14 @@ def _code_deviation(net, feats, prior, intensity):
     s = _Sampler(net, prior, intensity)
     shared = net.audio_encode(net.normalise_features(feats))
     _, code = s.sample(len(feats), shared, np.random.default_rng(0))
-    return float(np.abs(code - s.mean).mean())
+    return float(np.abs(code - s.centre).mean())
 
 
 @pytest.mark.parametrize("prior", PRIORS)
 def test_intensity_scales_the_code(net, feats, prior):
-    """The code's deviation from the prior's mean scales exactly with intensity (that the
-    motion then grows with it is a property of a trained decoder: tests/core/test_bundled_model.py)."""
+    """The code's deviation from the prior's mean (the paper prior: its own mean) scales exactly
+    with intensity (that the motion then grows with it is a property of a trained decoder:
+    tests/core/test_bundled_model.py)."""
     devs = [_code_deviation(net, feats, prior, k) for k in (0.5, 1.0, 1.5)]
     np.testing.assert_allclose(devs, [0.5 * devs[1], devs[1], 1.5 * devs[1]], rtol=1e-5)
     assert np.abs(generate(net, feats, 4, prior=prior, intensity=0.5)
@@ -253,3 +254,18 @@ def test_incomplete_or_absent_default_prior_is_refused(tmp_path):
     cfg = dataclasses.replace(loaded.config, code_prior="gaussian")
     with pytest.raises(ModelFileError, match="code_prior is 'gaussian' but the file has no arrays"):
         _saved(tmp_path, dataclasses.replace(loaded, prior=no_gauss, config=cfg))
+
+
+def test_scale_about_scales_the_angle_from_the_mean_pose():
+    from core.generate import mean_pose, scale_about
+    from core.rotations import axis_angle_to_matrix, geodesic_angle
+    rng = np.random.default_rng(4)
+    base = axis_angle_to_matrix(rng.standard_normal((1, 5, 3)))
+    wiggle = axis_angle_to_matrix(0.2 * rng.standard_normal((50, 5, 3)))
+    rot = base @ wiggle
+    mean = mean_pose(rot)
+    for factor in (0.5, 1.5):
+        scaled = scale_about(rot, mean, factor).astype(np.float64)
+        np.testing.assert_allclose(geodesic_angle(scaled, mean[None]), factor * geodesic_angle(rot, mean[None]),
+                                   atol=1e-5)
+    np.testing.assert_allclose(scale_about(rot, mean, 1.0), rot, atol=1e-6)

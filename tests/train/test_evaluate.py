@@ -58,4 +58,7 @@ def test_evaluate_writes_table_json_and_plots(excerpt, tmp_path):
 
 
 def test_bench_measures_steps_per_second():
-    assert steps_per_second(torch.device("cpu"), batch_size=2, crop_frames=16, steps=1) > 0
+    """Steps over the clock's seconds around the timed steps (a clock that reads 10 s, then 11.5 s)."""
+    readings = iter([10.0, 11.5])
+    assert steps_per_second(torch.device("cpu"), batch_size=2, crop_frames=16, steps=3,
+                            clock=lambda: next(readings)) == pytest.approx(2.0)

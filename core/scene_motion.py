@@ -1,19 +1,19 @@
-# SPDX-License-Identifier: GPL-3.0-or-later
-"""From the model's 30 fps local rotations to bone quaternions at scene frames (numpy only).
+"""From the model's 30 fps local rotations to bone quaternions at scene frames, and back.
 
 SMPL-X local rotations become pose-bone quaternions by the per-bone change of frame of
 smplx.md: ``q_pose = conj(qL) * (qC * q * conj(qC)) * qL`` with ``qL`` the bone's rest
 orientation in armature space and ``qC`` the rotation taking SMPL-X axes to armature axes
 (+90 degrees about X for a Z-up armature). For bones built the SMPL-X way (pointing +Z,
-roll 0) ``qL == qC`` and the quaternion passes through unchanged.
+roll 0) ``qL == qC`` and the quaternion passes through unchanged. :func:`pose_to_local_quats`
+is the inverse change of frame (pins and .npz export read bone quaternions back).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .core.rotations import quat_conjugate, quat_make_continuous, quat_multiply
-from .core.timeline import MODEL_FPS, sample_rotations
+from .rotations import quat_conjugate, quat_make_continuous, quat_multiply, quat_normalize
+from .timeline import MODEL_FPS, sample_rotations
 
 
 def frame_change(rest_quats, up_quat) -> np.ndarray:
@@ -39,3 +39,14 @@ def to_scene_quaternions(local_rot, first: int, end: int, fps: float, change=Non
     if q.shape[0]:
         q = q * np.where(q[:1, :, :1] < 0, -1.0, 1.0)  # start each bone with w >= 0
     return q
+
+
+def pose_to_local_quats(pose_quats, change=None) -> np.ndarray:
+    """Bone quaternions (n, J, 4) -> SMPL-X local quaternions: the inverse of
+    :func:`to_scene_quaternions`' change of frame (``q = a * q_pose * conj(a)``)."""
+    q = quat_normalize(np.asarray(pose_quats, dtype=np.float64))
+    if change is None:
+        return q
+    a = np.asarray(change, dtype=np.float64)[None]
+    conj = a * np.array([1.0, -1.0, -1.0, -1.0])
+    return quat_multiply(quat_multiply(a, q), conj)
