@@ -390,7 +390,7 @@ def make_job(scene, obj, heard, net, model_path: Path, seed: int, intensity: flo
     from .core.directing import Timeline
     from .core.features import n_motion_frames
 
-    body = rig.body_rig(obj)
+    body = rig.body_rig(obj, getattr(getattr(net, "config", None), "n_joints", 22))
     fps = audio_source.scene_fps(scene)
     timeline = Timeline(heard.first, heard.end, fps, n_motion_frames(len(heard.samples)))
     pinned = tuple(pins.read_pins(obj, body, timeline))
