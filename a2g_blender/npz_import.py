@@ -205,17 +205,18 @@ def import_npz(context, obj, filepath: str, flat_hand_mean: bool = False):
 
 
 # ---- export ------------------------------------------------------------------------------------
-def smplx_rotations(bone_quats, change, n_joints: int = NUM_JOINTS) -> np.ndarray:
+def smplx_rotations(bone_quats, change, n_joints: int = NUM_JOINTS, joints=()) -> np.ndarray:
     """Bone quaternions (N, J, 4) -> SMPL-X local rotations (N, n_joints, 3, 3) float32.
 
     The inverse of the change of frame (``q = a * q_pose * conj(a)``); ``change`` (J, 4) or
-    None for SMPL-X-built bones. Joints J .. n_joints - 1 are left at rest (identity).
+    None for SMPL-X-built bones. ``joints``: the SMPL-X joint of each bone (default: the first
+    J); the other joints are left at rest (identity).
     """
     from .core.scene_motion import pose_to_local_quats
 
     q = pose_to_local_quats(bone_quats, change)
     out = np.broadcast_to(np.eye(3, dtype=np.float32), (q.shape[0], n_joints, 3, 3)).copy()
-    out[:, : q.shape[1]] = quat_to_matrix(q)
+    out[:, list(joints) if len(joints) else slice(0, q.shape[1])] = quat_to_matrix(q)
     return out
 
 
@@ -228,10 +229,13 @@ def armature_translation(obj, up_axis: str = "Z") -> np.ndarray:
 
 
 def write_motion_npz(path, obj, rig, bone_quats, fps: float) -> None:
-    """Write generated body motion (bone quaternions (N, 22, 4) at ``fps``) as SMPL-X npz.
+    """Write generated motion (bone quaternions (N, K, 4) of ``rig.bone_names`` at ``fps``) as
+    SMPL-X npz.
 
-    ``rig`` is the :class:`.rig.BodyRig` the quaternions were made for. Joints the motion
-    does not cover (jaw, eyes, fingers) are written at rest, as the armature shows them.
+    ``rig`` is the :class:`.rig.BodyRig` the quaternions were made for. The finger bones it
+    keys (a model with hands) are written as generated, as offsets from the mean hand
+    (``flat_hand_mean=False``, as BEAT2 stores them); joints the motion does not cover (jaw,
+    eyes, and the fingers of a body-only model) are written at rest, as the armature shows them.
     """
     if rig.retarget is not None:  # the artist's rig: back to SMPL-X through the inverse map
         from .core.retarget import to_smplx
@@ -242,7 +246,7 @@ def write_motion_npz(path, obj, rig, bone_quats, fps: float) -> None:
         trans = np.zeros((rot.shape[0], 3))
         write_smplx_npz(path, rot, trans, fps=fps)
         return
-    rot = smplx_rotations(bone_quats, rig.change)
+    rot = smplx_rotations(bone_quats, rig.change, joints=rig.joints)
     trans = np.broadcast_to(armature_translation(obj, rig.up_axis), (rot.shape[0], 3))
     write_smplx_npz(path, rot, trans, fps=fps)
 

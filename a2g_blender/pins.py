@@ -23,7 +23,7 @@ from . import compat
 from .core.directing import DirectingError, StripTime, Timeline, check_pin_spans, pin_span
 from .core.rotations import angle_axis_to_quat, euler_to_quat
 from .core.scene_motion import pose_to_local_quats
-from .core.skeleton import BODY_JOINT_NAMES
+from .core.skeleton import BODY_JOINT_NAMES, relax_missing_fingers
 
 PIN_TRACK = "A2G Pins"
 
@@ -201,8 +201,21 @@ def read_pins(obj, rig, timeline: Timeline) -> list:
         else:
             local = sample_local_quats(channels, action_frames, obj, rig.change, rig.bone_names,
                                        rig.retarget, getattr(rig, "model_joints", 22))
-        pins.append(Pin(span.start, span.end, quat_to_matrix(local).astype(np.float32)))
+            if rig.retarget is None and rig.columns:  # keyed bones' order -> the model's order
+                local = _model_order(local, rig.columns, rig.model_joints)
+        rot = quat_to_matrix(local).astype(np.float32)
+        # fingers the pinned action does not rotate (or the rig lacks): the relaxed mean hand
+        keyed = {j for j, bone in zip(rig.joints, rig.bone_names, strict=True) if bone in channels}
+        pins.append(Pin(span.start, span.end, relax_missing_fingers(rot, keyed)))
     return pins
+
+
+def _model_order(local, columns, n_joints: int) -> np.ndarray:
+    """Quaternions (n, K, 4) of the keyed bones -> (n, n_joints, 4) in the model's joint order
+    (joints without a bone at identity)."""
+    out = np.tile(np.array([1.0, 0.0, 0.0, 0.0]), (local.shape[0], n_joints, 1))
+    out[:, list(columns)] = local
+    return out
 
 
 # ---- adding a pin ----------------------------------------------------------------------------

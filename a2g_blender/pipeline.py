@@ -98,7 +98,7 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     heard = heard if heard is not None else audio_source.gather(scene, settings)
     fps = audio_source.scene_fps(scene)
     n_joints = getattr(getattr(loaded, "config", None), "n_joints", 22)
-    if body.retarget is not None and n_joints != body.model_joints:
+    if n_joints != body.model_joints:  # a model with hands: the finger bones too
         body = rig.body_rig(obj, n_joints)
     pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
     return Job(obj.name, body, heard, loaded, path, int(seed), fps, pins=pinned,

@@ -120,7 +120,7 @@ def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> Resamp
                              f"now uses '{path.name}': generate again to resample with it")
     net = model.load(path)
     n_joints = getattr(getattr(net, "config", None), "n_joints", 22)
-    if body.retarget is not None and n_joints != body.model_joints:
+    if n_joints != body.model_joints:  # a model with hands: the finger bones too
         body = rig.body_rig(obj, n_joints)
     scene = context.scene
     asked = asked_range(scene, frame_start, frame_end)
