@@ -82,17 +82,21 @@ def check_intensity(intensity) -> float:
 
 
 def prepare(context, obj, seed: int, settings=None, count: int = 1,
-            intensity: float = 1.0) -> Job:
-    """Validate and load everything generation needs (pins included); touches no bpy data."""
+            intensity: float = 1.0, model_path=None, heard=None) -> Job:
+    """Validate and load everything generation needs (pins included); touches no bpy data.
+
+    ``model_path``: the model file to use instead of the preferences' (the batch command's
+    ``--model``); ``heard``: the audio ``settings`` choose, when the caller decoded it already.
+    """
     from . import audio_source, model, pins, rig, takes
 
     scene = context.scene
     settings = settings or scene.a2g
     intensity = check_intensity(intensity)
     body = rig.body_rig(obj)
-    path = model.chosen_path(context)
+    path = Path(model_path) if model_path is not None else model.chosen_path(context)
     loaded = model.load(path)
-    heard = audio_source.gather(scene, settings)
+    heard = heard if heard is not None else audio_source.gather(scene, settings)
     fps = audio_source.scene_fps(scene)
     n_joints = getattr(getattr(loaded, "config", None), "n_joints", 22)
     if n_joints != body.model_joints:  # a model with hands: the finger bones too
