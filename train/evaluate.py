@@ -68,17 +68,12 @@ def positions_cm(rotations: np.ndarray) -> np.ndarray:
 
 
 def finger_deviation_deg(rotations: np.ndarray) -> float:
-    """How much the fingers move: the mean angle (degrees) of the 30 finger joints from their
-    own mean pose over the clip (per joint, the rotation nearest the mean matrix), over frames
-    and joints. ``rotations (T, 52, 3, 3)`` in model order; 0 for ``(T, 22, 3, 3)`` (a model
-    without hands leaves the fingers still)."""
+    """How much the fingers move (``metrics.rotation_spread_deg`` of the 30 finger joints);
+    ``rotations (T, 52, 3, 3)`` in model order; 0 for ``(T, 22, 3, 3)`` (a model without hands
+    leaves the fingers still)."""
     if rotations.shape[-3] <= NUM_BODY_JOINTS:
         return 0.0
-    fingers = rotations[:, NUM_BODY_JOINTS:].astype(np.float64)
-    u, _, vt = np.linalg.svd(fingers.mean(0))
-    mean = u @ vt
-    mean[np.linalg.det(mean) < 0] *= -1.0  # (never for rotations averaged over a clip)
-    return float(np.degrees(geodesic_angle(fingers, mean[None])).mean())
+    return metrics.rotation_spread_deg(rotations[:, NUM_BODY_JOINTS:])
 
 
 def finger_speed_deg(rotations: np.ndarray) -> float:
@@ -438,6 +433,8 @@ def describe(model_path: Path, name: str) -> str:
         extras.append(f"noise σ={cfg.noise_smoothing}")
     if cfg.output_smoothing:
         extras.append(f"output low-pass σ={cfg.output_smoothing}")
+    if cfg.hands:
+        extras.append(f"hands, finger gain {cfg.finger_gain:.2f}")
     steps = meta.get("steps")
     head = f"{name}, {steps} steps" if steps is not None else name
     return head + (f" ({', '.join(extras)})" if extras else "")

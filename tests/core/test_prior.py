@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.generate import Pin, ResampleRange, generate
-from core.model_file import ModelFileError, load_model, random_model, save_model
+from core.model_file import V2_FIELDS, ModelFileError, load_model, random_model, save_model
 from core.network import Network
 from core.noise import filtered_noise
 from core.prior import (
@@ -216,7 +216,7 @@ def test_version_1_file_loads_with_the_paper_prior(tmp_path, feats):
     path = _saved(tmp_path, loaded)
     doc = json.loads(path.read_text())
     doc["format_version"] = 1
-    for name in ("hands", "code_prior"):
+    for name in V2_FIELDS:  # the fields a version 1 file never had
         del doc["config"][name]
     path.write_text(json.dumps(doc))
     old = load_model(path)
@@ -269,3 +269,33 @@ def test_scale_about_scales_the_angle_from_the_mean_pose():
         np.testing.assert_allclose(geodesic_angle(scaled, mean[None]), factor * geodesic_angle(rot, mean[None]),
                                    atol=1e-5)
     np.testing.assert_allclose(scale_about(rot, mean, 1.0), rot, atol=1e-6)
+
+
+def test_finger_gain_scales_only_the_fingers_and_keeps_resample_identity(feats):
+    from core.config import ModelConfig
+    from core.generate import mean_pose
+    from core.rotations import geodesic_angle
+
+    config = ModelConfig(hands=True, n_joints=52)
+    loaded = random_model(config, seed=3)
+    gained = dataclasses.replace(loaded, config=dataclasses.replace(config, finger_gain=2.0))
+
+    plain, more = generate(loaded, feats, 2), generate(gained, feats, 2)
+    np.testing.assert_array_equal(more[:, :22], plain[:, :22])  # the body is untouched
+    mean = mean_pose(plain)[None, 22:]  # the fingers turn twice as far from the take's mean pose
+    before = geodesic_angle(plain[:, 22:].astype(np.float64), mean)
+    after = geodesic_angle(more[:, 22:].astype(np.float64), mean)
+    small = before < np.radians(80)  # (doubling a larger angle wraps past 180 degrees)
+    assert small.mean() > 0.5
+    np.testing.assert_allclose(after[small], 2 * before[small], atol=2e-4)
+    with_range = generate(gained, feats, 2, resamples=[ResampleRange(100, 160, 4)])
+    np.testing.assert_array_equal(with_range[:100], more[:100])
+    np.testing.assert_array_equal(with_range[160:], more[160:])
+
+
+@pytest.mark.parametrize("bad", [0.1, 5.0, "2", True])
+def test_finger_gain_validation(bad):
+    from core.config import ModelConfig
+
+    with pytest.raises(ValueError, match="finger_gain"):
+        ModelConfig(hands=True, n_joints=52, finger_gain=bad)

@@ -153,6 +153,7 @@ def test_hands_grow_from_a_body_model_and_generate_fingers(trained, excerpt, tmp
     assert 0 < train[-1]["recon_hand_rot"] < 1.0  # radians: started near the relaxed hand, not random
     loaded = load_model(out / MODEL_NAME)
     assert loaded.config.hands and loaded.config.n_joints == 52
+    assert 1.0 <= loaded.config.finger_gain <= 3.0  # fitted at export (train.priors.fit_finger_gain)
     rotations = generate(Network(loaded), np.random.default_rng(0).normal(-30, 15, (60, 64)), seed=1)
     assert rotations.shape == (60, 52, 3, 3) and np.isfinite(rotations).all()
 
