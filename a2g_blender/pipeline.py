@@ -33,7 +33,7 @@ class Job:
     armature: str  # object name
     rig: object  # rig.BodyRig
     heard: object  # audio_source.HeardAudio
-    model: object  # core.network.Network
+    network: object  # core.network.Network (the loaded model)
     model_path: Path
     seed: int
     fps: float
@@ -125,7 +125,7 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
     step(0.25)
     takes = []
     for i in range(job.count):
-        local = generate(job.model, features, job.seed + i, pins=job.pins, resamples=job.resamples,
+        local = generate(job.network, features, job.seed + i, pins=job.pins, resamples=job.resamples,
                          intensity=job.intensity)
         takes.append(scene_quaternions(job.rig, local, heard.first, heard.end, job.fps))
         step(0.25 + 0.7 * (i + 1) / job.count)
