@@ -231,7 +231,8 @@ def write_outputs(item: Item, args, gen: Generated) -> None:
     try:
         bpy.ops.wm.save_as_mainfile(filepath=str(out["blend"].resolve()), check_existing=False)
         if "npz" in out:
-            write_motion_npz(out["npz"], gen.obj, gen.job.rig, gen.result.quats, gen.job.fps)
+            write_motion_npz(out["npz"], gen.obj, gen.job.rig, gen.result.quats, gen.job.fps,
+                             gen.result.local)
         if "bvh" in out:
             export_bvh(context, gen.obj, out["bvh"], gen.first, gen.last)
         if "fbx" in out:

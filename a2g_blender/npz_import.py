@@ -217,7 +217,7 @@ def armature_translation(obj, up_axis: str = "Z") -> np.ndarray:
     return loc @ np.asarray(Y_UP_TO_Z_UP) if up_axis == "Z" else loc
 
 
-def write_motion_npz(path, obj, rig, bone_quats, fps: float) -> None:
+def write_motion_npz(path, obj, rig, bone_quats, fps: float, model_local=None) -> None:
     """Write generated motion (bone quaternions (N, K, 4) of ``rig.bone_names`` at ``fps``) as
     SMPL-X npz.
 
@@ -225,6 +225,8 @@ def write_motion_npz(path, obj, rig, bone_quats, fps: float) -> None:
     keys (a model with hands) are written as generated, as offsets from the mean hand
     (``flat_hand_mean=False``, as BEAT2 stores them); joints the motion does not cover (jaw,
     eyes, and the fingers of a body-only model) are written at rest, as the armature shows them.
+    ``model_local`` (T, 52, 3, 3), the model's own 30 fps output: the fingers of a hands model
+    that the rig has no bones for are written from it.
     """
     if rig.retarget is not None:  # the artist's rig: back to SMPL-X through the inverse map
         from .core.retarget import to_smplx
@@ -233,11 +235,27 @@ def write_motion_npz(path, obj, rig, bone_quats, fps: float) -> None:
         local = to_smplx(rig.retarget, bone_quats, 55 if rig.retarget.n_joints > 22 else 22)
         rot[:, : local.shape[1]] = local
         trans = np.zeros((rot.shape[0], 3))
-        write_smplx_npz(path, rot, trans, fps=fps)
+        write_smplx_npz(path, _unkeyed_fingers(rot, rig, model_local, fps), trans, fps=fps)
         return
     rot = smplx_rotations(bone_quats, rig.change, joints=rig.joints)
     trans = np.broadcast_to(armature_translation(obj, rig.up_axis), (rot.shape[0], 3))
-    write_smplx_npz(path, rot, trans, fps=fps)
+    write_smplx_npz(path, _unkeyed_fingers(rot, rig, model_local, fps), trans, fps=fps)
+
+
+def _unkeyed_fingers(rot, rig, model_local, fps: float) -> np.ndarray:
+    """``rot`` (N, 55, 3, 3) with the finger joints no bone of ``rig`` plays taken from the
+    hands model's output ``model_local`` (T, 52, 3, 3) at 30 fps, sampled at the N frames."""
+    from .core.skeleton import HAND_JOINTS, model_columns
+    from .core.timeline import MODEL_FPS, sample_rotations
+
+    if model_local is None or model_local.shape[1] != 22 + len(HAND_JOINTS):
+        return rot
+    missing = [j for j in HAND_JOINTS if j not in set(rig.joints)]
+    if missing:
+        times = np.arange(rot.shape[0], dtype=np.float64) / float(fps)
+        picked = np.asarray(model_local, dtype=np.float64)[:, list(model_columns(missing, True))]
+        rot[:, missing] = quat_to_matrix(sample_rotations(picked, MODEL_FPS, times))
+    return rot
 
 
 # ---- operator ----------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class Result:
     frames: np.ndarray  # (N,) scene frames
     quats: np.ndarray  # (N, 22, 4) bone quaternions (w, x, y, z)
     takes: tuple = ()  # (N, 22, 4) bone quaternions of takes 2 .. count
+    local: np.ndarray | None = None  # take 1's model output (T, J, 3, 3) at 30 fps (.npz export)
 
 
 def target_armature(context, settings=None):
@@ -123,14 +124,15 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
     step(0.05)
     features = features_for_motion(heard.samples)
     step(0.25)
-    takes = []
+    takes, first = [], None
     for i in range(job.count):
         local = generate(job.network, features, job.seed + i, pins=job.pins, resamples=job.resamples,
                          intensity=job.intensity)
+        first = local if first is None else first
         takes.append(scene_quaternions(job.rig, local, heard.first, heard.end, job.fps))
         step(0.25 + 0.7 * (i + 1) / job.count)
     frames = np.arange(heard.first, heard.end, dtype=np.float64)
-    return Result(job, frames, takes[0], tuple(takes[1:]))
+    return Result(job, frames, takes[0], tuple(takes[1:]), first)
 
 
 def apply(result: Result, kept: list | None = None):

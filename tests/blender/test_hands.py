@@ -206,6 +206,24 @@ def test_npz_export_writes_the_generated_fingers(hands, tmp_path):
     assert np.abs(raw[:, 25:] + hand_mean()).max() > 1e-2  # stored relative to the mean hand
 
 
+def test_npz_export_of_a_rig_without_fingers_writes_the_models_fingers(hands, tmp_path):
+    model_file, wav = hands
+    theirs = build_rig("NoFingers", "official")
+    drop_bones(theirs, FINGER_NAMES)
+    pipeline = mod("pipeline")
+    job = pipeline.prepare(bpy.context, theirs, 5)
+    result = pipeline.compute(job)
+    pipeline.apply(result)
+    assert keyed_bones(theirs) == set(BODY_JOINT_NAMES)
+    path = tmp_path / "fingerless.npz"
+    mod("npz_import").write_motion_npz(path, theirs, job.rig, result.quats, 30.0, result.local)
+    motion = read_smplx_npz(path)
+    want = model_output(model_file, wav, 5, 90)
+    assert_same_rotations(matrix_to_quat(motion.local_rot[:, :22].astype(np.float64)), want[:, :22])
+    assert_same_rotations(matrix_to_quat(motion.local_rot[:, list(HAND_JOINTS)].astype(np.float64)),
+                          want[:, 22:])
+
+
 # ---- retargeted rigs, rigs without fingers, body-only models ----------------------------------
 def test_mixamo_rig_with_fingers_gets_finger_keys(hands):
     target = mixamo_fbx()

@@ -300,12 +300,17 @@ FRAMES = list(range(1, 241, 2))
 def test_mixamo_fbx_rig_follows_the_smplx_take(real_speech, record_property):
     target = mixamo_fbx()
     ours = generate_both(target)
-    body = mod("rig").body_rig(target)
+    from core.model_file import load_model
+
+    bundled = load_model(sorted((ROOT / "models").glob("*.json"))[0]).config
+    body = mod("rig").body_rig(target, bundled.n_joints)
     assert body.scheme == "mixamo" and body.retarget is not None
     curves = mod("compat").fcurves_of(target.animation_data.action, target)
     keyed = {fc.data_path.split('"')[1] for fc in curves}
     assert keyed == set(body.bone_names) and "mixamorig:HeadTop_End" not in keyed
-    assert len(keyed) == 22  # body joints only: the model drives no fingers
+    fingers = {b for b in keyed if "Hand" in b and b not in ("mixamorig:LeftHand", "mixamorig:RightHand")}
+    assert len(keyed) - len(fingers) == 22  # the body joints, plus the fingers when the model has hands
+    assert bool(fingers) == bundled.hands
     segs = {"upper arm L": ("mixamorig:LeftArm", "mixamorig:LeftForeArm"),
             "forearm L": ("mixamorig:LeftForeArm", "mixamorig:LeftHand"),
             "upper arm R": ("mixamorig:RightArm", "mixamorig:RightForeArm"),
