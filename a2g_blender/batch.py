@@ -13,8 +13,9 @@ One entry point, :func:`main`, reached three ways:
 The arguments and the plan are :mod:`.batch_plan`'s (no bpy), the scenes and exports
 :mod:`.batch_scene`'s. Jobs are built by ``pipeline.prepare``, the code behind the Generate
 Gestures button (the armature's pins read by :mod:`.pins` as Resample reads them), so batch and
-UI results are the same for the same audio, seed, pins and model. ``--pin`` imports the clip (:mod:`.npz_import`) and pins it on the 'A2G Pins' NLA
-track, as Import SMPL-X Motion + Pin Action Here do, so the saved file shows the pins.
+UI results are the same for the same audio, seed, pins and model. ``--pin`` imports the clip
+(:mod:`.npz_import`) and pins it on the 'A2G Pins' NLA track, as Import SMPL-X Motion + Pin
+Action Here do, so the saved file shows the pins.
 """
 
 from __future__ import annotations

@@ -43,9 +43,6 @@ from .core.rotations import quat_to_matrix
 from .core.skeleton import JOINT_NAMES, NUM_JOINTS, Y_UP_TO_Z_UP, Y_UP_TO_Z_UP_QUAT
 from .core.smplx_npz import SmplxMotion, read_smplx_npz, write_smplx_npz
 
-#: Pelvis displacements below this (metres) count as "the pelvis never moves".
-_STILL = 1e-4
-
 
 @dataclass(frozen=True)
 class ArmatureFrames:
@@ -83,7 +80,8 @@ def armature_frames(obj) -> ArmatureFrames:
     joints = tuple(j for j, n in enumerate(JOINT_NAMES) if n in names)
     bone_names = tuple(names[JOINT_NAMES[j]] for j in joints)
     if body.up_axis == "Z":
-        up_quat, up = np.asarray(Y_UP_TO_Z_UP_QUAT, dtype=np.float64), np.asarray(Y_UP_TO_Z_UP, dtype=np.float64)
+        up_quat = np.asarray(Y_UP_TO_Z_UP_QUAT, dtype=np.float64)
+        up = np.asarray(Y_UP_TO_Z_UP, dtype=np.float64)
     else:
         up_quat, up = np.array([1.0, 0.0, 0.0, 0.0]), np.eye(3)
     rest = np.array([tuple(bones[n].matrix_local.to_quaternion()) for n in bone_names])
@@ -94,31 +92,22 @@ def armature_frames(obj) -> ArmatureFrames:
     return ArmatureFrames(joints, bone_names, change, up, pelvis_rest, can_move)
 
 
-# ---- conversion (numpy) ------------------------------------------------------------------------
+# ---- conversion (core.scene_motion) ------------------------------------------------------------
 def scene_quaternions(motion: SmplxMotion, frames: ArmatureFrames, n_out: int, fps: float) -> np.ndarray:
     """Bone quaternions (n_out, J, 4) for scene frames 0 .. n_out - 1 at ``fps``."""
-    from .core.scene_motion import to_scene_quaternions
-    from .core.timeline import MODEL_FPS
+    from .core.scene_motion import clip_to_scene_quaternions
 
-    # to_scene_quaternions samples a MODEL_FPS source; a clip at motion.fps played on a scene
-    # at fps samples exactly like a MODEL_FPS clip on a scene at fps * MODEL_FPS / motion.fps.
-    rate = fps * MODEL_FPS / motion.fps
-    local = motion.local_rot[:, list(frames.joints)]
-    return to_scene_quaternions(local, 0, n_out, rate, frames.change)
+    return clip_to_scene_quaternions(motion.local_rot[:, list(frames.joints)], motion.fps, n_out, fps,
+                                     frames.change)
 
 
 def pelvis_locations(motion: SmplxMotion, frames: ArmatureFrames, n_out: int, fps: float):
     """Pelvis bone ``location`` (n_out, 3), or None when it cannot or does not move."""
+    from .core.scene_motion import pelvis_locations as locations
+
     if not frames.pelvis_can_move:
         return None
-    delta = motion.trans - motion.trans[:1]
-    if float(np.abs(delta).max(initial=0.0)) < _STILL:
-        return None
-    src = np.arange(motion.n_frames) / motion.fps
-    times = np.arange(n_out) / fps
-    moved = np.stack([np.interp(times, src, delta[:, i]) for i in range(3)], -1)
-    # armature-space displacement -> the pelvis bone's rest frame (pose location space)
-    return moved @ frames.up.T @ frames.pelvis_rest
+    return locations(motion.trans, motion.fps, n_out, fps, frames.up, frames.pelvis_rest)
 
 
 def prepare_import(context, obj, filepath: str, flat_hand_mean: bool = False) -> PreparedImport:

@@ -33,7 +33,7 @@ class Job:
     armature: str  # object name
     rig: object  # rig.BodyRig
     heard: object  # audio_source.HeardAudio
-    model: object  # core.network.Network
+    network: object  # core.network.Network (the loaded model)
     model_path: Path
     seed: int
     fps: float
@@ -126,7 +126,7 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
     step(0.25)
     takes, first = [], None
     for i in range(job.count):
-        local = generate(job.model, features, job.seed + i, pins=job.pins, resamples=job.resamples,
+        local = generate(job.network, features, job.seed + i, pins=job.pins, resamples=job.resamples,
                          intensity=job.intensity)
         first = local if first is None else first
         takes.append(scene_quaternions(job.rig, local, heard.first, heard.end, job.fps))

@@ -91,7 +91,8 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     generate(net, rng.standard_normal((300, 64)).astype(np.float32), 0)  # warm-up
-    header = f"{'audio':>8} {'frames':>7} | {'generate s':>10} {'fps':>8} | {'nets s':>7} {'fps':>8} | {'peak MB':>7}"
+    header = (f"{'audio':>8} {'frames':>7} | {'generate s':>10} {'fps':>8} | {'nets s':>7} {'fps':>8} | "
+              f"{'peak MB':>7}")
     if torch:
         header += f" | {'torch s':>7} {'fps':>8} | {'numpy/torch':>11}"
     print(header)

@@ -128,7 +128,8 @@ class ModelConfig:
         minimum_zero = {"specific_dim", "mapping_layers", "noise_smoothing", "output_smoothing"}
         for name in ("n_mels", "n_joints", "rot_dim", "shared_dim", "specific_dim",
                      "kernel_size", "audio_head_hidden", "decoder_head_hidden",
-                     "mapping_layers", "noise_smoothing", "output_smoothing", "fps", "sample_rate", "hop_length"):
+                     "mapping_layers", "noise_smoothing", "output_smoothing", "fps", "sample_rate",
+                     "hop_length"):
             value = getattr(self, name)
             lowest = 0 if name in minimum_zero else 1
             if value < lowest:
@@ -136,7 +137,8 @@ class ModelConfig:
         if self.n_joints != len(self.joint_indices):
             raise ValueError(
                 f"ModelConfig: n_joints must be {len(self.joint_indices)} with hands={self.hands} "
-                f"(the 22 body joints{' and the 30 finger joints' if self.hands else ''}), got {self.n_joints}"
+                f"(the 22 body joints{' and the 30 finger joints' if self.hands else ''}), "
+                f"got {self.n_joints}"
             )
         if self.kernel_size % 2 != 1:
             raise ValueError(

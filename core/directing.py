@@ -318,9 +318,23 @@ def blend_edges(current, new, fps: float) -> np.ndarray:
     smooth whatever surrounds the range.
     """
     cur = np.asarray(current, dtype=np.float64)
-    nw = align_hemisphere(np.asarray(new, dtype=np.float64), cur)
+    aligned = align_hemisphere(np.asarray(new, dtype=np.float64), cur)
     w = fade_weights(cur.shape[0], fade_length(fps))
-    return quat_normalize(quat_slerp(cur, nw, w[:, None]))
+    return quat_normalize(quat_slerp(cur, aligned, w[:, None]))
+
+
+#: Largest difference (quaternion components) between the keys there and the replayed recipe
+#: that still counts as "the same": the keys are float32, the replay is bit-for-bit the same
+#: computation, so anything above float32 rounding means the keys or the pins changed.
+SAME_KEYS_TOLERANCE = 1e-4
+
+
+def same_keys(a, b) -> bool:
+    """Quaternion keys ``a`` and ``b`` (..., 4) hold the same rotations up to float32 rounding
+    (:data:`SAME_KEYS_TOLERANCE`; either quaternion sign)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    d = np.minimum(np.abs(a - b).max(axis=-1), np.abs(a + b).max(axis=-1))
+    return bool(d.max() < SAME_KEYS_TOLERANCE)
 
 
 def align_hemisphere(quats, reference) -> np.ndarray:

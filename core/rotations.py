@@ -57,13 +57,18 @@ def _skew(v: np.ndarray) -> np.ndarray:
     return np.stack([np.stack([o, -z, y], -1), np.stack([z, o, -x], -1), np.stack([-y, x, o], -1)], -2)
 
 
-def axis_angle_to_matrix(aa) -> np.ndarray:
-    """Axis-angle (..., 3) -> rotation matrix (..., 3, 3) (Rodrigues, stable near 0)."""
-    a, dt = _prepare(aa, (3,), "axis_angle_to_matrix")
+def _angles(a: np.ndarray):
+    """Of axis-angle vectors: (angle^2, angle, angle < _SMALL, angle with 1 where small)."""
     th2 = np.sum(a * a, axis=-1)
     th = np.sqrt(th2)
     small = th < _SMALL
-    safe = np.where(small, 1.0, th)
+    return th2, th, small, np.where(small, 1.0, th)
+
+
+def axis_angle_to_matrix(aa) -> np.ndarray:
+    """Axis-angle (..., 3) -> rotation matrix (..., 3, 3) (Rodrigues, stable near 0)."""
+    a, dt = _prepare(aa, (3,), "axis_angle_to_matrix")
+    th2, th, small, safe = _angles(a)
     # A = sin(t)/t, B = (1 - cos(t))/t^2 with Taylor series near 0
     A = np.where(small, 1.0 - th2 / 6.0, np.sin(safe) / safe)
     B = np.where(small, 0.5 - th2 / 24.0, (1.0 - np.cos(safe)) / (safe * safe))
@@ -147,10 +152,7 @@ def matrix_to_quat(R) -> np.ndarray:
 def axis_angle_to_quat(aa) -> np.ndarray:
     """Axis-angle (..., 3) -> unit quaternion (..., 4) (w, x, y, z) with w >= 0."""
     a, dt = _prepare(aa, (3,), "axis_angle_to_quat")
-    th2 = np.sum(a * a, axis=-1)
-    th = np.sqrt(th2)
-    small = th < _SMALL
-    safe = np.where(small, 1.0, th)
+    th2, th, small, safe = _angles(a)
     s = np.where(small, 0.5 - th2 / 48.0, np.sin(0.5 * safe) / safe)  # sin(t/2)/t
     q = np.concatenate([np.cos(0.5 * th)[..., None], a * s[..., None]], -1)
     q = np.where(q[..., :1] < 0.0, -q, q)  # angles > pi

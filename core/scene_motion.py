@@ -50,3 +50,31 @@ def pose_to_local_quats(pose_quats, change=None) -> np.ndarray:
     a = np.asarray(change, dtype=np.float64)[None]
     conj = a * np.array([1.0, -1.0, -1.0, -1.0])
     return quat_multiply(quat_multiply(a, q), conj)
+
+
+#: Pelvis displacements below this (metres) count as "the pelvis never moves".
+STILL_PELVIS_M = 1e-4
+
+
+def clip_to_scene_quaternions(local_rot, clip_fps: float, n_out: int, fps: float, change=None) -> np.ndarray:
+    """Bone quaternions (n_out, J, 4) at scene frames 0 .. n_out - 1 (``fps``) of a clip of
+    local rotations (T, J, 3, 3) recorded at ``clip_fps`` (an imported .npz)."""
+    # to_scene_quaternions samples a MODEL_FPS source; a clip at clip_fps played on a scene at
+    # fps samples exactly like a MODEL_FPS clip on a scene at fps * MODEL_FPS / clip_fps.
+    return to_scene_quaternions(local_rot, 0, n_out, fps * MODEL_FPS / clip_fps, change)
+
+
+def pelvis_locations(trans, clip_fps: float, n_out: int, fps: float, up, pelvis_rest):
+    """Pelvis bone ``location`` (n_out, 3) at scene frames 0 .. n_out - 1 for a clip's SMPL-X
+    translation ``trans`` (T, 3) (Y up, metres) at ``clip_fps``; None when the pelvis stays
+    within :data:`STILL_PELVIS_M`. ``up`` (3, 3): SMPL-X axes -> armature axes; ``pelvis_rest``
+    (3, 3): armature axes -> the pelvis bone's rest frame."""
+    trans = np.asarray(trans, dtype=np.float64)
+    delta = trans - trans[:1]
+    if float(np.abs(delta).max(initial=0.0)) < STILL_PELVIS_M:
+        return None
+    src = np.arange(trans.shape[0]) / clip_fps
+    times = np.arange(n_out) / fps
+    moved = np.stack([np.interp(times, src, delta[:, i]) for i in range(3)], -1)
+    # armature-space displacement -> the pelvis bone's rest frame (pose location space)
+    return moved @ np.asarray(up).T @ np.asarray(pelvis_rest)

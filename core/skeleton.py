@@ -101,7 +101,8 @@ def model_columns(joints, hands: bool) -> tuple[int, ...]:
     try:
         return tuple(where[int(j)] for j in joints)
     except KeyError as exc:
-        raise ValueError(f"model_columns: the model does not drive joint {JOINT_NAMES[exc.args[0]]}") from None
+        raise ValueError(f"model_columns: the model does not drive joint "
+                         f"{JOINT_NAMES[exc.args[0]]}") from None
 
 
 def relax_missing_fingers(local_rot, present) -> np.ndarray:

@@ -64,7 +64,8 @@ LABELS = {
 def positions_cm(rotations: np.ndarray) -> np.ndarray:
     """Local rotations ``(..., J, 3, 3)`` (J >= 22: the body joints first) -> body joint positions
     ``(..., 22, 3)`` in cm."""
-    return forward_kinematics(rotations[..., :NUM_BODY_JOINTS, :, :], body_rest_offsets(), BODY_PARENTS)[0] * CM
+    body = rotations[..., :NUM_BODY_JOINTS, :, :]
+    return forward_kinematics(body, body_rest_offsets(), BODY_PARENTS)[0] * CM
 
 
 def finger_deviation_deg(rotations: np.ndarray) -> float:
@@ -189,7 +190,8 @@ def motion_columns(motions: Sequence[np.ndarray], data: EvalData) -> dict[str, f
     }
 
 
-def evaluate_model(model_path: Path, data: EvalData, n_samples: int, seed: int, prior: str | None = None) -> dict:
+def evaluate_model(model_path: Path, data: EvalData, n_samples: int, seed: int,
+                   prior: str | None = None) -> dict:
     """All columns for one model file sampled with ``prior`` (None: its default). A run is one
     sample (seed) for every segment; L1, PCK and Diversity are averaged over runs, with the best
     run's value beside them. The ``unseen`` columns come from ``unseen_columns``."""
@@ -314,7 +316,8 @@ def markdown_table(rows: list[tuple[str, dict]], ground_truth: dict) -> str:
 def unseen_table(rows: list[tuple[str, dict]], truth: dict) -> str:
     """The unseen-speech table (``unseen_columns``), one row per model and prior."""
     header = ("| model | Window statistics (× real-vs-real) ↓ | Arm movement (× mocap) | Jerk (× mocap) "
-              "| Seed difference (cm) | Other speech / other seed | Finger deviation (°) | Finger speed (°/s) |")
+              "| Seed difference (cm) | Other speech / other seed | Finger deviation (°) "
+              "| Finger speed (°/s) |")
     lines = [header, "|" + "---|" * 8]
     for label, r in rows:
         u = r["unseen"]

@@ -128,7 +128,8 @@ def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, 
         "train_config": dataclasses.asdict(config),
         **(extra or {}),
     }
-    return export_model(model, path, stats.mean, stats.std, code_mean, code_std, metadata, prior, model_config)
+    return export_model(model, path, stats.mean, stats.std, code_mean, code_std, metadata, prior,
+                        model_config)
 
 
 def export_checkpoint(checkpoint, data_dir, path, output_smoothing: int | None = None,
@@ -166,5 +167,6 @@ def reexport_model_file(source, data_dir, path, code_prior: str = DEFAULT_PRIOR,
         changes["output_smoothing"] = int(output_smoothing)
     metadata = {**loaded.metadata, "reexported_from": os.path.basename(str(source)),
                 "reexported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
-    return save_model(path, loaded.weights, dataclasses.replace(loaded.config, **changes), loaded.feature_mean,
-                      loaded.feature_std, loaded.code_mean, loaded.code_std, metadata, prior)
+    return save_model(path, loaded.weights, dataclasses.replace(loaded.config, **changes),
+                      loaded.feature_mean, loaded.feature_std, loaded.code_mean, loaded.code_std, metadata,
+                      prior)

@@ -8,7 +8,7 @@
   use_empty=True)`), which keeps the preferences and so keeps the extension enabled.
 - The trained model is not needed: a model with random weights in the real file format is
   written once per session and set as the add-on's Model File preference.
-- Helpers write speech-like WAV files with the standard library (no soundfile needed).
+- Speech-like WAV files come from tests/speech.py (standard library, no soundfile needed).
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ import importlib
 import os
 import sys
 import tempfile
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +34,7 @@ bpy = pytest.importorskip("bpy", reason="the bpy module (Blender as a Python mod
 
 sys.path.insert(0, str(ROOT))
 import build_addon  # noqa: E402
+from tests.speech import speech_like, write_wav  # noqa: E402,F401  (re-exported to the tests)
 
 
 @pytest.fixture(scope="session")
@@ -77,36 +76,6 @@ def addon(installed_addon, model_file):
     bpy.context.preferences.addons[MODULE_NAME].preferences.model_path = str(model_file)
     yield installed_addon
     bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
-
-
-def speech_like(seconds: float, rate: int = 16000, seed: int = 0, channels: int = 1) -> np.ndarray:
-    """Syllable-like bursts of a voiced harmonic tone with noise: float32 (n, channels)."""
-    rng = np.random.default_rng(seed)
-    n = int(round(seconds * rate))
-    t = np.arange(n) / rate
-    f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / rate
-    voice = sum(np.sin(k * phase) / k for k in range(1, 8))
-    envelope = np.clip(np.sin(2 * np.pi * 3.1 * t + rng.uniform(0, 6)), 0, None) ** 2
-    x = 0.2 * envelope * voice + 0.01 * rng.standard_normal(n)
-    out = np.repeat(x[:, None], channels, axis=1)
-    if channels > 1:
-        out[:, 1:] *= 0.5
-    return out.astype(np.float32)
-
-
-def write_wav(path, samples, rate: int = 16000) -> Path:
-    """Write float samples (n,) or (n, channels) as 16-bit PCM WAV."""
-    samples = np.asarray(samples, dtype=np.float32)
-    if samples.ndim == 1:
-        samples = samples[:, None]
-    pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(samples.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return Path(path)
 
 
 def has_aud() -> bool:
@@ -225,3 +194,15 @@ class _OperatorProperties:
         if name not in self._names:
             raise AttributeError(f"the operator has no property {name!r}")
         object.__setattr__(self, name, value)
+
+
+def mod(name: str):
+    """The installed extension's submodule ``name`` (e.g. "pipeline", "core.generate")."""
+    return importlib.import_module(f"{MODULE_NAME}.{name}")
+
+
+@pytest.fixture()
+def rig(addon):
+    """A new SMPL-X character (Add SMPL-X Character), active."""
+    assert bpy.ops.a2g.add_character() == {"FINISHED"}
+    return bpy.context.active_object

@@ -11,7 +11,6 @@ reason (random weights cannot follow a pin).
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import bpy
@@ -28,12 +27,12 @@ from core.smplx_npz import read_smplx_npz
 from core.timeline import sample_rotations
 from tests.quality import position_error_cm, seam_speeds
 
-from .conftest import MODULE_NAME, ROOT, FakeLayout, has_aud, speech_like, write_wav
+from .conftest import MODULE_NAME, ROOT, FakeLayout, has_aud, mod, speech_like, write_wav
 
 RATE = 16000
 EXCERPTS = ROOT / "tests" / "data" / "beat2_excerpt"
 TRAINED = sorted((ROOT / "models").glob("*.json"))
-WAITS = "waits for the trained model (models/*.json is not in the repo yet)"
+WAITS = "hold for a trained model only (models/*.json)"
 
 # Thresholds for a trained model (provisional until measured with it; see the module docstring).
 PIN_ERROR_CM = 8.0  # mean joint-position error inside a pin, its first/last 8 frames left out
@@ -41,17 +40,7 @@ PIN_VS_FREE = 0.5  # ... and at most this fraction of an unpinned take's distanc
 SEAM_RATIO = 1.5  # peak joint speed within 4 frames of a seam / peak speed elsewhere
 
 
-def mod(name):
-    return importlib.import_module(f"{MODULE_NAME}.{name}")
-
-
 # ---- fixtures and helpers --------------------------------------------------------------------
-@pytest.fixture()
-def rig(addon):
-    assert bpy.ops.a2g.add_character() == {"FINISHED"}
-    return bpy.context.active_object
-
-
 @pytest.fixture()
 def speech(tmp_path):
     """6 s of speech-like sound (180 frames at 30 fps), played from frame 1."""

@@ -6,7 +6,6 @@ body only, and a body-only model never keys a finger."""
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 
 import bpy
@@ -23,16 +22,12 @@ from core.skeleton import BODY_JOINT_NAMES, HAND_JOINTS, JOINT_NAMES, hand_mean
 from core.smplx_npz import read_smplx_npz
 from core.timeline import sample_rotations
 
-from .conftest import MODULE_NAME, speech_like, write_wav
+from .conftest import MODULE_NAME, mod, speech_like, write_wav
 from .test_retarget import mixamo_fbx
 from .test_rigs import build_rig, world_deltas
 
 FINGER_NAMES = tuple(JOINT_NAMES[j] for j in HAND_JOINTS)
 HANDS_NAMES = BODY_JOINT_NAMES + FINGER_NAMES  # the model's 52 joints, in its order
-
-
-def mod(name):
-    return importlib.import_module(f"{MODULE_NAME}.{name}")
 
 
 @pytest.fixture(scope="module")

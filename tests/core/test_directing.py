@@ -151,7 +151,8 @@ def test_recipe_round_trip():
                1, 91, 24.0, (ResampleRange(3, 9, 1),), take=2)
     r2 = r.with_resample(ResampleRange(5, 20, 7))
     back = Recipe.from_json(r2.to_json())
-    assert back == r2 and back.resamples[-1] == ResampleRange(5, 20, 7) and r.resamples == (ResampleRange(3, 9, 1),)
+    assert back == r2 and back.resamples[-1] == ResampleRange(5, 20, 7)
+    assert r.resamples == (ResampleRange(3, 9, 1),)
     with pytest.raises(DirectingError, match="unreadable"):
         Recipe.from_json("{not json")
     with pytest.raises(DirectingError, match="unreadable"):
@@ -220,3 +221,15 @@ def test_layered_ranges_replay_an_edit_history(net, feats):
     assert np.abs(twice[80:120] - once[80:120]).max() > 1e-2
     with pytest.raises(ValueError, match="overlap"):
         generate(net, feats, 2, resamples=first + [ResampleRange(70, 130, 5)])
+
+
+def test_same_keys_allows_float32_rounding_and_either_sign_only():
+    from core.directing import SAME_KEYS_TOLERANCE, same_keys
+
+    rng = np.random.default_rng(5)
+    q = rng.standard_normal((10, 22, 4))
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    assert same_keys(q, q.astype(np.float32)) and same_keys(q, -q)
+    moved = q.copy()
+    moved[3, 7, 1] += 2 * SAME_KEYS_TOLERANCE
+    assert not same_keys(q, moved)

@@ -95,7 +95,8 @@ def test_priors_differ_from_each_other(net, feats):
 def test_default_prior_is_the_configs(feats):
     loaded = random_model(seed=3)
     retrieval = dataclasses.replace(loaded, config=dataclasses.replace(loaded.config, code_prior="retrieval"))
-    np.testing.assert_array_equal(generate(retrieval, feats, 2), generate(loaded, feats, 2, prior="retrieval"))
+    np.testing.assert_array_equal(generate(retrieval, feats, 2),
+                                  generate(loaded, feats, 2, prior="retrieval"))
 
 
 @pytest.mark.parametrize("prior", PRIORS)
@@ -208,7 +209,8 @@ def test_priors_round_trip_through_the_model_file(tmp_path, feats):
     back = load_model(_saved(tmp_path, loaded))
     assert set(back.prior) == set(loaded.prior)
     for prior in PRIORS:
-        np.testing.assert_array_equal(generate(back, feats, 1, prior=prior), generate(loaded, feats, 1, prior=prior))
+        np.testing.assert_array_equal(generate(back, feats, 1, prior=prior),
+                                      generate(loaded, feats, 1, prior=prior))
 
 
 def test_version_1_file_loads_with_the_paper_prior(tmp_path, feats):
@@ -266,8 +268,8 @@ def test_scale_about_scales_the_angle_from_the_mean_pose():
     mean = mean_pose(rot)
     for factor in (0.5, 1.5):
         scaled = scale_about(rot, mean, factor).astype(np.float64)
-        np.testing.assert_allclose(geodesic_angle(scaled, mean[None]), factor * geodesic_angle(rot, mean[None]),
-                                   atol=1e-5)
+        np.testing.assert_allclose(geodesic_angle(scaled, mean[None]),
+                                   factor * geodesic_angle(rot, mean[None]), atol=1e-5)
     np.testing.assert_allclose(scale_about(rot, mean, 1.0), rot, atol=1e-6)
 
 

@@ -128,6 +128,7 @@ def test_parse_pin(tmp_path):
     assert at_time.seconds == 1.5 and at_time.scene_frame(first=10, fps=24.0) == 46
     assert at_frame.scene_frame(first=10, fps=24.0) == 45
     for spec, message in [("clip.npz", "CLIP.npz@FRAME"), (f"{clip}@soon", "not a frame number"),
-                          (f"{clip}@-1s", "not a frame number"), (f"{tmp_path}/no.npz@3", "no.npz.*not found")]:
+                          (f"{clip}@-1s", "not a frame number"),
+                          (f"{tmp_path}/no.npz@3", "no.npz.*not found")]:
         with pytest.raises(UserError, match=message):
             plan_mod.parse_pin(spec)

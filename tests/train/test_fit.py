@@ -75,7 +75,8 @@ def test_checkpoint_holds_everything_and_resumes(trained, tmp_path, excerpt):
 def test_exported_model_file_loads_and_generates(trained, excerpt, tmp_path):
     out, model = trained
     loaded = load_model(out / MODEL_NAME)
-    assert loaded.config == dataclasses.replace(TINY, code_prior=DEFAULT_PRIOR)  # the default prior is exported
+    # the default prior is exported
+    assert loaded.config == dataclasses.replace(TINY, code_prior=DEFAULT_PRIOR)
     assert set(loaded.prior) == set(PRIOR_NAMES)  # every prior's arrays are in the file
     assert loaded.metadata["variant"] == "full" and loaded.metadata["steps"] == 30
     # per-clip I_M statistics of the training crops (each also mirrored): (N, 16)
