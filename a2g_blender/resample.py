@@ -157,7 +157,7 @@ def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
 
     def keys(history):
         local = generate(job.network, features, recipe.seed, job.pins, history, layered=True,
-                         intensity=recipe.intensity)
+                         intensity=recipe.intensity, prior=recipe.prior or None)
         return scene_quaternions(job.rig, local, tl.first, tl.end, tl.fps)[lo:hi]
 
     old = keys(recipe.resamples)

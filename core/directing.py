@@ -31,6 +31,7 @@ import numpy as np
 
 from .errors import UserError
 from .generate import FADE_FRAMES, MAX_INTENSITY, ResampleRange, fade_weights
+from .prior import PRIORS
 from .rotations import quat_make_continuous, quat_normalize, quat_slerp
 from .timeline import MODEL_FPS
 
@@ -259,7 +260,9 @@ class Recipe:
     ``audio``: JSON-safe description of the speech (``source`` "STRIPS" or "FILE", ``strips``,
     ``file``, ``digest``); ``first``/``end``/``fps``: where it lies on the timeline;
     ``resamples``: the resample history, applied in order (``generate(..., layered=True)``);
-    ``intensity``: ``generate``'s intensity (recipes written before it existed read as 1.0).
+    ``intensity``: ``generate``'s intensity (recipes written before it existed read as 1.0);
+    ``prior``: the code prior the take was drawn with ("" in recipes written before it was
+    recorded: the model's default).
     """
 
     seed: int
@@ -271,17 +274,18 @@ class Recipe:
     resamples: tuple[ResampleRange, ...] = field(default=())
     take: int = 0  # 1.. for one of several takes, 0 for a single generation
     intensity: float = 1.0  # core.generate's intensity, in (0, MAX_INTENSITY]
+    prior: str = ""  # core.prior name; "" = the model's default (config.code_prior)
 
     def with_resample(self, rr: ResampleRange) -> Recipe:
         return Recipe(self.seed, self.model, dict(self.audio), self.first, self.end, self.fps,
-                      (*self.resamples, rr), self.take, self.intensity)
+                      (*self.resamples, rr), self.take, self.intensity, self.prior)
 
     def to_json(self) -> str:
         return json.dumps({
             "version": RECIPE_VERSION, "seed": self.seed, "model": self.model,
             "audio": self.audio, "first": self.first, "end": self.end, "fps": self.fps,
             "resamples": [[r.start, r.end, r.seed] for r in self.resamples], "take": self.take,
-            "intensity": self.intensity,
+            "intensity": self.intensity, "prior": self.prior,
         }, sort_keys=True)
 
     @classmethod
@@ -294,10 +298,13 @@ class Recipe:
             intensity = float(d.get("intensity", 1.0))
             if not 0.0 < intensity <= MAX_INTENSITY:
                 raise ValueError(f"intensity {intensity!r} outside (0, {MAX_INTENSITY:g}]")
+            prior = str(d.get("prior", ""))
+            if prior and prior not in PRIORS:
+                raise ValueError(f"unknown code prior {prior!r}")
             return cls(int(d["seed"]), str(d["model"]), dict(d["audio"]), int(d["first"]),
                        int(d["end"]), float(d["fps"]),
                        tuple(ResampleRange(int(a), int(b), int(s)) for a, b, s in d["resamples"]),
-                       int(d.get("take", 0)), intensity)
+                       int(d.get("take", 0)), intensity, prior)
         except (ValueError, TypeError, KeyError) as exc:
             raise DirectingError(f"The take's generation recipe is unreadable ({exc}): "
                                  "generate it again") from None

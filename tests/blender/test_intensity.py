@@ -61,6 +61,7 @@ def test_intensity_is_keyed_stored_and_replayed_by_resample(rig, tmp_path, model
     assert bpy.ops.a2g.generate(seed=3, intensity=1.5) == {"FINISHED"}
     action = rig.animation_data.action
     assert json.loads(action["a2g_recipe"])["intensity"] == 1.5
+    assert json.loads(action["a2g_recipe"])["prior"] == load_model(model_file).config.code_prior
     _, got = keys(rig)
     assert_same_rotations(got, expected(model_file, wav, 180, 3, 1.5))
     assert np.abs(got - expected(model_file, wav, 180, 3, 1.0)).max() > 1e-2  # not the default

@@ -173,6 +173,19 @@ def test_recipe_intensity():
             Recipe.from_json(json.dumps(old))
 
 
+def test_recipe_prior():
+    audio = {"source": "FILE", "file": "/a.wav", "strips": [], "digest": "ab"}
+    r = Recipe(4, "m.json", audio, 1, 91, 24.0, prior="gaussian")
+    r2 = r.with_resample(ResampleRange(5, 20, 7))
+    assert r2.prior == "gaussian" and Recipe.from_json(r2.to_json()) == r2
+    old = json.loads(r.to_json())
+    del old["prior"]  # a recipe written before the prior was recorded: the model's default
+    assert Recipe.from_json(json.dumps(old)).prior == ""
+    old["prior"] = "flow"
+    with pytest.raises(DirectingError, match="unknown code prior 'flow'"):
+        Recipe.from_json(json.dumps(old))
+
+
 def test_audio_digest():
     x = np.linspace(-1, 1, 1000, dtype=np.float32)
     assert audio_digest(x) == audio_digest(x.copy()) != audio_digest(x[:-1])
