@@ -10,18 +10,9 @@ from core.generate import FADE_FRAMES, Pin, ResampleRange, _crossfade, fade_weig
 from core.model_file import random_model
 from core.network import Network
 from core.rotations import geodesic_angle, matrix_to_sixd, sixd_to_matrix
+from tests.core.conftest import N_FRAMES  # noqa: E402
 
-T = 240
-
-
-@pytest.fixture(scope="module")
-def net():
-    return Network(random_model(seed=11))
-
-
-@pytest.fixture(scope="module")
-def feats():
-    return (np.random.default_rng(0).standard_normal((T, 64)) * 12 - 40).astype(np.float32)
+T = N_FRAMES  # the shared features' length (tests/core/conftest.py)
 
 
 @pytest.fixture(scope="module")
