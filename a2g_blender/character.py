@@ -105,6 +105,19 @@ def _material():
     return mat
 
 
+def _relax_fingers(arm_obj) -> None:
+    """Pose the 30 finger bones in the relaxed mean hand (not flat): what a model without hands
+    leaves them at. The bones are built the SMPL-X way, so an SMPL-X local rotation is the pose
+    quaternion as it is (see motion.py)."""
+    from .core.rotations import axis_angle_to_quat
+    from .core.skeleton import HAND_JOINTS, JOINT_NAMES, hand_mean
+
+    for j, q in zip(HAND_JOINTS, axis_angle_to_quat(hand_mean()), strict=True):
+        bone = arm_obj.pose.bones[JOINT_NAMES[j]]
+        bone.rotation_mode = "QUATERNION"
+        bone.rotation_quaternion = tuple(float(v) for v in q)
+
+
 def add_character(context, location=None):
     """Add the armature (active, selected) and its bound mannequin; returns (armature, mesh)."""
     import bpy
@@ -129,6 +142,7 @@ def add_character(context, location=None):
     arm_obj.show_in_front = True
     collection.objects.link(arm_obj)
     _build_armature(context, arm_obj, JOINT_NAMES, PARENTS, joints)
+    _relax_fingers(arm_obj)
 
     mesh = _build_mesh(MESH_NAME, vertices, asset["mesh_faces"])
     mesh.materials.append(_material())

@@ -9,8 +9,10 @@ from core.fk import forward_kinematics
 from core.rotations import axis_angle_to_matrix, axis_angle_to_quat
 from core.skeleton import (
     BODY_JOINT_NAMES,
+    HAND_JOINTS,
     JOINT_NAMES,
     PARENTS,
+    hand_mean,
     load_mannequin_asset,
     rest_offsets,
     y_up_to_z_up,
@@ -86,6 +88,18 @@ def test_smplx_axis_angle_is_the_bone_quaternion(character):
     expected = y_up_to_z_up(positions) + np.array(arm.location)
     got = np.array([tuple(arm.matrix_world @ arm.pose.bones[n].head) for n in BODY_JOINT_NAMES])
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_fingers_start_in_the_relaxed_mean_hand(character):
+    """Not flat: the fingers rest as SMPL-X's relaxed mean hand (what a model without hands
+    leaves them at), the body at its rest pose."""
+    arm, _mesh = character
+    for k, j in enumerate(HAND_JOINTS):
+        got = np.array(arm.pose.bones[JOINT_NAMES[j]].rotation_quaternion)
+        np.testing.assert_allclose(got, axis_angle_to_quat(hand_mean()[k]), atol=1e-6)
+    for name in BODY_JOINT_NAMES:
+        assert tuple(arm.pose.bones[name].rotation_quaternion) == (1.0, 0.0, 0.0, 0.0)
+    assert not arm.animation_data or not arm.animation_data.action  # posed, not keyed
 
 
 def test_poll_reason_outside_object_mode(character):
