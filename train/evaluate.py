@@ -444,7 +444,8 @@ def describe(model_path: Path, name: str) -> str:
     train_cfg = meta.get("train_config", {})
     extras = []
     if train_cfg.get("init_from"):
-        extras.append(f"fine-tuned from {Path(train_cfg['init_from']).parent.name}")
+        init = Path(train_cfg["init_from"])  # a run's checkpoint (name its run) or a model file
+        extras.append(f"fine-tuned from {init.stem if init.suffix == '.json' else init.parent.name}")
     if train_cfg.get("w_code_stats"):
         extras.append(f"code-stats loss {train_cfg['w_code_stats']:g}")
     if cfg.noise_smoothing:
