@@ -27,9 +27,10 @@ $(VENV)/.installed: requirements/main.txt
 build: setup
 	$(VPY) build_addon.py
 
-test: test-main test-compat
+# The linter runs first: a lint error stops the run before any test.
+test: lint test-main test-compat
 
-test-main: build
+test-main: lint build
 	$(VPY) -m pytest
 
 test-compat: $(foreach v,$(COMPAT),.venv-bpy$(v)/.installed)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import compat
-from .core.audio import AudioError, check_audio, check_sound_file, load_audio_16k_mono, resample
+from .core.audio import AudioError, check_audio, check_sound_file, load_audio_16k_mono, resample, to_mono
 from .core.features import SAMPLE_RATE
-from .timing import StripTiming, file_frames, heard, mix
+from .core.strip_audio import StripTiming, file_frames, heard, mix
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,7 @@ def decode(path: str) -> np.ndarray:
     except aud.error as exc:
         raise AudioError(f"{path}: not a readable sound file ({exc})") from exc
     data = np.asarray(sound.data(), dtype=np.float32)
-    if data.ndim == 2 and data.shape[1] > 1:
-        mono = data @ np.full(data.shape[1], 1.0 / data.shape[1], dtype=np.float32)
-    else:
-        mono = data.reshape(-1)
+    mono = to_mono(data if data.ndim == 2 else data.reshape(-1))
     if int(rate) != SAMPLE_RATE and mono.size:
         mono = resample(mono, int(rate), SAMPLE_RATE)
     return mono

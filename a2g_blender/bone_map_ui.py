@@ -13,6 +13,8 @@ from __future__ import annotations
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
+from .panel import SidebarPanel
+
 
 class A2GBoneMapItem(bpy.types.PropertyGroup):
     joint: bpy.props.StringProperty(name="Joint", description="SMPL-X joint name")
@@ -152,12 +154,9 @@ class A2G_OT_bone_map_save(bpy.types.Operator, ExportHelper):
         return {"FINISHED"}
 
 
-class A2G_PT_bone_map(bpy.types.Panel):
+class A2G_PT_bone_map(SidebarPanel, bpy.types.Panel):
     bl_idname = "A2G_PT_bone_map"
     bl_label = "Bone Map"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Gestures"
     bl_parent_id = "A2G_PT_gestures"
     bl_options = {"DEFAULT_CLOSED"}
 

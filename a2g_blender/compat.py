@@ -201,3 +201,10 @@ def register_cli_command(name: str, execute):
     if not hasattr(bpy.utils, "register_cli_command"):
         return None
     return bpy.utils.register_cli_command(name, execute)
+
+
+def unregister_cli_command(handle) -> None:
+    """Undo :func:`register_cli_command` (its handle, not None)."""
+    import bpy
+
+    bpy.utils.unregister_cli_command(handle)

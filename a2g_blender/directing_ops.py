@@ -28,6 +28,17 @@ def resample_blocker(context) -> str | None:
     return target_blocker(context) or take_blocker(target_armature(context))
 
 
+def _target_and_action(op, context, missing: str):
+    """The target armature and the action named by ``op.action`` (None, ``missing`` reported,
+    when there is no such action)."""
+    from .pipeline import target_armature
+
+    action = bpy.data.actions.get(op.action)
+    if action is None:
+        op.report({"ERROR"}, missing)
+    return target_armature(context), action
+
+
 class A2G_OT_pin_action(bpy.types.Operator):
     bl_idname = "a2g.pin_action"
     bl_label = "Pin Action Here"
@@ -50,13 +61,10 @@ class A2G_OT_pin_action(bpy.types.Operator):
 
     def execute(self, context):
         from .pins import add_pin
-        from .pipeline import target_armature
 
-        obj = target_armature(context)
-        action = bpy.data.actions.get(self.action)
+        obj, action = _target_and_action(self, context, f"No action named '{self.action}': choose "
+                                         "the action to pin" if self.action else "Choose the action to pin")
         if action is None:
-            self.report({"ERROR"}, f"No action named '{self.action}': choose the action to pin"
-                        if self.action else "Choose the action to pin")
             return {"CANCELLED"}
         if not self.properties.is_property_set("frame_start"):
             self.frame_start = context.scene.frame_current
@@ -122,18 +130,11 @@ class A2G_OT_resample_range(BackgroundJob, bpy.types.Operator):
             return {"CANCELLED"}
         return self._done(context, result)
 
-    # ---- interactive: worker thread + modal timer, Esc cancels --------------------------
-    def invoke(self, context, event):
+    # ---- interactive: BackgroundJob.invoke with this worker computation ----------------
+    def _worker_compute(self):
         from . import resample
 
-        if bpy.app.background or context.window is None:
-            return self.execute(context)
-        try:
-            job = self._prepare(context)
-        except Exception as exc:
-            self.report({"ERROR"}, message_for(exc, self._stage))
-            return {"CANCELLED"}
-        return self._start_job(context, job, resample.compute)
+        return resample.compute
 
     def _done(self, context, result):
         from . import resample
@@ -171,13 +172,10 @@ class A2G_OT_use_take(bpy.types.Operator):
         return poll_with_reason(cls, target_blocker(context))
 
     def execute(self, context):
-        from .pipeline import target_armature
         from .takes import use_take
 
-        obj = target_armature(context)
-        action = bpy.data.actions.get(self.action)
+        obj, action = _target_and_action(self, context, f"No take named '{self.action}'")
         if action is None:
-            self.report({"ERROR"}, f"No take named '{self.action}'")
             return {"CANCELLED"}
         try:
             use_take(obj, action)

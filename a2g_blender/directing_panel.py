@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import bpy
 
+from .panel import SidebarPanel
+
 
 def _has_body_channels(_self, action):
     from .pins import has_body_channels, pin_bone_names
@@ -95,12 +97,9 @@ def _draw_resample(layout, context, obj) -> None:
         op.action_frame_start, op.action_frame_end = rng.frame_start, rng.frame_end
 
 
-class A2G_PT_directing(bpy.types.Panel):
+class A2G_PT_directing(SidebarPanel, bpy.types.Panel):
     bl_idname = "A2G_PT_directing"
     bl_label = "Directing"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Gestures"
     bl_parent_id = "A2G_PT_gestures"
 
     def draw(self, context):

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Bulk keyframes: bone quaternions written and read in one go per F-curve.
 
-Where the F-curves live (legacy or slotted actions) is :mod:`.compat`'s business. Keys are written with ``keyframe_points.add`` + ``foreach_set("co", ...)`` + ``fc.update()``
-(hundreds of times faster than ``keyframe_insert``). Used by generation, batch, pinning and
+Where the F-curves live (legacy or slotted actions) is :mod:`.compat`'s business. Keys are
+written with ``keyframe_points.add`` + ``foreach_set("co", ...)`` + ``fc.update()`` (hundreds of
+times faster than ``keyframe_insert``). Used by generation, batch, pinning and
 resampling features alike.
 """
 

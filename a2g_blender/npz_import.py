@@ -43,9 +43,6 @@ from .core.rotations import quat_to_matrix
 from .core.skeleton import JOINT_NAMES, NUM_JOINTS, Y_UP_TO_Z_UP, Y_UP_TO_Z_UP_QUAT
 from .core.smplx_npz import SmplxMotion, read_smplx_npz, write_smplx_npz
 
-#: Pelvis displacements below this (metres) count as "the pelvis never moves".
-_STILL = 1e-4
-
 
 @dataclass(frozen=True)
 class ArmatureFrames:
@@ -53,7 +50,7 @@ class ArmatureFrames:
 
     joints: tuple[int, ...]  # SMPL-X joint indices the armature has bones for
     bones: tuple[str, ...]  # the bone name of each, same order
-    change: np.ndarray  # (J, 4) per-bone change of frame (motion.frame_change)
+    change: np.ndarray  # (J, 4) per-bone change of frame (core.scene_motion.frame_change)
     up: np.ndarray  # (3, 3) SMPL-X Y-up axes -> armature axes
     pelvis_rest: np.ndarray | None  # (3, 3) pelvis bone rest rotation in armature space
     pelvis_can_move: bool
@@ -75,7 +72,7 @@ class PreparedImport:
 def armature_frames(obj) -> ArmatureFrames:
     """Map SMPL-X joints onto ``obj``'s bones; raises ``rig.RigError`` for a non-SMPL-X rig."""
     from . import rig
-    from .motion import frame_change
+    from .core.scene_motion import frame_change
 
     body = rig.smplx_body_rig(obj)
     bones = obj.data.bones
@@ -83,7 +80,8 @@ def armature_frames(obj) -> ArmatureFrames:
     joints = tuple(j for j, n in enumerate(JOINT_NAMES) if n in names)
     bone_names = tuple(names[JOINT_NAMES[j]] for j in joints)
     if body.up_axis == "Z":
-        up_quat, up = np.asarray(Y_UP_TO_Z_UP_QUAT, dtype=np.float64), np.asarray(Y_UP_TO_Z_UP, dtype=np.float64)
+        up_quat = np.asarray(Y_UP_TO_Z_UP_QUAT, dtype=np.float64)
+        up = np.asarray(Y_UP_TO_Z_UP, dtype=np.float64)
     else:
         up_quat, up = np.array([1.0, 0.0, 0.0, 0.0]), np.eye(3)
     rest = np.array([tuple(bones[n].matrix_local.to_quaternion()) for n in bone_names])
@@ -94,31 +92,22 @@ def armature_frames(obj) -> ArmatureFrames:
     return ArmatureFrames(joints, bone_names, change, up, pelvis_rest, can_move)
 
 
-# ---- conversion (numpy) ------------------------------------------------------------------------
+# ---- conversion (core.scene_motion) ------------------------------------------------------------
 def scene_quaternions(motion: SmplxMotion, frames: ArmatureFrames, n_out: int, fps: float) -> np.ndarray:
     """Bone quaternions (n_out, J, 4) for scene frames 0 .. n_out - 1 at ``fps``."""
-    from .core.timeline import MODEL_FPS
-    from .motion import to_scene_quaternions
+    from .core.scene_motion import clip_to_scene_quaternions
 
-    # to_scene_quaternions samples a MODEL_FPS source; a clip at motion.fps played on a scene
-    # at fps samples exactly like a MODEL_FPS clip on a scene at fps * MODEL_FPS / motion.fps.
-    rate = fps * MODEL_FPS / motion.fps
-    local = motion.local_rot[:, list(frames.joints)]
-    return to_scene_quaternions(local, 0, n_out, rate, frames.change)
+    return clip_to_scene_quaternions(motion.local_rot[:, list(frames.joints)], motion.fps, n_out, fps,
+                                     frames.change)
 
 
 def pelvis_locations(motion: SmplxMotion, frames: ArmatureFrames, n_out: int, fps: float):
     """Pelvis bone ``location`` (n_out, 3), or None when it cannot or does not move."""
+    from .core.scene_motion import pelvis_locations as locations
+
     if not frames.pelvis_can_move:
         return None
-    delta = motion.trans - motion.trans[:1]
-    if float(np.abs(delta).max(initial=0.0)) < _STILL:
-        return None
-    src = np.arange(motion.n_frames) / motion.fps
-    times = np.arange(n_out) / fps
-    moved = np.stack([np.interp(times, src, delta[:, i]) for i in range(3)], -1)
-    # armature-space displacement -> the pelvis bone's rest frame (pose location space)
-    return moved @ frames.up.T @ frames.pelvis_rest
+    return locations(motion.trans, motion.fps, n_out, fps, frames.up, frames.pelvis_rest)
 
 
 def prepare_import(context, obj, filepath: str, flat_hand_mean: bool = False) -> PreparedImport:
@@ -205,17 +194,18 @@ def import_npz(context, obj, filepath: str, flat_hand_mean: bool = False):
 
 
 # ---- export ------------------------------------------------------------------------------------
-def smplx_rotations(bone_quats, change, n_joints: int = NUM_JOINTS) -> np.ndarray:
+def smplx_rotations(bone_quats, change, n_joints: int = NUM_JOINTS, joints=()) -> np.ndarray:
     """Bone quaternions (N, J, 4) -> SMPL-X local rotations (N, n_joints, 3, 3) float32.
 
     The inverse of the change of frame (``q = a * q_pose * conj(a)``); ``change`` (J, 4) or
-    None for SMPL-X-built bones. Joints J .. n_joints - 1 are left at rest (identity).
+    None for SMPL-X-built bones. ``joints``: the SMPL-X joint of each bone (default: the first
+    J); the other joints are left at rest (identity).
     """
-    from .core.directing import pose_to_local_quats
+    from .core.scene_motion import pose_to_local_quats
 
     q = pose_to_local_quats(bone_quats, change)
     out = np.broadcast_to(np.eye(3, dtype=np.float32), (q.shape[0], n_joints, 3, 3)).copy()
-    out[:, : q.shape[1]] = quat_to_matrix(q)
+    out[:, list(joints) if len(joints) else slice(0, q.shape[1])] = quat_to_matrix(q)
     return out
 
 
@@ -227,11 +217,16 @@ def armature_translation(obj, up_axis: str = "Z") -> np.ndarray:
     return loc @ np.asarray(Y_UP_TO_Z_UP) if up_axis == "Z" else loc
 
 
-def write_motion_npz(path, obj, rig, bone_quats, fps: float) -> None:
-    """Write generated body motion (bone quaternions (N, 22, 4) at ``fps``) as SMPL-X npz.
+def write_motion_npz(path, obj, rig, bone_quats, fps: float, model_local=None) -> None:
+    """Write generated motion (bone quaternions (N, K, 4) of ``rig.bone_names`` at ``fps``) as
+    SMPL-X npz.
 
-    ``rig`` is the :class:`.rig.BodyRig` the quaternions were made for. Joints the motion
-    does not cover (jaw, eyes, fingers) are written at rest, as the armature shows them.
+    ``rig`` is the :class:`.rig.BodyRig` the quaternions were made for. The finger bones it
+    keys (a model with hands) are written as generated, as offsets from the mean hand
+    (``flat_hand_mean=False``, as BEAT2 stores them); joints the motion does not cover (jaw,
+    eyes, and the fingers of a body-only model) are written at rest, as the armature shows them.
+    ``model_local`` (T, 52, 3, 3), the model's own 30 fps output: the fingers of a hands model
+    that the rig has no bones for are written from it.
     """
     if rig.retarget is not None:  # the artist's rig: back to SMPL-X through the inverse map
         from .core.retarget import to_smplx
@@ -240,11 +235,27 @@ def write_motion_npz(path, obj, rig, bone_quats, fps: float) -> None:
         local = to_smplx(rig.retarget, bone_quats, 55 if rig.retarget.n_joints > 22 else 22)
         rot[:, : local.shape[1]] = local
         trans = np.zeros((rot.shape[0], 3))
-        write_smplx_npz(path, rot, trans, fps=fps)
+        write_smplx_npz(path, _unkeyed_fingers(rot, rig, model_local, fps), trans, fps=fps)
         return
-    rot = smplx_rotations(bone_quats, rig.change)
+    rot = smplx_rotations(bone_quats, rig.change, joints=rig.joints)
     trans = np.broadcast_to(armature_translation(obj, rig.up_axis), (rot.shape[0], 3))
-    write_smplx_npz(path, rot, trans, fps=fps)
+    write_smplx_npz(path, _unkeyed_fingers(rot, rig, model_local, fps), trans, fps=fps)
+
+
+def _unkeyed_fingers(rot, rig, model_local, fps: float) -> np.ndarray:
+    """``rot`` (N, 55, 3, 3) with the finger joints no bone of ``rig`` plays taken from the
+    hands model's output ``model_local`` (T, 52, 3, 3) at 30 fps, sampled at the N frames."""
+    from .core.skeleton import HAND_JOINTS, model_columns
+    from .core.timeline import MODEL_FPS, sample_rotations
+
+    if model_local is None or model_local.shape[1] != 22 + len(HAND_JOINTS):
+        return rot
+    missing = [j for j in HAND_JOINTS if j not in set(rig.joints)]
+    if missing:
+        times = np.arange(rot.shape[0], dtype=np.float64) / float(fps)
+        picked = np.asarray(model_local, dtype=np.float64)[:, list(model_columns(missing, True))]
+        rot[:, missing] = quat_to_matrix(sample_rotations(picked, MODEL_FPS, times))
+    return rot
 
 
 # ---- operator ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import time
 import bpy
 
 from .core.errors import message_for
+from .properties import intensity_property, seed_property
 
 _active_worker = None  # the interactive job's worker thread, while one runs
 
@@ -119,6 +120,22 @@ class BackgroundJob:
     _stage = "Working"  # the progress bar's label
     _cancelled = "Cancelled: nothing was changed"
 
+    def _worker_compute(self):
+        """The numpy-only computation the worker runs (None: ``pipeline.compute``)."""
+        return None
+
+    def invoke(self, context, event):
+        """Interactive: prepare here, compute in a worker thread, Esc cancels (headless or
+        without a window: :meth:`execute`, synchronously)."""
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        try:
+            job = self._prepare(context)
+        except Exception as exc:  # bad input (UserError) or a failure: as the modal path reports it
+            self.report({"ERROR"}, message_for(exc, self._stage))
+            return {"CANCELLED"}
+        return self._start_job(context, job, self._worker_compute())
+
     def _start_job(self, context, job, compute=None):
         global _active_worker
         self._start = time.perf_counter()
@@ -175,13 +192,7 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
     _stage = "Generating gestures"
     _cancelled = "Gesture generation cancelled: nothing was changed"
 
-    seed: bpy.props.IntProperty(
-        name="Seed",
-        description="Random seed: the same seed gives the same gestures for the same audio. "
-        "Unset: the Gestures panel's seed",
-        default=0,
-        min=0,
-    )
+    seed: seed_property(". Unset: the Gestures panel's seed")
     count: bpy.props.IntProperty(
         name="Takes",
         description="How many takes to make for the same audio (seeds Seed, Seed + 1, ...), "
@@ -191,17 +202,7 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         min=1,
         max=32,
     )
-    intensity: bpy.props.FloatProperty(
-        name="Intensity",
-        description="How large and lively the gestures are: 1 as the model samples them, 0.5 "
-        "calmer, 1.5 livelier. Unset: the Gestures panel's Intensity",
-        default=1.0,
-        min=0.01,
-        max=3.0,
-        soft_min=0.25,
-        soft_max=2.0,
-        step=5,
-    )
+    intensity: intensity_property(". Unset: the Gestures panel's Intensity")
 
     @classmethod
     def poll(cls, context):
@@ -266,17 +267,7 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
             return {"CANCELLED"}
         return {"FINISHED"}
 
-    # ---- interactive: worker thread + modal timer, Esc cancels --------------------------
-    def invoke(self, context, event):
-        if bpy.app.background or context.window is None:
-            return self.execute(context)
-        try:
-            job = self._prepare(context)
-        except Exception as exc:
-            self.report({"ERROR"}, message_for(exc, self._stage))
-            return {"CANCELLED"}
-        return self._start_job(context, job)
-
+    # ---- interactive: BackgroundJob.invoke, then -------------------------------------
     def _done(self, context, result):
         try:
             self._apply(result, time.perf_counter() - self._start)

@@ -18,12 +18,17 @@ def _audio_summary(context) -> tuple[str, str]:
     return f"{which}: {names}", "SOUND"
 
 
-class A2G_PT_gestures(bpy.types.Panel):
-    bl_idname = "A2G_PT_gestures"
-    bl_label = "Audio2Gestures"
+class SidebarPanel:
+    """Where the extension's panels are: the 3D Viewport's sidebar, its "Gestures" tab."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "Gestures"
+
+
+class A2G_PT_gestures(SidebarPanel, bpy.types.Panel):
+    bl_idname = "A2G_PT_gestures"
+    bl_label = "Audio2Gestures"
 
     def draw(self, context):
         from .operators import generate_blocker, is_running

@@ -20,17 +20,10 @@ import re
 import numpy as np
 
 from . import compat
-from .core.directing import (
-    DirectingError,
-    StripTime,
-    Timeline,
-    axis_angle_to_quat4,
-    check_pin_spans,
-    euler_to_quat,
-    pin_span,
-    pose_to_local_quats,
-)
-from .core.skeleton import BODY_JOINT_NAMES
+from .core.directing import DirectingError, StripTime, Timeline, check_pin_spans, pin_span
+from .core.rotations import angle_axis_to_quat, euler_to_quat
+from .core.scene_motion import pose_to_local_quats
+from .core.skeleton import BODY_JOINT_NAMES, relax_missing_fingers
 
 PIN_TRACK = "A2G Pins"
 
@@ -152,7 +145,7 @@ def sample_local_quats(channels, frames, obj, change=None, names=BODY_JOINT_NAME
             mode = pb.rotation_mode if pb is not None and len(pb.rotation_mode) == 3 else "XYZ"
             q = euler_to_quat(values, mode)
         else:
-            q = axis_angle_to_quat4(values)
+            q = angle_axis_to_quat(values)
         norm = np.linalg.norm(q, axis=-1, keepdims=True)
         pose[:, j] = np.where(norm > 1e-9, q / np.maximum(norm, 1e-9), pose[:, j])
     if retarget is not None:
@@ -208,8 +201,21 @@ def read_pins(obj, rig, timeline: Timeline) -> list:
         else:
             local = sample_local_quats(channels, action_frames, obj, rig.change, rig.bone_names,
                                        rig.retarget, getattr(rig, "model_joints", 22))
-        pins.append(Pin(span.start, span.end, quat_to_matrix(local).astype(np.float32)))
+            if rig.retarget is None and rig.columns:  # keyed bones' order -> the model's order
+                local = _model_order(local, rig.columns, rig.model_joints)
+        rot = quat_to_matrix(local).astype(np.float32)
+        # fingers the pinned action does not rotate (or the rig lacks): the relaxed mean hand
+        keyed = {j for j, bone in zip(rig.joints, rig.bone_names, strict=True) if bone in channels}
+        pins.append(Pin(span.start, span.end, relax_missing_fingers(rot, keyed)))
     return pins
+
+
+def _model_order(local, columns, n_joints: int) -> np.ndarray:
+    """Quaternions (n, K, 4) of the keyed bones -> (n, n_joints, 4) in the model's joint order
+    (joints without a bone at identity)."""
+    out = np.tile(np.array([1.0, 0.0, 0.0, 0.0]), (local.shape[0], n_joints, 1))
+    out[:, list(columns)] = local
+    return out
 
 
 # ---- adding a pin ----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ class Job:
     armature: str  # object name
     rig: object  # rig.BodyRig
     heard: object  # audio_source.HeardAudio
-    model: object  # core.network.Network
+    network: object  # core.network.Network (the loaded model)
     model_path: Path
     seed: int
     fps: float
@@ -50,6 +50,7 @@ class Result:
     frames: np.ndarray  # (N,) scene frames
     quats: np.ndarray  # (N, 22, 4) bone quaternions (w, x, y, z)
     takes: tuple = ()  # (N, 22, 4) bone quaternions of takes 2 .. count
+    local: np.ndarray | None = None  # take 1's model output (T, J, 3, 3) at 30 fps (.npz export)
 
 
 def target_armature(context, settings=None):
@@ -81,20 +82,24 @@ def check_intensity(intensity) -> float:
 
 
 def prepare(context, obj, seed: int, settings=None, count: int = 1,
-            intensity: float = 1.0) -> Job:
-    """Validate and load everything generation needs (pins included); touches no bpy data."""
+            intensity: float = 1.0, model_path=None, heard=None) -> Job:
+    """Validate and load everything generation needs (pins included); touches no bpy data.
+
+    ``model_path``: the model file to use instead of the preferences' (the batch command's
+    ``--model``); ``heard``: the audio ``settings`` choose, when the caller decoded it already.
+    """
     from . import audio_source, model, pins, rig, takes
 
     scene = context.scene
     settings = settings or scene.a2g
     intensity = check_intensity(intensity)
     body = rig.body_rig(obj)
-    path = model.chosen_path(context)
+    path = Path(model_path) if model_path is not None else model.chosen_path(context)
     loaded = model.load(path)
-    heard = audio_source.gather(scene, settings)
+    heard = heard if heard is not None else audio_source.gather(scene, settings)
     fps = audio_source.scene_fps(scene)
     n_joints = getattr(getattr(loaded, "config", None), "n_joints", 22)
-    if body.retarget is not None and n_joints != body.model_joints:
+    if n_joints != body.model_joints:  # a model with hands: the finger bones too
         body = rig.body_rig(obj, n_joints)
     pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
     return Job(obj.name, body, heard, loaded, path, int(seed), fps, pins=pinned,
@@ -119,14 +124,15 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
     step(0.05)
     features = features_for_motion(heard.samples)
     step(0.25)
-    takes = []
+    takes, first = [], None
     for i in range(job.count):
-        local = generate(job.model, features, job.seed + i, pins=job.pins, resamples=job.resamples,
+        local = generate(job.network, features, job.seed + i, pins=job.pins, resamples=job.resamples,
                          intensity=job.intensity)
+        first = local if first is None else first
         takes.append(scene_quaternions(job.rig, local, heard.first, heard.end, job.fps))
         step(0.25 + 0.7 * (i + 1) / job.count)
     frames = np.arange(heard.first, heard.end, dtype=np.float64)
-    return Result(job, frames, takes[0], tuple(takes[1:]))
+    return Result(job, frames, takes[0], tuple(takes[1:]), first)
 
 
 def apply(result: Result, kept: list | None = None):

@@ -15,6 +15,31 @@ def _is_armature(_self, obj):
 _TARGET_POLL = compat.armature_pointer_poll(_is_armature)
 
 
+def seed_property(unset: str = ""):
+    """Generate's Seed (``unset``: what an operator uses when it is not given)."""
+    return bpy.props.IntProperty(
+        name="Seed",
+        description="Random seed: the same seed gives the same gestures for the same audio" + unset,
+        default=0,
+        min=0,
+    )
+
+
+def intensity_property(more: str = ""):
+    """Generate's Intensity (``more`` ends the description)."""
+    return bpy.props.FloatProperty(
+        name="Intensity",
+        description="How large and lively the gestures are: 1 as the model samples them, 0.5 "
+        "calmer, 1.5 livelier" + more,
+        default=1.0,
+        min=0.01,
+        max=3.0,
+        soft_min=0.25,
+        soft_max=2.0,
+        step=5,
+    )
+
+
 class A2GSettings(bpy.types.PropertyGroup):
     target: bpy.props.PointerProperty(
         name="Target",
@@ -39,23 +64,8 @@ class A2GSettings(bpy.types.PropertyGroup):
         "scene's start frame",
         subtype="FILE_PATH",
     )
-    seed: bpy.props.IntProperty(
-        name="Seed",
-        description="Random seed: the same seed gives the same gestures for the same audio",
-        default=0,
-        min=0,
-    )
-    intensity: bpy.props.FloatProperty(
-        name="Intensity",
-        description="How large and lively the gestures are: 1 as the model samples them, 0.5 "
-        "calmer, 1.5 livelier (scales the motion code's deviation from its mean)",
-        default=1.0,
-        min=0.01,
-        max=3.0,
-        soft_min=0.25,
-        soft_max=2.0,
-        step=5,
-    )
+    seed: seed_property()
+    intensity: intensity_property(" (scales the motion code's deviation from its mean)")
 
 
 class A2GProgress(bpy.types.PropertyGroup):

@@ -32,12 +32,8 @@ from .core.directing import (
     continue_from,
     default_range,
     resample_span,
+    same_keys,
 )
-
-#: Largest difference (quaternion components) between the keys there and the replayed recipe
-#: that still counts as "the same": the keys are float32, the replay is bit-for-bit the same
-#: computation, so anything above float32 rounding means the keys or the pins changed.
-_SAME = 1e-4
 
 
 @dataclass(frozen=True)
@@ -46,7 +42,7 @@ class ResampleJob:
     action: str
     rig: object  # rig.BodyRig
     heard: object  # audio_source.HeardAudio
-    model: object  # core.network.Network
+    network: object  # core.network.Network (the loaded model)
     recipe: Recipe  # as stored on the action
     span: ResampleSpan
     asked: FrameRange
@@ -120,7 +116,7 @@ def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> Resamp
                              f"now uses '{path.name}': generate again to resample with it")
     net = model.load(path)
     n_joints = getattr(getattr(net, "config", None), "n_joints", 22)
-    if body.retarget is not None and n_joints != body.model_joints:
+    if n_joints != body.model_joints:  # a model with hands: the finger bones too
         body = rig.body_rig(obj, n_joints)
     scene = context.scene
     asked = asked_range(scene, frame_start, frame_end)
@@ -160,8 +156,8 @@ def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
     lo, hi = span.frame_start - tl.first, span.frame_end + 1 - tl.first
 
     def keys(history):
-        local = generate(job.model, features, recipe.seed, job.pins, history, layered=True,
-                         intensity=recipe.intensity)
+        local = generate(job.network, features, recipe.seed, job.pins, history, layered=True,
+                         intensity=recipe.intensity, prior=recipe.prior or None)
         return scene_quaternions(job.rig, local, tl.first, tl.end, tl.fps)[lo:hi]
 
     old = keys(recipe.resamples)
@@ -172,7 +168,7 @@ def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
     # other bones tell whether the take is still what its recipe makes
     plain = [k for k, n in enumerate(job.rig.bone_names) if n not in job.rig.constrained] or \
         list(range(len(job.rig.bone_names)))
-    replayed = _same(old[:, plain], job.current[:, plain])
+    replayed = same_keys(old[:, plain], job.current[:, plain])
     quats = new if replayed else blend_edges(job.current, new, tl.fps)
     quats = continue_from(quats, job.before, job.after)
     return ResampleResult(job, quats, new_recipe, replayed)
@@ -198,7 +194,7 @@ def apply(result: ResampleResult):
     edited = actions.is_edited(obj, action)  # hand edits stay hand edits after resampling
     fa, fb = job.span.frame_start, job.span.frame_end
     for (b, i), fc in curves.items():
-        co = _co(fc)
+        co = _keyframe_coordinates(fc)
         idx = _range_index(co[:, 0], fa, fb)
         co[idx, 1] = result.quats[:, b, i]
         fc.keyframe_points.foreach_set("co", co.ravel())
@@ -240,7 +236,8 @@ def _body_curves(obj, action, bone_names) -> dict:
     return out
 
 
-def _co(fc) -> np.ndarray:
+def _keyframe_coordinates(fc) -> np.ndarray:
+    """(frame, value) of every key of ``fc``: (n, 2) float32."""
     co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
     fc.keyframe_points.foreach_get("co", co)
     return co.reshape(-1, 2)
@@ -267,7 +264,7 @@ def _keys_around(obj, action, bone_names, span: ResampleSpan):
     after = np.empty((J, 4))
     has_before = has_after = True
     for (b, i), fc in curves.items():
-        co = _co(fc)
+        co = _keyframe_coordinates(fc)
         idx = _range_index(co[:, 0], fa, fb)
         current[:, b, i] = co[idx, 1]
         has_before &= bool(idx[0] > 0)
@@ -277,9 +274,3 @@ def _keys_around(obj, action, bone_names, span: ResampleSpan):
         if idx[-1] + 1 < len(co):
             after[b, i] = co[idx[-1] + 1, 1]
     return current, (before if has_before else None), (after if has_after else None)
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    """Same rotations up to float32 keys (either quaternion sign)."""
-    d = np.minimum(np.abs(a - b).max(axis=-1), np.abs(a + b).max(axis=-1))
-    return bool(d.max() < _SAME)

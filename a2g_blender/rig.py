@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core.errors import UserError
-from .core.skeleton import BODY_JOINT_NAMES, JOINT_NAMES, Y_UP_TO_Z_UP_QUAT
+from .core.skeleton import BODY_JOINT_NAMES, HAND_JOINTS, JOINT_NAMES, Y_UP_TO_Z_UP_QUAT
 
 #: Other spellings of SMPL-X joint names used by existing Blender SMPL-X add-ons.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -37,8 +37,9 @@ class RigError(UserError):
 class BodyRig:
     """What generation needs to know about a target armature."""
 
-    bone_names: tuple[str, ...]  # the bones that get keys (SMPL-X rigs: the 22 body bones)
-    change: np.ndarray | None  # (22, 4) per-bone change of frame, None when not needed
+    bone_names: tuple[str, ...]  # the bones that get keys (SMPL-X rigs: the 22 body bones, and
+    #                               the finger bones it has when the model has hands)
+    change: np.ndarray | None  # (K, 4) per-bone change of frame, None when not needed
     up_axis: str  # "Z" or "Y": the armature-space up axis of the rest pose
     non_quaternion: tuple[str, ...]  # keyed bones whose rotation mode is not QUATERNION
     retarget: object = None  # core.retarget.Retarget for rigs that are not SMPL-X rigs
@@ -46,6 +47,8 @@ class BodyRig:
     controls: object = None  # rigify.ControlRig when the keys go on Rigify's FK controls
     constrained: tuple[str, ...] = ()  # keyed bones under constraint-driven parents (rig_eval)
     model_joints: int = 22  # joints of the model's motion (22 body, 52 with the fingers)
+    joints: tuple[int, ...] = ()  # the SMPL-X joint each keyed bone plays (bone_names' order)
+    columns: tuple[int, ...] = ()  # SMPL-X rigs: each keyed bone's column in the model's output
 
 
 def bone_name_map(bones) -> dict[str, str]:
@@ -96,13 +99,18 @@ def body_rig(obj, n_joints: int = 22) -> BodyRig:
     """
     _check_object(obj)
     if not stored_map(obj) and is_smplx_rig(obj):
-        return smplx_body_rig(obj)
+        return smplx_body_rig(obj, n_joints)
     return retarget_rig(obj, n_joints)
 
 
-def smplx_body_rig(obj) -> BodyRig:
-    """An SMPL-X rig as a target (bones named as SMPL-X joints); :class:`RigError` otherwise."""
-    from .motion import frame_change
+def smplx_body_rig(obj, n_joints: int = 22) -> BodyRig:
+    """An SMPL-X rig as a target (bones named as SMPL-X joints); :class:`RigError` otherwise.
+
+    The 22 body bones get keys; with a model that has hands (``n_joints`` 52) the rig's finger
+    bones too (a rig without them gets the body only). Jaw and eyes never get keys.
+    """
+    from .core.scene_motion import frame_change
+    from .core.skeleton import model_columns
 
     _check_object(obj)
     bones = obj.data.bones
@@ -112,14 +120,19 @@ def smplx_body_rig(obj) -> BodyRig:
             f"Armature '{obj.name}' is not an SMPL-X rig: missing bone(s) {', '.join(missing)}"
         )
     up_axis, up = rest_up_axis(bones)
-    rest = np.array([tuple(bones[n].matrix_local.to_quaternion()) for n in BODY_JOINT_NAMES])
+    hands = n_joints > len(BODY_JOINT_NAMES)
+    joints = tuple(range(len(BODY_JOINT_NAMES))) + (
+        tuple(j for j in HAND_JOINTS if JOINT_NAMES[j] in bones) if hands else ())
+    names = tuple(JOINT_NAMES[j] for j in joints)
+    rest = np.array([tuple(bones[n].matrix_local.to_quaternion()) for n in names])
     change = frame_change(rest, up)
     change *= np.where(change[:, :1] < 0, -1.0, 1.0)
     if np.allclose(change, _IDENTITY, atol=1e-5):
         change = None
     pose_bones = obj.pose.bones
-    non_quat = tuple(n for n in BODY_JOINT_NAMES if pose_bones[n].rotation_mode != "QUATERNION")
-    return BodyRig(BODY_JOINT_NAMES, change, up_axis, non_quat)
+    non_quat = tuple(n for n in names if pose_bones[n].rotation_mode != "QUATERNION")
+    return BodyRig(names, change, up_axis, non_quat, model_joints=int(n_joints), joints=joints,
+                   columns=model_columns(joints, hands))
 
 
 # ---- any humanoid: bone map + retargeting ----------------------------------------------------
@@ -199,7 +212,8 @@ def retarget_rig(obj, n_joints: int = 22) -> BodyRig:
     from .rig_eval import constrained_bones
 
     return BodyRig(rt.keyed, None, "Z", non_quat, rt, bone_map.scheme, controls,
-                   tuple(constrained_bones(obj, rt.keyed)), int(n_joints))
+                   tuple(constrained_bones(obj, rt.keyed)), int(n_joints),
+                   tuple(int(j) for j in rt.key_joint))
 
 
 def scene_quaternions(body: BodyRig, local_rot, first: int, end: int, fps: float) -> np.ndarray:
@@ -207,11 +221,14 @@ def scene_quaternions(body: BodyRig, local_rot, first: int, end: int, fps: float
     for the model's 30 fps SMPL-X local rotations (T, J, 3, 3)."""
     from .core.retarget import to_target
     from .core.rotations import quat_to_matrix
+    from .core.scene_motion import to_scene_quaternions
     from .core.timeline import MODEL_FPS, sample_rotations
-    from .motion import to_scene_quaternions
 
-    if body.retarget is None:
-        return to_scene_quaternions(local_rot, first, end, fps, body.change)
+    if body.retarget is None:  # the keyed bones' columns of the model's output
+        local = np.asarray(local_rot)
+        if body.columns and tuple(body.columns) != tuple(range(local.shape[1])):
+            local = local[:, list(body.columns)]
+        return to_scene_quaternions(local, first, end, fps, body.change)
     times = np.arange(end - first, dtype=np.float64) / float(fps)
     q = sample_rotations(np.asarray(local_rot, dtype=np.float64), MODEL_FPS, times)
     return to_target(body.retarget, quat_to_matrix(q))

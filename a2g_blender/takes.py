@@ -53,7 +53,7 @@ def recipe_for(job, seed: int, take: int = 0) -> Recipe:
     audio = job.audio if getattr(job, "audio", None) else audio_from_heard(job.heard)
     return Recipe(int(seed), job.model_path.name, dict(audio), int(job.heard.first),
                   int(job.heard.end), float(job.fps), tuple(job.resamples), int(take),
-                  float(getattr(job, "intensity", 1.0)))
+                  float(getattr(job, "intensity", 1.0)), job.network.config.code_prior)
 
 
 def read_recipe(action) -> Recipe | None:
@@ -73,7 +73,7 @@ def heard_for(scene, recipe: Recipe):
     from .audio_source import HeardAudio, decode, scene_fps, sound_strips
     from .core.audio import AudioError
     from .core.features import SAMPLE_RATE
-    from .timing import file_frames
+    from .core.strip_audio import file_frames
 
     audio = recipe.audio
     again = "Generate again to make a new take from the current audio"

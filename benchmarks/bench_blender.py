@@ -7,7 +7,7 @@ add-on's own code path, stage by stage, on a 30 fps scene:
             the old aud path beside it)
   features  log-mel (core.features)
   network   core.generate (audio encoder, mapping net, decoder)
-  resample  30 fps -> scene frames, bone quaternions (core.timeline via a2g_blender.motion)
+  resample  30 fps -> scene frames, bone quaternions (core.timeline via core.scene_motion)
   keying    a new action with 22 bones x 4 channels x 5400 keys (bulk F-curve API), sealed
             with the fingerprint that tells hand edits apart
 
@@ -28,34 +28,12 @@ import statistics
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = "bl_ext.user_default.audio2gestures"
-
-
-def speech_like(seconds: float, rate: int, channels: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    n = int(round(seconds * rate))
-    t = np.arange(n) / rate
-    phase = 2 * np.pi * np.cumsum(120 + 30 * np.sin(2 * np.pi * 0.7 * t)) / rate
-    voice = sum(np.sin(k * phase) / k for k in range(1, 8))
-    env = np.clip(np.sin(2 * np.pi * 3.1 * t), 0, None) ** 2
-    x = (0.2 * env * voice + 0.01 * rng.standard_normal(n)).astype(np.float32)
-    return np.repeat(x[:, None], channels, axis=1)
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
-    pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(samples.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
 
 
 CPU_TIMES: dict[int, list[float]] = {}  # id(wall times list) -> CPU seconds of each run
@@ -114,7 +92,7 @@ def main(argv=None) -> int:
                                              enable_on_install=True)
     a2g = importlib.import_module(MODULE)
     sub = {n: importlib.import_module(f"{MODULE}.{n}")
-           for n in ("audio_source", "model", "motion", "keying", "actions", "rig")}
+           for n in ("audio_source", "model", "core.scene_motion", "keying", "actions", "rig")}
     features_mod = importlib.import_module(f"{MODULE}.core.features")
     generate_mod = importlib.import_module(f"{MODULE}.core.generate")
     bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
@@ -126,7 +104,7 @@ def main(argv=None) -> int:
         m = mf.random_model(seed=0)
         model_path = mf.save_model(tmp / "random.json", m.weights, m.config, m.feature_mean,
                                    m.feature_std, m.code_mean, m.code_std)
-        model_note = "random weights (no bundled model yet), same architecture"
+        model_note = "random weights (no bundled model in this checkout), same architecture"
     bpy.context.preferences.addons[MODULE].preferences.model_path = str(model_path)
 
     try:
@@ -136,8 +114,10 @@ def main(argv=None) -> int:
     seconds = args.seconds
     print(f"Blender {bpy.app.version_string} (bpy module), numpy {np.__version__}, {cores} CPU cores")
     print(f"model: {model_path.name} ({model_note})")
-    wav = write_wav(tmp / "speech48k.wav", speech_like(seconds, 48000, 2), 48000)
-    wav16 = write_wav(tmp / "speech16k.wav", speech_like(seconds, 16000, 1), 16000)
+    from tests.speech import speech_like, write_wav
+
+    wav = write_wav(tmp / "speech48k.wav", speech_like(seconds, 48000, channels=2), 48000)
+    wav16 = write_wav(tmp / "speech16k.wav", speech_like(seconds, 16000), 16000)
     print(f"audio: {seconds:.0f} s of speech-like audio, 48 kHz stereo 16-bit WAV "
           f"({wav.stat().st_size / 1e6:.1f} MB)\n")
 
@@ -162,7 +142,7 @@ def main(argv=None) -> int:
     feats, t_feat = timed(lambda: features_mod.features_for_motion(audio), rep)
     local, t_net = timed(lambda: generate_mod.generate(net, feats, 0), rep)
     n_frames = int(np.ceil(seconds * 30))
-    quats, t_res = timed(lambda: sub["motion"].to_scene_quaternions(local, 1, 1 + n_frames, 30.0,
+    quats, t_res = timed(lambda: sub["core.scene_motion"].to_scene_quaternions(local, 1, 1 + n_frames, 30.0,
                                                                        body.change), rep)
     frames = np.arange(1, 1 + n_frames, dtype=np.float64)
 

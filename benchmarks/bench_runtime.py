@@ -91,7 +91,8 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     generate(net, rng.standard_normal((300, 64)).astype(np.float32), 0)  # warm-up
-    header = f"{'audio':>8} {'frames':>7} | {'generate s':>10} {'fps':>8} | {'nets s':>7} {'fps':>8} | {'peak MB':>7}"
+    header = (f"{'audio':>8} {'frames':>7} | {'generate s':>10} {'fps':>8} | {'nets s':>7} {'fps':>8} | "
+              f"{'peak MB':>7}")
     if torch:
         header += f" | {'torch s':>7} {'fps':>8} | {'numpy/torch':>11}"
     print(header)
@@ -146,6 +147,29 @@ def main() -> None:
         print(row, flush=True)
     print("numpy/torch = torch time / numpy time for the same three nets (>1: numpy faster). "
           "'generate' adds sampling and the 6D -> matrix conversion.")
+    prior_rows(rng)
+
+
+def prior_rows(rng) -> None:
+    """``generate`` with the bundled model (its real code store) for each code prior, and at
+    intensity 1.5 (which adds the mean-pose scaling), on 3 minutes of features."""
+    path = Path(__file__).resolve().parents[1] / "models" / "audio2gestures-beat2-scott.json"
+    if not path.is_file():
+        print(f"(no bundled model at {path}: per-prior figures skipped)")
+        return
+    from core.model_file import load_model
+    from core.prior import available_priors
+
+    net = Network(load_model(path))
+    T = 3 * 60 * net.config.fps
+    feats = (rng.standard_normal((T, net.config.n_mels)) * 10 - 40).astype(np.float32)
+    print(f"bundled model ({net.config.n_joints} joints), 3 min = {T} frames, best of {ARGS.repeats}:")
+    for prior in available_priors(net.prior_arrays, net.config.use_mapping):
+        for intensity in (1.0, 1.5):
+            t = _best(lambda prior=prior, intensity=intensity: generate(net, feats, 1, prior=prior,
+                                                                        intensity=intensity), ARGS.repeats)
+            print(f"  prior {prior:<9} intensity {intensity:.1f}: generate {t:.3f} s ({T / t:.0f} frames/s)",
+                  flush=True)
 
 
 def _fmt_dur(seconds: float) -> str:

@@ -102,6 +102,14 @@ def _truncated_message(path, declared: int, present: int) -> str:
             f"{present} are in the file): the file was cut short; export or copy it again")
 
 
+def _open(path: str):
+    """``path`` opened for reading bytes, or :class:`AudioError` saying why it cannot be."""
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot open file ({exc.strerror})") from exc
+
+
 def check_sound_file(path) -> None:
     """Refuse a sound file that no decoder should be handed, the same way on every path.
 
@@ -114,10 +122,7 @@ def check_sound_file(path) -> None:
         raise AudioError(f"{path}: file not found")
     if os.path.isdir(path):
         raise AudioError(f"{path}: is a folder, not a sound file")
-    try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise AudioError(f"{path}: cannot open file ({exc.strerror})") from exc
+    f = _open(path)
     with f:
         file_size = os.fstat(f.fileno()).st_size
         if file_size == 0:
@@ -126,17 +131,25 @@ def check_sound_file(path) -> None:
         head = f.read(12)
         if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
             return
-        while True:
-            hdr = f.read(8)
-            if len(hdr) < 8:
-                return
-            cid, size = struct.unpack("<4sI", hdr)
-            pos = f.tell()
+        for cid, size, pos in _chunks(f):
             if cid == b"data":
                 if size != 0xFFFFFFFF and size > file_size - pos:
                     raise AudioError(_truncated_message(path, size, file_size - pos))
                 return
-            f.seek(pos + size + (size & 1))
+
+
+def _chunks(f):
+    """``(id, size, offset of its body)`` of each RIFF chunk from the file's position on. The
+    file is at the chunk's body when one is yielded (the caller may read it); the next chunk is
+    found from the offset and size (chunks are padded to an even size)."""
+    while True:
+        header = f.read(8)
+        if len(header) < 8:
+            return
+        cid, size = struct.unpack("<4sI", header)
+        pos = f.tell()
+        yield cid, size, pos
+        f.seek(pos + size + (size & 1))
 
 
 def read_wav(path) -> tuple[np.ndarray, int]:
@@ -149,15 +162,12 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     Supports RIFF/WAVE with PCM 8/16/24/32-bit, IEEE float 32/64-bit, and
     WAVE_FORMAT_EXTENSIBLE wrapping either. Unknown chunks are skipped. A data chunk whose
     size field is 0xFFFFFFFF (left unset by a streaming writer) runs to the end of the file;
-    a trailing partial sample frame is dropped. Raises :class:`AudioError` (naming the file) for a missing, unreadable, truncated,
-    non-WAV or unsupported file.
+    a trailing partial sample frame is dropped. Raises :class:`AudioError` (naming the file) for
+    a missing, unreadable, truncated, non-WAV or unsupported file.
     """
     path = os.fspath(path)
     check_sound_file(path)  # missing, folder, empty, truncated: the same words as every path
-    try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise AudioError(f"{path}: cannot open file ({exc.strerror})") from exc
+    f = _open(path)
     with f:
         file_size = os.fstat(f.fileno()).st_size
         head = f.read(12)
@@ -175,12 +185,7 @@ def read_wav(path) -> tuple[np.ndarray, int]:
                              "WAV or import it through Blender's sound strip")
         fmt = None
         data_offset = data_size = None
-        while True:
-            hdr = f.read(8)
-            if len(hdr) < 8:
-                break
-            cid, size = struct.unpack("<4sI", hdr)
-            pos = f.tell()
+        for cid, size, pos in _chunks(f):
             if cid == b"fmt ":
                 body = f.read(size)
                 if len(body) < size:
@@ -197,7 +202,6 @@ def read_wav(path) -> tuple[np.ndarray, int]:
                 data_size = size
                 if fmt is not None:
                     break
-            f.seek(pos + size + (size & 1))  # chunks are padded to an even size
         if fmt is None:
             raise AudioError(f"{path}: damaged WAV file (no 'fmt ' chunk"
                              + (")" if data_offset is None else " before the end)"))

@@ -497,7 +497,8 @@ def check(bone_map: BoneMap, bones, rig_name: str | None = None) -> None:
             if bone not in present:
                 raise BoneMapError(
                     f"The bone map sets the {_words(joint)} to '{bone}', but "
-                    f"{repr(rig_name) if rig_name else 'the armature'} has no such bone: fix it in the Bone Map panel")
+                    f"{repr(rig_name) if rig_name else 'the armature'} has no such bone: fix it in the "
+                    "Bone Map panel")
             if bone in seen:
                 raise BoneMapError(
                     f"The bone map uses '{bone}' for both the {_words(seen[bone])} "

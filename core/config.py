@@ -39,6 +39,10 @@ stored here because training and inference must draw the same kind of noise.
 ``code_prior`` names the default sampler of the motion-specific code (core/prior.py: "paper",
 "gaussian" or "retrieval"); the model file carries the arrays of every prior it was exported
 with, and ``core.generate`` can be asked for another one.
+``finger_gain`` (models with hands): the decoder reproduces only part of the fingers' movement
+(measured on BEAT2: about half, fed the real codes); the fingers' rotations away from their mean
+pose over the take are scaled by this gain at inference (core/generate.py), fitted at export as
+the ratio of the real fingers' movement to the decoder's on the training data (1 = none).
 ``output_smoothing`` is the sigma, in frames, of a Gaussian low-pass in time applied to the
 decoder's 6D output at inference (core/generate.py; 0 = none). The network's raw output carries
 frame-to-frame jitter that real motion does not have (measured on BEAT2: mean jerk 10x the
@@ -87,6 +91,7 @@ class ModelConfig:
     noise_smoothing: int = 0
     output_smoothing: int = 0
     code_prior: str = "paper"
+    finger_gain: float = 1.0
     # The timing the model was trained for. The runtime has one timing, core.features' constants
     # (features and timeline read those); load_model refuses a model file whose timing differs.
     fps: int = FPS
@@ -109,6 +114,10 @@ class ModelConfig:
             elif f.name == "code_prior":
                 if value not in PRIORS:
                     raise ValueError(f"ModelConfig.code_prior must be one of {PRIORS}, got {value!r}")
+            elif f.name == "finger_gain":
+                if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.25 <= value <= 4.0:
+                    raise ValueError(f"ModelConfig.finger_gain must be a number in [0.25, 4], got {value!r}")
+                object.__setattr__(self, f.name, float(value))
             elif f.name in ("use_mapping", "hands"):
                 if not isinstance(value, bool):
                     raise ValueError(f"ModelConfig.{f.name} must be a bool, got {value!r}")
@@ -119,7 +128,8 @@ class ModelConfig:
         minimum_zero = {"specific_dim", "mapping_layers", "noise_smoothing", "output_smoothing"}
         for name in ("n_mels", "n_joints", "rot_dim", "shared_dim", "specific_dim",
                      "kernel_size", "audio_head_hidden", "decoder_head_hidden",
-                     "mapping_layers", "noise_smoothing", "output_smoothing", "fps", "sample_rate", "hop_length"):
+                     "mapping_layers", "noise_smoothing", "output_smoothing", "fps", "sample_rate",
+                     "hop_length"):
             value = getattr(self, name)
             lowest = 0 if name in minimum_zero else 1
             if value < lowest:
@@ -127,7 +137,8 @@ class ModelConfig:
         if self.n_joints != len(self.joint_indices):
             raise ValueError(
                 f"ModelConfig: n_joints must be {len(self.joint_indices)} with hands={self.hands} "
-                f"(the 22 body joints{' and the 30 finger joints' if self.hands else ''}), got {self.n_joints}"
+                f"(the 22 body joints{' and the 30 finger joints' if self.hands else ''}), "
+                f"got {self.n_joints}"
             )
         if self.kernel_size % 2 != 1:
             raise ValueError(

@@ -15,8 +15,6 @@ out of Blender and calls this module for everything that is arithmetic:
   outside the range reads only model frames that do not.
 - **Recipe** (:class:`Recipe`): what made a take (audio, seed, model, resample history), stored
   as JSON on the generated action so Resample can replay it.
-- **Quality figures** (:func:`joint_positions`, :func:`position_error_cm`, :func:`seam_speeds`):
-  how closely a pin is followed, and whether seams pop.
 
 Scene ranges are inclusive (``frame_start .. frame_end``), like Blender's preview range;
 model spans are half-open ``[start, end)`` like ``core.generate``'s.
@@ -32,10 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import UserError
-from .fk import forward_kinematics
 from .generate import FADE_FRAMES, MAX_INTENSITY, ResampleRange, fade_weights
-from .rotations import quat_make_continuous, quat_multiply, quat_normalize, quat_slerp
-from .skeleton import NUM_BODY_JOINTS, PARENTS, body_rest_offsets
+from .prior import PRIORS
+from .rotations import quat_make_continuous, quat_normalize, quat_slerp
 from .timeline import MODEL_FPS
 
 _EPS = 1e-6  # frames: Blender compares strip times with float tolerance
@@ -263,7 +260,9 @@ class Recipe:
     ``audio``: JSON-safe description of the speech (``source`` "STRIPS" or "FILE", ``strips``,
     ``file``, ``digest``); ``first``/``end``/``fps``: where it lies on the timeline;
     ``resamples``: the resample history, applied in order (``generate(..., layered=True)``);
-    ``intensity``: ``generate``'s intensity (recipes written before it existed read as 1.0).
+    ``intensity``: ``generate``'s intensity (recipes written before it existed read as 1.0);
+    ``prior``: the code prior the take was drawn with ("" in recipes written before it was
+    recorded: the model's default).
     """
 
     seed: int
@@ -275,17 +274,18 @@ class Recipe:
     resamples: tuple[ResampleRange, ...] = field(default=())
     take: int = 0  # 1.. for one of several takes, 0 for a single generation
     intensity: float = 1.0  # core.generate's intensity, in (0, MAX_INTENSITY]
+    prior: str = ""  # core.prior name; "" = the model's default (config.code_prior)
 
     def with_resample(self, rr: ResampleRange) -> Recipe:
         return Recipe(self.seed, self.model, dict(self.audio), self.first, self.end, self.fps,
-                      (*self.resamples, rr), self.take, self.intensity)
+                      (*self.resamples, rr), self.take, self.intensity, self.prior)
 
     def to_json(self) -> str:
         return json.dumps({
             "version": RECIPE_VERSION, "seed": self.seed, "model": self.model,
             "audio": self.audio, "first": self.first, "end": self.end, "fps": self.fps,
             "resamples": [[r.start, r.end, r.seed] for r in self.resamples], "take": self.take,
-            "intensity": self.intensity,
+            "intensity": self.intensity, "prior": self.prior,
         }, sort_keys=True)
 
     @classmethod
@@ -298,10 +298,13 @@ class Recipe:
             intensity = float(d.get("intensity", 1.0))
             if not 0.0 < intensity <= MAX_INTENSITY:
                 raise ValueError(f"intensity {intensity!r} outside (0, {MAX_INTENSITY:g}]")
+            prior = str(d.get("prior", ""))
+            if prior and prior not in PRIORS:
+                raise ValueError(f"unknown code prior {prior!r}")
             return cls(int(d["seed"]), str(d["model"]), dict(d["audio"]), int(d["first"]),
                        int(d["end"]), float(d["fps"]),
                        tuple(ResampleRange(int(a), int(b), int(s)) for a, b, s in d["resamples"]),
-                       int(d.get("take", 0)), intensity)
+                       int(d.get("take", 0)), intensity, prior)
         except (ValueError, TypeError, KeyError) as exc:
             raise DirectingError(f"The take's generation recipe is unreadable ({exc}): "
                                  "generate it again") from None
@@ -322,9 +325,23 @@ def blend_edges(current, new, fps: float) -> np.ndarray:
     smooth whatever surrounds the range.
     """
     cur = np.asarray(current, dtype=np.float64)
-    nw = align_hemisphere(np.asarray(new, dtype=np.float64), cur)
+    aligned = align_hemisphere(np.asarray(new, dtype=np.float64), cur)
     w = fade_weights(cur.shape[0], fade_length(fps))
-    return quat_normalize(quat_slerp(cur, nw, w[:, None]))
+    return quat_normalize(quat_slerp(cur, aligned, w[:, None]))
+
+
+#: Largest difference (quaternion components) between the keys there and the replayed recipe
+#: that still counts as "the same": the keys are float32, the replay is bit-for-bit the same
+#: computation, so anything above float32 rounding means the keys or the pins changed.
+SAME_KEYS_TOLERANCE = 1e-4
+
+
+def same_keys(a, b) -> bool:
+    """Quaternion keys ``a`` and ``b`` (..., 4) hold the same rotations up to float32 rounding
+    (:data:`SAME_KEYS_TOLERANCE`; either quaternion sign)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    d = np.minimum(np.abs(a - b).max(axis=-1), np.abs(a + b).max(axis=-1))
+    return bool(d.max() < SAME_KEYS_TOLERANCE)
 
 
 def align_hemisphere(quats, reference) -> np.ndarray:
@@ -346,99 +363,3 @@ def continue_from(quats, before=None, after=None) -> np.ndarray:
         return q
     sign = np.where(np.sum(q[k] * ref, axis=-1) < 0, -1.0, 1.0)
     return q * sign[None, :, None]
-
-
-# ---- bone channels -> quaternions ----------------------------------------------------------
-_AXES = {"X": np.array([1.0, 0, 0]), "Y": np.array([0, 1.0, 0]), "Z": np.array([0, 0, 1.0])}
-
-
-def _axis_quat(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    half = 0.5 * np.asarray(angle, dtype=np.float64)
-    return np.concatenate([np.cos(half)[..., None], np.sin(half)[..., None] * axis], -1)
-
-
-def euler_to_quat(angles, order: str = "XYZ") -> np.ndarray:
-    """Blender Euler angles (..., 3) (radians, x y z) in rotation ``order`` -> (..., 4) (w, x, y, z).
-
-    Order "XYZ" turns about X first, then Y, then Z (R = Rz @ Ry @ Rx), as Blender does.
-    """
-    a = np.asarray(angles, dtype=np.float64)
-    if len(order) != 3 or sorted(order) != ["X", "Y", "Z"]:
-        raise ValueError(f"Euler order must be a permutation of XYZ, got {order!r}")
-    index = {"X": 0, "Y": 1, "Z": 2}
-    q = None
-    for ax in order:
-        step = _axis_quat(_AXES[ax], a[..., index[ax]])
-        q = step if q is None else quat_multiply(step, q)
-    return q
-
-
-def axis_angle_to_quat4(values) -> np.ndarray:
-    """Blender axis-angle channels (..., 4) (angle, x, y, z) -> quaternions (..., 4)."""
-    v = np.asarray(values, dtype=np.float64)
-    axis = v[..., 1:]
-    norm = np.linalg.norm(axis, axis=-1, keepdims=True)
-    axis = np.where(norm > 1e-12, axis / np.maximum(norm, 1e-12), np.array([0.0, 1.0, 0.0]))
-    return _axis_quat(axis, v[..., 0])
-
-
-def pose_to_local_quats(pose_quats, change=None) -> np.ndarray:
-    """Bone quaternions (n, J, 4) -> SMPL-X local quaternions: the inverse of
-    ``a2g_blender.motion.to_scene_quaternions``' change of frame (``q = a * q_pose * conj(a)``)."""
-    q = quat_normalize(np.asarray(pose_quats, dtype=np.float64))
-    if change is None:
-        return q
-    a = np.asarray(change, dtype=np.float64)[None]
-    conj = a * np.array([1.0, -1.0, -1.0, -1.0])
-    return quat_multiply(quat_multiply(a, q), conj)
-
-
-# ---- quality figures -----------------------------------------------------------------------
-def joint_positions(local_rot) -> np.ndarray:
-    """Body joint positions (T, 22, 3) in metres (rest skeleton, pelvis fixed) from local
-    rotation matrices (T, >=22, 3, 3)."""
-    r = np.asarray(local_rot, dtype=np.float64)[:, :NUM_BODY_JOINTS]
-    pos, _ = forward_kinematics(r, body_rest_offsets(), PARENTS[:NUM_BODY_JOINTS])
-    return pos
-
-
-def position_error_cm(rot_a, rot_b) -> float:
-    """Mean joint-position error (cm) between two motions (T, J, 3, 3) over all body joints."""
-    pa, pb = joint_positions(rot_a), joint_positions(rot_b)
-    return float(100.0 * np.linalg.norm(pa - pb, axis=-1).mean())
-
-
-def frame_speeds(local_rot, fps: float = MODEL_FPS) -> np.ndarray:
-    """Fastest body joint's speed (cm/s) between consecutive frames, (T - 1,)."""
-    p = joint_positions(local_rot)
-    return 100.0 * fps * np.linalg.norm(np.diff(p, axis=0), axis=-1).max(axis=1)
-
-
-@dataclass(frozen=True)
-class SeamSpeeds:
-    """Peak joint speed (cm/s) around seams against the speeds elsewhere."""
-
-    seam_peak: float
-    elsewhere_peak: float
-    elsewhere_p95: float
-
-    @property
-    def ratio(self) -> float:
-        """seam peak / peak elsewhere: above 1 means the seams are the fastest moment."""
-        return self.seam_peak / max(self.elsewhere_peak, 1e-9)
-
-
-def seam_speeds(local_rot, seams, fps: float = MODEL_FPS, window: int = 4) -> SeamSpeeds:
-    """Compare joint speeds at the seams with the speeds elsewhere.
-
-    ``seams``: frame indices s where a splice starts or ends (between frames s - 1 and s);
-    the transitions within ``window`` frames of each seam count as "at the seam".
-    """
-    speed = frame_speeds(local_rot, fps)
-    near = np.zeros(speed.shape[0], dtype=bool)
-    for s in seams:
-        near[max(0, int(s) - window): max(0, int(s) + window)] = True
-    if not near.any() or near.all():
-        raise ValueError("seams must leave frames on both sides of the comparison")
-    other = speed[~near]
-    return SeamSpeeds(float(speed[near].max()), float(other.max()), float(np.percentile(other, 95)))

@@ -54,7 +54,8 @@ def read_npz(path: str | os.PathLike, error: type[Exception] = ValueError) -> di
     except ValueError as exc:  # numpy falls back to "pickle" for anything not npy/npz
         raise error(f"{path}: not an .npz archive (corrupt, or a pickle file, which is refused)") from exc
     except Exception as exc:  # BadZipFile, EOFError, OSError, ...
-        raise error(f"{path}: corrupt or truncated .npz, cannot read it ({type(exc).__name__}: {exc})") from exc
+        raise error(f"{path}: corrupt or truncated .npz, cannot read it "
+                    f"({type(exc).__name__}: {exc})") from exc
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise error(f"{path}: is a single .npy array, not an .npz archive of named arrays")
     arrays: dict[str, np.ndarray] = {}

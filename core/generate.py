@@ -47,14 +47,13 @@ from .network import Network
 from .noise import gaussian_window, unit_noise
 from .prior import PRIORS, scale_intensity
 from .rotations import (
-    axis_angle_to_matrix,
-    matrix_to_axis_angle,
     matrix_to_quat,
     matrix_to_sixd,
     quat_slerp,
     quat_to_matrix,
     sixd_to_matrix,
 )
+from .skeleton import NUM_BODY_JOINTS
 
 #: Maximum cross-fade length (frames, 30 fps) inside each edge of a resample range.
 FADE_FRAMES = 8
@@ -125,7 +124,8 @@ def generate(
     intensity: in (0, 3]: how lively the motion is (1 = as sampled). It scales the sampled
     code's deviation from the prior's mean by ``intensity`` (pinned frames keep their
     reference's code) and then each joint's rotation away from the take's mean pose by
-    ``sqrt(intensity)`` (``scale_about``); measured on BEAT2 in models/MODEL_CARD.md.
+    ``sqrt(intensity)`` (``scale_about``; the fingers also by ``config.finger_gain``);
+    measured on BEAT2 in models/MODEL_CARD.md.
     Returns local rotation matrices ``(T, n_joints, 3, 3)`` float32 at 30 fps.
     Raises ValueError on invalid input.
     """
@@ -158,10 +158,10 @@ def generate(
     _apply_pins(code, pin_codes)
     base = _decode(net, shared, code)
     out = _to_matrices(base, c.n_joints)
-    pose_mean = None
-    if intensity != 1.0:  # the motion's deviation from its mean pose, scaled by sqrt(intensity)
+    pose_mean, gains = None, _pose_gains(c, intensity)
+    if gains is not None:  # the motion's deviation from its mean pose, scaled per joint
         pose_mean = mean_pose(out)
-        out = scale_about(out, pose_mean, np.sqrt(intensity))
+        out = _scale_pose(out, pose_mean, gains)
 
     r_dec = c.receptive_radius("decoder") + 4 * c.output_smoothing  # decoder + output filter
     r_map = c.receptive_radius("mapping")
@@ -173,7 +173,7 @@ def generate(
         lo, hi = max(0, a - r_dec), min(T, b + r_dec)
         new = _to_matrices(_decode(net, shared[lo:hi], new_code[lo:hi])[a - lo: b - lo], c.n_joints)
         if pose_mean is not None:  # the base take's mean pose: the range scales like the rest
-            new = scale_about(new, pose_mean, np.sqrt(intensity))
+            new = _scale_pose(new, pose_mean, gains)
         out[a:b] = _crossfade(out[a:b], new)
     return out
 
@@ -276,6 +276,23 @@ def _apply_pins(code: np.ndarray, pin_codes) -> None:
         code[a:b] = w * value + (1.0 - w) * code[a:b]
 
 
+def _pose_gains(config, intensity: float):
+    """Per-joint factors (J,) of the rotation away from the take's mean pose: sqrt(intensity)
+    everywhere, times ``config.finger_gain`` on the finger joints; None when all are 1."""
+    gains = np.full(config.n_joints, np.sqrt(intensity), dtype=np.float32)
+    if config.hands:
+        gains[NUM_BODY_JOINTS:] *= np.float32(config.finger_gain)
+    return None if np.all(gains == 1.0) else gains
+
+
+def _scale_pose(rotations: np.ndarray, mean: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """``scale_about`` on the joints whose gain is not 1; the others stay bit-identical."""
+    out = rotations.copy()
+    joints = np.flatnonzero(gains != 1.0)
+    out[:, joints] = scale_about(rotations[:, joints], mean[joints], gains[joints])
+    return out
+
+
 def mean_pose(rotations: np.ndarray) -> np.ndarray:
     """Per joint, the rotation nearest the mean of ``rotations (T, J, 3, 3)`` over time:
     ``(J, 3, 3)`` float64 (the polar factor of the mean matrix)."""
@@ -286,11 +303,32 @@ def mean_pose(rotations: np.ndarray) -> np.ndarray:
     return np.where(flip[:, None, None], u @ vt, m)
 
 
-def scale_about(rotations: np.ndarray, mean: np.ndarray, factor: float) -> np.ndarray:
-    """Each joint's rotation away from ``mean (J, 3, 3)`` scaled by ``factor`` in angle:
-    ``mean @ exp(factor * log(mean^T @ R))``, float32 ``(T, J, 3, 3)``."""
-    rel = np.swapaxes(mean, -1, -2)[None] @ np.asarray(rotations, dtype=np.float64)
-    return (mean[None] @ axis_angle_to_matrix(factor * matrix_to_axis_angle(rel))).astype(np.float32)
+def scale_about(rotations: np.ndarray, mean: np.ndarray, factor) -> np.ndarray:
+    """Each joint's rotation away from ``mean (J, 3, 3)`` scaled by ``factor`` (a number, or one
+    per joint (J,)) in angle:
+    ``mean @ exp(factor * log(mean^T @ R))``, float32 ``(T, J, 3, 3)``.
+
+    Rodrigues on the relative rotation (axis k, angle t from its skew part and trace):
+    ``cos(f t) I + sin(f t) [k]x + (1 - cos(f t)) k k^T``, elementwise, so three minutes of
+    52 joints take a few tens of milliseconds. A relative rotation of almost exactly 180
+    degrees (axis undefined from the skew part; never seen in gestures) is left unscaled."""
+    m = np.asarray(mean, dtype=np.float32)
+    rel = np.matmul(np.swapaxes(m, -1, -2)[None], np.asarray(rotations, dtype=np.float32))
+    v = 0.5 * np.stack([rel[..., 2, 1] - rel[..., 1, 2], rel[..., 0, 2] - rel[..., 2, 0],
+                        rel[..., 1, 0] - rel[..., 0, 1]], axis=-1)
+    sin = np.linalg.norm(v, axis=-1)
+    cos = 0.5 * (rel[..., 0, 0] + rel[..., 1, 1] + rel[..., 2, 2] - 1.0)
+    angle = np.arctan2(sin, cos) * np.asarray(factor, dtype=np.float32)
+    k = v / np.maximum(sin, 1e-12)[..., None]
+    c, s1 = np.cos(angle)[..., None, None], np.sin(angle)[..., None, None]
+    kx = np.zeros_like(rel)
+    kx[..., 0, 1], kx[..., 0, 2], kx[..., 1, 2] = -k[..., 2], k[..., 1], -k[..., 0]
+    kx[..., 1, 0], kx[..., 2, 0], kx[..., 2, 1] = k[..., 2], -k[..., 1], k[..., 0]
+    scaled = c * np.eye(3, dtype=np.float32) + s1 * kx + (1.0 - c) * (k[..., :, None] * k[..., None, :])
+    flipped = (sin < 1e-4) & (cos < 0.0)
+    if flipped.any():
+        scaled[flipped] = rel[flipped]
+    return np.matmul(m[None], scaled).astype(np.float32)
 
 
 def _to_matrices(sixd: np.ndarray, n_joints: int) -> np.ndarray:

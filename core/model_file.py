@@ -43,7 +43,7 @@ FORMAT = "audio2gestures-model"
 FORMAT_VERSION = 2
 #: Config fields a format_version 1 file may lack (added in version 2; they take their defaults:
 #: no hands, the paper's prior). Every other field must be present in every file.
-V2_FIELDS = ("hands", "code_prior")
+V2_FIELDS = ("hands", "code_prior", "finger_gain")
 
 #: Arrays in the npz that are not network parameters.
 STAT_NAMES = ("feature_mean", "feature_std", "code_mean", "code_std")

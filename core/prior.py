@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import UserError
 from .noise import filtered_noise
 
 #: Prior names, in the order evaluations list them.
@@ -56,7 +57,7 @@ JOIN_WEIGHT = 1.0  # weight of the code distance at a join against the audio dis
 MAX_LAG = 90  # frames: longest lag of the fitted temporal correlation (3 s)
 
 
-class PriorError(ValueError):
+class PriorError(UserError):
     """A prior cannot be used with this model (unknown name, arrays missing)."""
 
 

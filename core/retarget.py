@@ -48,7 +48,8 @@ from .rotations import (
     quat_make_continuous,
     quat_to_matrix,
 )
-from .skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS, rest_joints
+from .skeleton import HAND_JOINTS, JOINT_INDEX, JOINT_NAMES, NUM_BODY_JOINTS, PARENTS, rest_joints
+from .skeleton import model_joint_indices as skeleton_model_joints
 
 
 class RetargetError(UserError):
@@ -260,13 +261,11 @@ def _alignment(bone, j, joint_bones, index, target, rest_s, axes) -> np.ndarray:
 # ---- SMPL-X side -------------------------------------------------------------------------------
 def model_joint_indices(n_joints: int) -> tuple[int, ...]:
     """SMPL-X indices of a model's joints: 22 (the body), 52 (body, then the 30 finger joints,
-    SMPL-X 25-54), or all 55."""
-    if n_joints == 22:
-        return tuple(range(22))
-    if n_joints == 52:
-        return (*range(22), *range(25, 55))
-    if n_joints == 55:
-        return tuple(range(55))
+    SMPL-X 25-54; ``core.skeleton.model_joint_indices``), or all 55."""
+    if n_joints in (NUM_BODY_JOINTS, NUM_BODY_JOINTS + len(HAND_JOINTS)):
+        return skeleton_model_joints(hands=n_joints > NUM_BODY_JOINTS)
+    if n_joints == len(JOINT_NAMES):
+        return tuple(range(n_joints))
     raise ValueError(f"a motion has 22, 52 or 55 SMPL-X joints, not {n_joints}")
 
 

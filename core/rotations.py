@@ -32,6 +32,8 @@ __all__ = [
     "quat_make_continuous",
     "quat_slerp",
     "geodesic_angle",
+    "euler_to_quat",
+    "angle_axis_to_quat",
 ]
 
 _SMALL = 1e-6  # below this angle (rad) Taylor expansions are used
@@ -55,13 +57,18 @@ def _skew(v: np.ndarray) -> np.ndarray:
     return np.stack([np.stack([o, -z, y], -1), np.stack([z, o, -x], -1), np.stack([-y, x, o], -1)], -2)
 
 
-def axis_angle_to_matrix(aa) -> np.ndarray:
-    """Axis-angle (..., 3) -> rotation matrix (..., 3, 3) (Rodrigues, stable near 0)."""
-    a, dt = _prepare(aa, (3,), "axis_angle_to_matrix")
+def _angles(a: np.ndarray):
+    """Of axis-angle vectors: (angle^2, angle, angle < _SMALL, angle with 1 where small)."""
     th2 = np.sum(a * a, axis=-1)
     th = np.sqrt(th2)
     small = th < _SMALL
-    safe = np.where(small, 1.0, th)
+    return th2, th, small, np.where(small, 1.0, th)
+
+
+def axis_angle_to_matrix(aa) -> np.ndarray:
+    """Axis-angle (..., 3) -> rotation matrix (..., 3, 3) (Rodrigues, stable near 0)."""
+    a, dt = _prepare(aa, (3,), "axis_angle_to_matrix")
+    th2, th, small, safe = _angles(a)
     # A = sin(t)/t, B = (1 - cos(t))/t^2 with Taylor series near 0
     A = np.where(small, 1.0 - th2 / 6.0, np.sin(safe) / safe)
     B = np.where(small, 0.5 - th2 / 24.0, (1.0 - np.cos(safe)) / (safe * safe))
@@ -145,10 +152,7 @@ def matrix_to_quat(R) -> np.ndarray:
 def axis_angle_to_quat(aa) -> np.ndarray:
     """Axis-angle (..., 3) -> unit quaternion (..., 4) (w, x, y, z) with w >= 0."""
     a, dt = _prepare(aa, (3,), "axis_angle_to_quat")
-    th2 = np.sum(a * a, axis=-1)
-    th = np.sqrt(th2)
-    small = th < _SMALL
-    safe = np.where(small, 1.0, th)
+    th2, th, small, safe = _angles(a)
     s = np.where(small, 0.5 - th2 / 48.0, np.sin(0.5 * safe) / safe)  # sin(t/2)/t
     q = np.concatenate([np.cos(0.5 * th)[..., None], a * s[..., None]], -1)
     q = np.where(q[..., :1] < 0.0, -q, q)  # angles > pi
@@ -287,3 +291,37 @@ def geodesic_angle(Ra, Rb) -> np.ndarray:
     v = np.stack([m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1)
     s = 0.5 * np.linalg.norm(v, axis=-1)
     return np.arctan2(s, c).astype(np.promote_types(dta, dtb), copy=False)
+
+
+# ---- Blender's rotation channels ---------------------------------------------------------------
+_AXES = {"X": np.array([1.0, 0, 0]), "Y": np.array([0, 1.0, 0]), "Z": np.array([0, 0, 1.0])}
+
+
+def _axis_quat(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    half = 0.5 * np.asarray(angle, dtype=np.float64)
+    return np.concatenate([np.cos(half)[..., None], np.sin(half)[..., None] * axis], -1)
+
+
+def euler_to_quat(angles, order: str = "XYZ") -> np.ndarray:
+    """Blender Euler angles (..., 3) (radians, x y z) in rotation ``order`` -> (..., 4) (w, x, y, z).
+
+    Order "XYZ" turns about X first, then Y, then Z (R = Rz @ Ry @ Rx), as Blender does.
+    """
+    a = np.asarray(angles, dtype=np.float64)
+    if len(order) != 3 or sorted(order) != ["X", "Y", "Z"]:
+        raise ValueError(f"Euler order must be a permutation of XYZ, got {order!r}")
+    index = {"X": 0, "Y": 1, "Z": 2}
+    q = None
+    for ax in order:
+        step = _axis_quat(_AXES[ax], a[..., index[ax]])
+        q = step if q is None else quat_multiply(step, q)
+    return q
+
+
+def angle_axis_to_quat(values) -> np.ndarray:
+    """Blender's axis-angle channels (..., 4) in its order (angle, x, y, z) -> quaternions (..., 4)."""
+    v = np.asarray(values, dtype=np.float64)
+    axis = v[..., 1:]
+    norm = np.linalg.norm(axis, axis=-1, keepdims=True)
+    axis = np.where(norm > 1e-12, axis / np.maximum(norm, 1e-12), np.array([0.0, 1.0, 0.0]))
+    return _axis_quat(axis, v[..., 0])

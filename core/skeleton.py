@@ -27,6 +27,8 @@ __all__ = [
     "BODY_MIRROR",
     "HAND_JOINTS",
     "model_joint_indices",
+    "model_columns",
+    "relax_missing_fingers",
     "subset_parents",
     "JOINT_INDEX",
     "Y_UP_TO_Z_UP",
@@ -90,6 +92,38 @@ def model_joint_indices(hands: bool = False) -> tuple[int, ...]:
     """SMPL-X indices of the joints a model drives, in the model's order: the 22 body joints,
     then with ``hands`` the 30 finger joints (52 in all). Jaw and eyes are never driven."""
     return tuple(range(NUM_BODY_JOINTS)) + (HAND_JOINTS if hands else ())
+
+
+def model_columns(joints, hands: bool) -> tuple[int, ...]:
+    """For SMPL-X joint indices ``joints``, their columns in a model's output (the order of
+    :func:`model_joint_indices`); ValueError for a joint the model does not drive."""
+    where = {j: k for k, j in enumerate(model_joint_indices(hands))}
+    try:
+        return tuple(where[int(j)] for j in joints)
+    except KeyError as exc:
+        raise ValueError(f"model_columns: the model does not drive joint "
+                         f"{JOINT_NAMES[exc.args[0]]}") from None
+
+
+def relax_missing_fingers(local_rot, present) -> np.ndarray:
+    """Model-order local rotations (T, 52, 3, 3) with every finger joint whose SMPL-X index is
+    not in ``present`` set to the relaxed mean hand (:func:`hand_mean`), e.g. for a pinned
+    action that keys no fingers. Body-only (T, 22, 3, 3) motion is returned as it is."""
+    rot = np.asarray(local_rot)
+    if rot.shape[1] == NUM_BODY_JOINTS:
+        return rot
+    if rot.shape[1] != NUM_BODY_JOINTS + len(HAND_JOINTS):
+        raise ValueError(f"relax_missing_fingers: expected 22 or 52 joints, got {rot.shape[1]}")
+    from .rotations import axis_angle_to_matrix
+
+    have = {int(j) for j in present}
+    missing = [k for k, j in enumerate(HAND_JOINTS) if j not in have]
+    if not missing:
+        return rot
+    out = rot.copy()
+    mean = axis_angle_to_matrix(hand_mean()[missing]).astype(out.dtype)
+    out[:, [NUM_BODY_JOINTS + k for k in missing]] = mean[None]
+    return out
 
 
 def subset_parents(indices) -> tuple[int, ...]:

@@ -30,7 +30,8 @@ def main() -> int:
     if not zip_path.exists():
         return fail(f"{zip_path.relative_to(ROOT)} is missing: run `make build` first")
     if not any((ROOT / "models").glob("*.json")):
-        return fail("no trained model in models/ yet (issue 4 trains and commits it): nothing to generate with")
+        return fail("no trained model in models/ (the bundled one is missing from this checkout): "
+                    "nothing to generate with")
 
     user_dir = OUT / ".blender-user"
     user_dir.mkdir(parents=True, exist_ok=True)
@@ -44,10 +45,7 @@ def main() -> int:
     )
     if result != {"FINISHED"}:
         return fail(f"installing {zip_path.name} into Blender failed: {result}")
-    try:
-        batch = importlib.import_module(f"{MODULE}.batch")
-    except ModuleNotFoundError:
-        return fail("the extension has no batch command yet (issue 7): cannot run the headless job")
+    batch = importlib.import_module(f"{MODULE}.batch")
     argv = ["generate", str(SAMPLE), "--output-dir", str(OUT), "--name", "demo", "--preview", "--overwrite"]
     return batch.main(argv)
 

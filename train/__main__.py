@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run folders / model files / checkpoints of ablations and baselines")
     p_eval.add_argument("--samples", type=int, default=20, help="samples per audio (paper: 20)")
     p_eval.add_argument("--seed", type=int, default=0)
+    p_eval.add_argument("--intensities", nargs="*", type=float, default=[0.5, 1.5],
+                        help="extra unseen-speech rows at these intensities (default prior)")
     p_eval.add_argument("--priors", nargs="*", default=None, choices=PRIORS,
                         help="code priors to evaluate the model with, a row each (default: all it has)")
     p_eval.add_argument("--val-fraction", type=float, default=None,
@@ -103,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         from train.evaluate import evaluate
 
         evaluate(args.model, args.data, args.out, baselines=args.baselines, n_samples=args.samples,
-                 seed=args.seed, val_fraction=args.val_fraction, priors=args.priors)
+                 seed=args.seed, val_fraction=args.val_fraction, priors=args.priors,
+                 intensities=args.intensities)
     elif args.command == "bench":
         from train.bench import bench
 

@@ -15,7 +15,7 @@ switch ``variant``. ``VARIANTS`` maps each variant to the parts of the training 
 | "regression" | S2G without GAN (Table 1) | one-to-one: g(f_A(audio)), motion losses only             |
 
 Units: joint positions for every position-based loss are in centimetres
-(``position_unit = "cm"``). The facts file records the measured reason: with metres and
+(``position_unit = "cm"``), for a measured reason: with metres and
 KL weight 1e-3 the codes collapsed within a few hundred steps; centimetres (the authors'
 scale) kept them alive. ``relaxed_rho_m`` is given in metres and converted with
 ``position_scale``.

@@ -64,21 +64,17 @@ LABELS = {
 def positions_cm(rotations: np.ndarray) -> np.ndarray:
     """Local rotations ``(..., J, 3, 3)`` (J >= 22: the body joints first) -> body joint positions
     ``(..., 22, 3)`` in cm."""
-    return forward_kinematics(rotations[..., :NUM_BODY_JOINTS, :, :], body_rest_offsets(), BODY_PARENTS)[0] * CM
+    body = rotations[..., :NUM_BODY_JOINTS, :, :]
+    return forward_kinematics(body, body_rest_offsets(), BODY_PARENTS)[0] * CM
 
 
 def finger_deviation_deg(rotations: np.ndarray) -> float:
-    """How much the fingers move: the mean angle (degrees) of the 30 finger joints from their
-    own mean pose over the clip (per joint, the rotation nearest the mean matrix), over frames
-    and joints. ``rotations (T, 52, 3, 3)`` in model order; 0 for ``(T, 22, 3, 3)`` (a model
-    without hands leaves the fingers still)."""
+    """How much the fingers move (``metrics.rotation_spread_deg`` of the 30 finger joints);
+    ``rotations (T, 52, 3, 3)`` in model order; 0 for ``(T, 22, 3, 3)`` (a model without hands
+    leaves the fingers still)."""
     if rotations.shape[-3] <= NUM_BODY_JOINTS:
         return 0.0
-    fingers = rotations[:, NUM_BODY_JOINTS:].astype(np.float64)
-    u, _, vt = np.linalg.svd(fingers.mean(0))
-    mean = u @ vt
-    mean[np.linalg.det(mean) < 0] *= -1.0  # (never for rotations averaged over a clip)
-    return float(np.degrees(geodesic_angle(fingers, mean[None])).mean())
+    return metrics.rotation_spread_deg(rotations[:, NUM_BODY_JOINTS:])
 
 
 def finger_speed_deg(rotations: np.ndarray) -> float:
@@ -194,7 +190,8 @@ def motion_columns(motions: Sequence[np.ndarray], data: EvalData) -> dict[str, f
     }
 
 
-def evaluate_model(model_path: Path, data: EvalData, n_samples: int, seed: int, prior: str | None = None) -> dict:
+def evaluate_model(model_path: Path, data: EvalData, n_samples: int, seed: int,
+                   prior: str | None = None) -> dict:
     """All columns for one model file sampled with ``prior`` (None: its default). A run is one
     sample (seed) for every segment; L1, PCK and Diversity are averaged over runs, with the best
     run's value beside them. The ``unseen`` columns come from ``unseen_columns``."""
@@ -236,7 +233,8 @@ def evaluate_model(model_path: Path, data: EvalData, n_samples: int, seed: int, 
     return result
 
 
-def unseen_columns(net: Network, data: EvalData, seed: int, prior: str | None) -> dict[str, float]:
+def unseen_columns(net: Network, data: EvalData, seed: int, prior: str | None,
+                   intensity: float = 1.0) -> dict[str, float]:
     """Columns on speech the model never heard (the data folder's audio without motion; the
     validation tails' audio when there is none), against the whole real recordings:
 
@@ -254,8 +252,8 @@ def unseen_columns(net: Network, data: EvalData, seed: int, prior: str | None) -
     pos, rots, seed_l1, audio_l1 = [], [], [], []
     for feats in speech:
         n = min(len(feats), len(other))
-        a, b = (generate(net, feats, seed + k, prior=prior) for k in (0, 1))
-        o = generate(net, other[:n], seed, prior=prior)
+        a, b = (generate(net, feats, seed + k, prior=prior, intensity=intensity) for k in (0, 1))
+        o = generate(net, other[:n], seed, prior=prior, intensity=intensity)
         pa, pb, po = positions_cm(a), positions_cm(b), positions_cm(o)
         pos += [pa, pb]
         rots += [a, b]
@@ -317,15 +315,17 @@ def markdown_table(rows: list[tuple[str, dict]], ground_truth: dict) -> str:
 
 
 def unseen_table(rows: list[tuple[str, dict]], truth: dict) -> str:
-    """The unseen-speech table (``unseen_columns``), one row per model and prior."""
+    """The unseen-speech table (``unseen_columns``), one row per model and prior, then the
+    model's default prior at other intensities (``r["unseen_intensity"]``)."""
     header = ("| model | Window statistics (× real-vs-real) ↓ | Arm movement (× mocap) | Jerk (× mocap) "
-              "| Seed difference (cm) | Other speech / other seed | Finger deviation (°) | Finger speed (°/s) |")
+              "| Seed difference (cm) | Other speech / other seed | Finger deviation (°) "
+              "| Finger speed (°/s) |")
     lines = [header, "|" + "---|" * 8]
     for label, r in rows:
-        u = r["unseen"]
-        lines.append("| " + " | ".join([label, _num(u["window_ratio"]), _num(u["arm_movement"]),
-                                        _num(u["jerk_ratio"]), _num(u["seed_l1"]), _num(u["audio_ratio"]),
-                                        _num(u["finger_deviation"], 1), _num(u["finger_speed"], 1)]) + " |")
+        lines.append(_unseen_row(label, r["unseen"]))
+    for label, r in rows:
+        for intensity, u in sorted(r.get("unseen_intensity", {}).items()):
+            lines.append(_unseen_row(f"{label}, intensity {intensity:g}", u))
     lines.append(f"| static mean pose | {_num(truth['static_window_ratio'])} | 0.00 | 0.00 | - | - | - | - |")
     lines.append(f"| ground truth (the recordings) | 1.00 | 1.00 ({_num(truth['wrist_speed'], 3)} m/s) "
                  f"| 1.00 ({_num(truth['jerk'], 1)} m/s³) | - | - | {_num(truth['finger_deviation'], 1)} "
@@ -333,17 +333,26 @@ def unseen_table(rows: list[tuple[str, dict]], truth: dict) -> str:
     return "\n".join(lines)
 
 
+def _unseen_row(label: str, u: dict) -> str:
+    cells = [label, _num(u["window_ratio"]), _num(u["arm_movement"]), _num(u["jerk_ratio"]),
+             _num(u["seed_l1"]), _num(u["audio_ratio"]), _num(u["finger_deviation"], 1),
+             _num(u["finger_speed"], 1)]
+    return "| " + " | ".join(cells) + " |"
+
+
 def _motion_cells(r: dict) -> list[str]:
     return [_num(r["bc"], 3), _num(r["bc_mismatched"], 3), _num(r["jerk"], 1), _num(r["wrist_speed"], 3)]
 
 
 def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int = 20, seed: int = 0,
-             val_fraction: float | None = None, priors: Sequence[str] | None = None) -> Path:
+             val_fraction: float | None = None, priors: Sequence[str] | None = None,
+             intensities: Sequence[float] = (0.5, 1.5)) -> Path:
     """Evaluate ``model`` and ``baselines`` on the validation tails of ``data_dir``, and on its
     unseen speech; write ``results.md``, ``results.json``, ``speed_onsets.png`` and
     ``curves_<run>.png`` (for sources with a training log) into ``out_dir``. ``priors``: the code
     priors to evaluate ``model`` with, a row each (default: every prior its file has; baselines
-    use their default prior). Returns the path of ``results.md``."""
+    use their default prior); ``intensities``: extra unseen-speech rows of ``model`` with its
+    default prior at these intensities. Returns the path of ``results.md``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sources = [model, *baselines]
@@ -364,6 +373,10 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
     for source, path, prior in jobs:
         r = evaluate_model(path, data, n_samples, seed, prior)
         r["source_path"] = str(path)
+        if source is model and prior == load_model(path).config.code_prior:
+            net = Network(load_model(path))
+            r["unseen_intensity"] = {float(k): unseen_columns(net, data, seed, prior, float(k))
+                                     for k in intensities if float(k) != 1.0}
         label = describe(path, LABELS.get(r["variant"], r["variant"]))
         if r["prior"] is not None:
             label = f"{label}, {r['prior']} prior"
@@ -438,6 +451,8 @@ def describe(model_path: Path, name: str) -> str:
         extras.append(f"noise σ={cfg.noise_smoothing}")
     if cfg.output_smoothing:
         extras.append(f"output low-pass σ={cfg.output_smoothing}")
+    if cfg.hands:
+        extras.append(f"hands, finger gain {cfg.finger_gain:.2f}")
     steps = meta.get("steps")
     head = f"{name}, {steps} steps" if steps is not None else name
     return head + (f" ({', '.join(extras)})" if extras else "")

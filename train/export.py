@@ -23,7 +23,7 @@ from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.config import TrainConfig
 from train.data import FeatureStats, batch_crops, find_pairs, load_recording, mirror_motion, tile_crops
 from train.model import Audio2Gestures
-from train.priors import fit_prior_arrays
+from train.priors import fit_finger_gain, fit_prior_arrays
 
 MODEL_NAME = "model.json"  # the model file a training run exports into its out_dir
 CODE_STATS_MAX_CLIPS = 4096  # training crops whose I_M statistics go into the model file
@@ -105,15 +105,19 @@ def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, 
     """Export ``model`` (trained for ``steps``) with its feature statistics, the per-clip I_M
     statistics of the training crops of ``recordings`` and every code prior fitted to the
     training parts of ``recordings`` (``train.priors``); ``code_prior`` is the default prior
-    written into the config ("paper" for models without a motion-specific code)."""
+    written into the config ("paper" for models without a motion-specific code), and the finger
+    gain fitted there (``train.priors.fit_finger_gain``) too."""
     recordings = list(recordings)
     code_mean, code_std = code_statistics(model, recordings, stats, config, device)
     if model.config.specific_dim == 0:
         code_prior = "paper"
     model_config = dataclasses.replace(model.config, code_prior=code_prior)
-    net = Network(LoadedModel(config=model_config, weights=_weights(model), feature_mean=stats.mean,
-                              feature_std=stats.std, code_mean=code_mean, code_std=code_std))
-    prior = fit_prior_arrays(net, recordings, stats, config.val_fraction)
+    loaded = LoadedModel(config=model_config, weights=_weights(model), feature_mean=stats.mean,
+                         feature_std=stats.std, code_mean=code_mean, code_std=code_std)
+    prior = fit_prior_arrays(Network(loaded), recordings, stats, config.val_fraction)
+    with_prior = Network(dataclasses.replace(loaded, prior=prior))  # the gain is measured on sampled motion
+    model_config = dataclasses.replace(
+        model_config, finger_gain=fit_finger_gain(with_prior, recordings, stats, config.val_fraction))
     metadata = {
         "variant": config.variant,
         "steps": int(steps),
@@ -124,7 +128,8 @@ def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, 
         "train_config": dataclasses.asdict(config),
         **(extra or {}),
     }
-    return export_model(model, path, stats.mean, stats.std, code_mean, code_std, metadata, prior, model_config)
+    return export_model(model, path, stats.mean, stats.std, code_mean, code_std, metadata, prior,
+                        model_config)
 
 
 def export_checkpoint(checkpoint, data_dir, path, output_smoothing: int | None = None,
@@ -155,10 +160,13 @@ def reexport_model_file(source, data_dir, path, code_prior: str = DEFAULT_PRIOR,
     recordings = [load_recording(p, hands=loaded.config.hands) for p in find_pairs(data_dir)]
     stats = FeatureStats(loaded.feature_mean, loaded.feature_std)
     prior = fit_prior_arrays(Network(loaded), recordings, stats, config.val_fraction)
-    changes = {"code_prior": code_prior if loaded.config.specific_dim else "paper"}
+    changes = {"code_prior": code_prior if loaded.config.specific_dim else "paper", "finger_gain": 1.0}
+    unscaled = dataclasses.replace(loaded, config=dataclasses.replace(loaded.config, **changes), prior=prior)
+    changes["finger_gain"] = fit_finger_gain(Network(unscaled), recordings, stats, config.val_fraction)
     if output_smoothing is not None:
         changes["output_smoothing"] = int(output_smoothing)
     metadata = {**loaded.metadata, "reexported_from": os.path.basename(str(source)),
                 "reexported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
-    return save_model(path, loaded.weights, dataclasses.replace(loaded.config, **changes), loaded.feature_mean,
-                      loaded.feature_std, loaded.code_mean, loaded.code_std, metadata, prior)
+    return save_model(path, loaded.weights, dataclasses.replace(loaded.config, **changes),
+                      loaded.feature_mean, loaded.feature_std, loaded.code_mean, loaded.code_std, metadata,
+                      prior)

@@ -246,7 +246,7 @@ def init_weights_from(model: Audio2Gestures, source) -> None:
         src_arch, weights = ModelConfig.from_dict(state["model_config"]), state["model"]
     arch = model.config
     same = dict(noise_smoothing=arch.noise_smoothing, output_smoothing=arch.output_smoothing,
-                hands=arch.hands, n_joints=arch.n_joints)
+                code_prior=arch.code_prior, hands=arch.hands, n_joints=arch.n_joints)
     if dataclasses.replace(src_arch, **same) != arch or src_arch.n_joints > arch.n_joints:
         raise ValueError(f"--init-from {source}: its architecture {src_arch.to_dict()} differs from this "
                          f"run's {arch.to_dict()} in more than the joints")

@@ -251,3 +251,14 @@ def window_distance_ratio(generated, real_takes) -> float:
         raise ValueError("window_distance_ratio needs at least two real takes")
     real = [window_distance(takes[i], takes[j]) for i in range(len(takes)) for j in range(i + 1, len(takes))]
     return float(np.mean([window_distance(generated, t) for t in takes]) / np.mean(real))
+
+
+def rotation_spread_deg(rotations) -> float:
+    """How much joints move: the mean angle (degrees) of local rotations ``(T, J, 3, 3)`` from
+    each joint's own mean pose over the clip (``core.generate.mean_pose``), over frames and
+    joints."""
+    from core.generate import mean_pose
+    from core.rotations import geodesic_angle
+
+    r = np.asarray(rotations, dtype=np.float64)
+    return float(np.degrees(geodesic_angle(r, mean_pose(r)[None])).mean())

@@ -12,16 +12,22 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from core.generate import generate
 from core.network import Network
 from core.prior import fit_gaussian, retrieval_arrays
-from train.data import FeatureStats, Recording, mirror_motion
+from core.skeleton import NUM_BODY_JOINTS
+from train.data import FeatureStats, Recording, mirror_motion, motion_to_rotations
+from train.metrics import rotation_spread_deg
+
+#: Bounds of the fitted finger gain (``ModelConfig.finger_gain``).
+FINGER_GAIN_RANGE = (1.0, 3.0)
 
 
 def training_codes(net: Network, recordings: Iterable[Recording], stats: FeatureStats,
-                   val_fraction: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """``(codes, shared)``: per clip (each training part, then its mirror) I_M ``(T, d)`` and
-    S_A ``(T, shared_dim)``."""
-    codes, shared = [], []
+                   val_fraction: float) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """``(codes, shared, motions)``: per clip (each training part, then its mirror) I_M
+    ``(T, d)``, S_A ``(T, shared_dim)`` and the motion itself ``(T, J * 6)``."""
+    codes, shared, motions = [], [], []
     for rec in recordings:
         n = rec.n_train(val_fraction)
         if n < 2:
@@ -30,9 +36,10 @@ def training_codes(net: Network, recordings: Iterable[Recording], stats: Feature
         for motion in (rec.motion[:n], mirror_motion(rec.motion[:n])):
             codes.append(net.motion_encode(motion)[2])
             shared.append(s_a)
+            motions.append(motion)
     if not codes:
         raise ValueError("no training frames to fit the code priors on")
-    return codes, shared
+    return codes, shared, motions
 
 
 def fit_prior_arrays(net: Network, recordings: Iterable[Recording], stats: FeatureStats,
@@ -41,7 +48,31 @@ def fit_prior_arrays(net: Network, recordings: Iterable[Recording], stats: Featu
     motion-specific code."""
     if net.config.specific_dim == 0:
         return {}
-    codes, shared = training_codes(net, recordings, stats, val_fraction)
+    codes, shared, _ = training_codes(net, recordings, stats, val_fraction)
     arrays = fit_gaussian(codes)
     arrays.update(retrieval_arrays(codes, shared))
     return {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+
+
+def fit_finger_gain(net: Network, recordings: Iterable[Recording], stats: FeatureStats,
+                    val_fraction: float, seeds: int = 3) -> float:
+    """``ModelConfig.finger_gain``: how much more the real fingers move than the sampled ones.
+    For each recording's training part, motion is generated from its speech with the model's
+    default prior (seeds 0 .. ``seeds`` - 1, no gain); the gain is the ratio of the finger
+    joints' ``rotation_spread_deg``, real over generated, frame-weighted, clipped to
+    ``FINGER_GAIN_RANGE``. 1 for models without hands. ``net`` must carry its priors."""
+    if not net.config.hands or net.config.specific_dim == 0:
+        return 1.0
+    if net.config.finger_gain != 1.0:
+        raise ValueError("fit_finger_gain measures the model without a finger gain (finger_gain = 1)")
+    real = generated = 0.0
+    for rec in recordings:
+        n = rec.n_train(val_fraction)
+        if n < 2:
+            continue
+        real += n * rotation_spread_deg(motion_to_rotations(rec.motion[:n])[:, NUM_BODY_JOINTS:])
+        for seed in range(seeds):
+            out = generate(net, rec.features[:n], seed)
+            generated += n * rotation_spread_deg(out[:, NUM_BODY_JOINTS:]) / seeds
+    lo, hi = FINGER_GAIN_RANGE
+    return float(np.clip(real / max(generated, 1e-9), lo, hi))

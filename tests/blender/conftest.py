@@ -8,7 +8,7 @@
   use_empty=True)`), which keeps the preferences and so keeps the extension enabled.
 - The trained model is not needed: a model with random weights in the real file format is
   written once per session and set as the add-on's Model File preference.
-- Helpers write speech-like WAV files with the standard library (no soundfile needed).
+- Speech-like WAV files come from tests/speech.py (standard library, no soundfile needed).
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ import importlib
 import os
 import sys
 import tempfile
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +34,7 @@ bpy = pytest.importorskip("bpy", reason="the bpy module (Blender as a Python mod
 
 sys.path.insert(0, str(ROOT))
 import build_addon  # noqa: E402
+from tests.speech import speech_like, write_wav  # noqa: E402,F401  (re-exported to the tests)
 
 
 @pytest.fixture(scope="session")
@@ -79,36 +78,6 @@ def addon(installed_addon, model_file):
     bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
 
 
-def speech_like(seconds: float, rate: int = 16000, seed: int = 0, channels: int = 1) -> np.ndarray:
-    """Syllable-like bursts of a voiced harmonic tone with noise: float32 (n, channels)."""
-    rng = np.random.default_rng(seed)
-    n = int(round(seconds * rate))
-    t = np.arange(n) / rate
-    f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / rate
-    voice = sum(np.sin(k * phase) / k for k in range(1, 8))
-    envelope = np.clip(np.sin(2 * np.pi * 3.1 * t + rng.uniform(0, 6)), 0, None) ** 2
-    x = 0.2 * envelope * voice + 0.01 * rng.standard_normal(n)
-    out = np.repeat(x[:, None], channels, axis=1)
-    if channels > 1:
-        out[:, 1:] *= 0.5
-    return out.astype(np.float32)
-
-
-def write_wav(path, samples, rate: int = 16000) -> Path:
-    """Write float samples (n,) or (n, channels) as 16-bit PCM WAV."""
-    samples = np.asarray(samples, dtype=np.float32)
-    if samples.ndim == 1:
-        samples = samples[:, None]
-    pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(samples.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return Path(path)
-
-
 def has_aud() -> bool:
     """Blender's audio module (absent from the bpy 4.2 wheels: no sound strips there)."""
     try:
@@ -122,10 +91,8 @@ needs_aud = pytest.mark.skipif(not has_aud(), reason="this bpy build has no aud 
 
 
 def add_sound_strip(scene, path, frame_start: int, name: str = "speech", channel: int = 1):
-    ed = scene.sequence_editor or scene.sequence_editor_create()
-    strips = getattr(ed, "strips", None)
-    strips = ed.sequences if strips is None else strips
-    return strips.new_sound(name, str(path), channel, frame_start)
+    compat = importlib.import_module(f"{MODULE_NAME}.compat")  # the installed extension's
+    return compat.sequencer_strips(scene, create=True).new_sound(name, str(path), channel, frame_start)
 
 
 def scene_state() -> dict:
@@ -157,3 +124,85 @@ def scene_state() -> dict:
         state["scene"].append((s.name, s.frame_start, s.frame_end, s.frame_current, s.render.fps,
                                s.render.fps_base))
     return state
+
+
+class FakeLayout:
+    """Records what a panel's ``draw`` draws (panels cannot be drawn headless).
+
+    It has exactly the functions and properties of the real ``bpy.types.UILayout``, with their
+    parameter names: a call or keyword the real layout would refuse fails here too, and so does
+    setting an operator property the operator does not have. Entries of ``log``:
+    ``("prop", name)``, ``("label", text)``, ``("progress", text)`` and
+    ``("operator", idname, text, depress, properties)``.
+    """
+
+    _CONTAINERS = {"column", "row", "box", "split", "column_flow", "grid_flow"}
+
+    def __init__(self, log=None):
+        object.__setattr__(self, "log", [] if log is None else log)
+
+    def __setattr__(self, name, value):
+        if name not in bpy.types.UILayout.bl_rna.properties:
+            raise AttributeError(f"UILayout has no property {name!r}")
+        object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        function = bpy.types.UILayout.bl_rna.functions.get(name)
+        if function is None:
+            raise AttributeError(f"UILayout has no function or property {name!r}")
+        params = [p.identifier for p in function.parameters if not p.is_output]
+        required = [p.identifier for p in function.parameters if p.is_required and not p.is_output]
+
+        def call(*args, **kw):
+            if len(args) > len(params):
+                raise TypeError(f"UILayout.{name}() takes {len(params)} arguments, got {len(args)}")
+            given = dict(zip(params, args, strict=False))
+            if set(given) & set(kw) or set(kw) - set(params):
+                raise TypeError(f"UILayout.{name}(): bad keywords {sorted(kw)} (it has {params})")
+            given.update(kw)
+            missing = [p for p in required if p not in given]
+            if missing:
+                raise TypeError(f"UILayout.{name}() needs {missing}")
+            return self._record(name, given)
+
+        return call
+
+    def _record(self, name, given):
+        if name in self._CONTAINERS:
+            return FakeLayout(self.log)
+        if name == "prop":
+            self.log.append(("prop", given["property"]))
+        elif name in ("label", "progress"):
+            self.log.append((name, given.get("text", "")))
+        elif name == "operator":
+            props = _OperatorProperties(given["operator"])
+            self.log.append(("operator", given["operator"], given.get("text", ""),
+                             given.get("depress", False), props))
+            return props
+        return None
+
+
+class _OperatorProperties:
+    """Stands for the properties ``layout.operator`` returns: only the operator's own can be set."""
+
+    def __init__(self, idname: str):
+        module, name = idname.split(".")
+        rna = getattr(getattr(bpy.ops, module), name).get_rna_type()
+        object.__setattr__(self, "_names", set(rna.properties.keys()))
+
+    def __setattr__(self, name, value):
+        if name not in self._names:
+            raise AttributeError(f"the operator has no property {name!r}")
+        object.__setattr__(self, name, value)
+
+
+def mod(name: str):
+    """The installed extension's submodule ``name`` (e.g. "pipeline", "core.generate")."""
+    return importlib.import_module(f"{MODULE_NAME}.{name}")
+
+
+@pytest.fixture()
+def rig(addon):
+    """A new SMPL-X character (Add SMPL-X Character), active."""
+    assert bpy.ops.a2g.add_character() == {"FINISHED"}
+    return bpy.context.active_object

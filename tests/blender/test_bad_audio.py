@@ -18,12 +18,6 @@ import pytest
 from .conftest import MODULE_NAME, add_sound_strip, needs_aud, scene_state, speech_like, write_wav
 
 
-@pytest.fixture()
-def rig(addon):
-    assert bpy.ops.a2g.add_character() == {"FINISHED"}
-    return bpy.context.active_object
-
-
 def _generate_message(**settings) -> str:
     """Run Generate, which must refuse and change nothing; return its message."""
     scene = bpy.context.scene

@@ -107,7 +107,8 @@ def test_help_and_usage_errors(batch, model_file, audio, tmp_path):
     assert code == 0 and "generate" in out
     code, out, _ = _run(batch, ["generate", "--help"])
     assert code == 0
-    for option in ("--seed", "--intensity", "--variants", "--pin", "--fps", "--blend", "--output-dir", "--overwrite",
+    for option in ("--seed", "--intensity", "--variants", "--pin", "--fps", "--blend", "--output-dir",
+                   "--overwrite",
                    "--npz", "--bvh", "--fbx", "--preview", "--preview-size", "--model", "--name"):
         assert option in out, option
     wav, second = audio["wav"], audio["second"]
@@ -366,14 +367,13 @@ def test_preview(batch, audio, model_file, tmp_path):
 
 # ---- the other entry points ------------------------------------------------------------------------
 def test_cli_command_registers(batch):
-    if batch._cli_handle is not None:  # the extension registered it
-        return
-    batch.register()
+    assert batch._cli_handle is not None  # enabling the extension registered `blender -c audio2gestures`
+    batch.unregister()
     try:
-        assert batch._cli_handle is not None
+        assert batch._cli_handle is None
     finally:
-        batch.unregister()
-    assert batch._cli_handle is None
+        batch.register()  # as the enabled extension has it
+    assert batch._cli_handle is not None
 
 
 def _script():
@@ -385,7 +385,8 @@ def _script():
 
 def test_script_arguments():
     script = _script()
-    assert script.script_args(["blender", "-b", "x.blend", "-P", "a2g_batch.py", "--", "generate", "a.wav"]) == [
+    argv = ["blender", "-b", "x.blend", "-P", "a2g_batch.py", "--", "generate", "a.wav"]
+    assert script.script_args(argv) == [
         "generate", "a.wav"]
     assert script.script_args(["tools/a2g_batch.py", "generate", "a.wav"]) == ["generate", "a.wav"]
     assert script.find_extension() == MODULE_NAME

@@ -4,17 +4,12 @@ folder before doing any work (real bpy, the built extension)."""
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import os
 
 import pytest
 
-from .conftest import MODULE_NAME, speech_like, write_wav
-
-
-def mod(name):
-    return importlib.import_module(f"{MODULE_NAME}.{name}")
+from .conftest import mod, speech_like, write_wav
 
 
 @pytest.fixture()
@@ -71,7 +66,7 @@ def test_export_failing_midway_keeps_old_outputs_byte_identical(batch, speech, m
         path.write_bytes(b"HIERARCHY half a file")  # it got that far, then failed
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(batch, "export_bvh", broken_bvh)
+    monkeypatch.setattr(mod("batch_scene"), "export_bvh", broken_bvh)  # write_outputs calls it there
     code, _, err = run(batch, ["generate", speech, "--output-dir", out_dir, "--model", model_file,
                                "--npz", "--bvh", "--overwrite", "--seed", "2"])
     assert code == 1 and "No space left on device" in err, err

@@ -11,28 +11,28 @@ reason (random weights cannot follow a pin).
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import bpy
 import numpy as np
 import pytest
 
-from core.directing import position_error_cm, seam_speeds
 from core.features import features_for_motion
 from core.generate import FADE_FRAMES, Pin, ResampleRange, generate
 from core.model_file import load_model
 from core.rotations import quat_to_matrix
+from core.scene_motion import to_scene_quaternions
 from core.skeleton import BODY_JOINT_NAMES
 from core.smplx_npz import read_smplx_npz
 from core.timeline import sample_rotations
+from tests.quality import position_error_cm, seam_speeds
 
-from .conftest import MODULE_NAME, ROOT, has_aud, speech_like, write_wav
+from .conftest import MODULE_NAME, ROOT, FakeLayout, has_aud, mod, speech_like, write_wav
 
 RATE = 16000
 EXCERPTS = ROOT / "tests" / "data" / "beat2_excerpt"
 TRAINED = sorted((ROOT / "models").glob("*.json"))
-WAITS = "waits for the trained model (models/*.json is not in the repo yet)"
+WAITS = "hold for a trained model only (models/*.json)"
 
 # Thresholds for a trained model (provisional until measured with it; see the module docstring).
 PIN_ERROR_CM = 8.0  # mean joint-position error inside a pin, its first/last 8 frames left out
@@ -40,17 +40,7 @@ PIN_VS_FREE = 0.5  # ... and at most this fraction of an unpinned take's distanc
 SEAM_RATIO = 1.5  # peak joint speed within 4 frames of a seam / peak speed elsewhere
 
 
-def mod(name):
-    return importlib.import_module(f"{MODULE_NAME}.{name}")
-
-
 # ---- fixtures and helpers --------------------------------------------------------------------
-@pytest.fixture()
-def rig(addon):
-    assert bpy.ops.a2g.add_character() == {"FINISHED"}
-    return bpy.context.active_object
-
-
 @pytest.fixture()
 def speech(tmp_path):
     """6 s of speech-like sound (180 frames at 30 fps), played from frame 1."""
@@ -74,9 +64,9 @@ def clip_motion(name="2_scott_0_2_2_excerpt.npz") -> np.ndarray:
 def motion_action(rig, name: str, local, first: int = 1, fps: float = 30.0):
     """An action keying ``local`` (30 fps) as bone quaternions from scene frame ``first``, not
     assigned to anything (as a liked take or an imported .npz would be)."""
-    compat, keying, motion = mod("compat"), mod("keying"), mod("motion")
+    compat, keying = mod("compat"), mod("keying")
     n = int(round((local.shape[0] - 1) * fps / 30.0)) + 1
-    quats = motion.to_scene_quaternions(local, first, first + n, fps, None)
+    quats = to_scene_quaternions(local, first, first + n, fps, None)
     action = bpy.data.actions.new(name)
     anim = rig.animation_data_create()
     previous = anim.action
@@ -550,33 +540,9 @@ def test_takes_one_undo_step(rig, speech):
 
 
 # ---- the Directing panel -------------------------------------------------------------------------
-class Layout:
-    """Records what a panel draws (panels cannot be drawn headless)."""
-
-    def __init__(self, log):
-        self.log = log
-        self.enabled = True
-
-    def column(self, **_):
-        return Layout(self.log)
-
-    row = column
-
-    def prop(self, data, name, **kw):
-        self.log.append(("prop", name))
-
-    def label(self, text="", **kw):
-        self.log.append(("label", text))
-
-    def operator(self, idname, text="", **kw):
-        op = type("Op", (), {})()
-        self.log.append(("operator", idname, text, kw.get("depress", False), op))
-        return op
-
-
 def draw_directing():
     log = []
-    bpy.types.A2G_PT_directing.draw(type("Panel", (), {"layout": Layout(log)})(), bpy.context)
+    bpy.types.A2G_PT_directing.draw(type("Panel", (), {"layout": FakeLayout(log)})(), bpy.context)
     return log
 
 

@@ -9,12 +9,6 @@ import pytest
 from .conftest import MODULE_NAME, add_sound_strip, has_aud, needs_aud, scene_state, speech_like, write_wav
 
 
-@pytest.fixture()
-def rig(addon):
-    assert bpy.ops.a2g.add_character() == {"FINISHED"}
-    return bpy.context.active_object
-
-
 def refused(match: str, **kw):
     """Run Generate; it must fail with ``match`` in the message and change nothing."""
     before = scene_state()

@@ -17,12 +17,6 @@ RATE = 16000
 
 
 @pytest.fixture()
-def rig(addon):
-    assert bpy.ops.a2g.add_character() == {"FINISHED"}
-    return bpy.context.active_object
-
-
-@pytest.fixture()
 def speech_wav(tmp_path):
     return write_wav(tmp_path / "speech.wav", speech_like(3.0, seed=1))
 
@@ -48,7 +42,8 @@ def expected_quats(model_file, samples, first, end, fps, seed, source_start):
 def assert_same_rotations(got, want, atol=1e-5):
     dots = np.abs(np.sum(got * want, axis=-1))
     assert got.shape == want.shape
-    assert np.all(dots > 1 - atol), f"max angle error {np.degrees(2 * np.arccos(np.clip(dots.min(), 0, 1))):.4f} deg"
+    worst = np.degrees(2 * np.arccos(np.clip(dots.min(), 0, 1)))
+    assert np.all(dots > 1 - atol), f"max angle error {worst:.4f} deg"
 
 
 def assert_continuous(quats):
@@ -198,14 +193,12 @@ def test_one_undo_restores_the_scene(addon, rig, speech_wav):
     assert not any(a.get("a2g_generated") for a in bpy.data.actions)
 
 
-def test_bulk_keying_is_fast(addon, rig, tmp_path):
-    """60 s of speech generates and keys well within a second or two (random weights)."""
-    import time
-
+def test_a_minute_of_speech_keys_every_frame(addon, rig, tmp_path):
+    """60 s of speech: one key per scene frame on every body channel (bulk keying; its speed is
+    measured by benchmarks/bench_blender.py, not here)."""
     use_file(write_wav(tmp_path / "minute.wav", speech_like(60.0, seed=4)))
     scene = bpy.context.scene
-    start = time.perf_counter()
     assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
-    assert time.perf_counter() - start < 5.0
-    frames, _ = keyed(addon, rig)
+    frames, quats = keyed(addon, rig)
     assert len(frames) == 60 * scene.render.fps
+    assert np.all(np.diff(frames) == 1) and quats.shape == (len(frames), len(BODY_JOINT_NAMES), 4)

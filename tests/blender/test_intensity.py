@@ -4,7 +4,6 @@ bundled model the arm keys swing further at 1.5 than at 1 than at 0.5."""
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import bpy
@@ -18,21 +17,11 @@ from core.model_file import load_model
 from core.skeleton import BODY_JOINT_NAMES
 from core.timeline import sample_rotations
 
-from .conftest import MODULE_NAME, ROOT, has_aud, speech_like, write_wav
+from .conftest import MODULE_NAME, ROOT, has_aud, mod, speech_like, write_wav
 
 EXCERPT_AUDIO = ROOT / "tests" / "data" / "beat2_excerpt" / "2_scott_0_1_1_excerpt.flac"
 BUNDLED = sorted((ROOT / "models").glob("*.json"))
 ARM_BONES = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow")  # upper arms, forearms
-
-
-def mod(name):
-    return importlib.import_module(f"{MODULE_NAME}.{name}")
-
-
-@pytest.fixture()
-def rig(addon):
-    assert bpy.ops.a2g.add_character() == {"FINISHED"}
-    return bpy.context.active_object
 
 
 def use_file(path):
@@ -72,6 +61,7 @@ def test_intensity_is_keyed_stored_and_replayed_by_resample(rig, tmp_path, model
     assert bpy.ops.a2g.generate(seed=3, intensity=1.5) == {"FINISHED"}
     action = rig.animation_data.action
     assert json.loads(action["a2g_recipe"])["intensity"] == 1.5
+    assert json.loads(action["a2g_recipe"])["prior"] == load_model(model_file).config.code_prior
     _, got = keys(rig)
     assert_same_rotations(got, expected(model_file, wav, 180, 3, 1.5))
     assert np.abs(got - expected(model_file, wav, 180, 3, 1.0)).max() > 1e-2  # not the default

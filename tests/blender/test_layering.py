@@ -3,23 +3,11 @@ edited by hand survive generating again (real bpy, the built extension)."""
 
 from __future__ import annotations
 
-import importlib
-
 import bpy
 import numpy as np
 import pytest
 
-from .conftest import MODULE_NAME, speech_like, write_wav
-
-
-def mod(name):
-    return importlib.import_module(f"{MODULE_NAME}.{name}")
-
-
-@pytest.fixture()
-def rig(addon):
-    assert bpy.ops.a2g.add_character() == {"FINISHED"}
-    return bpy.context.active_object
+from .conftest import mod, speech_like, write_wav
 
 
 @pytest.fixture()

@@ -80,6 +80,7 @@ def test_default_preview_frames_the_upper_body(addon):
     mesh = next(o for o in arm.children if o.type == "MESH")
     heights = [world_to_camera_view(scene, cam, mesh.matrix_world @ v.co).y for v in mesh.data.vertices]
     head_top = max(heights)
-    pelvis = world_to_camera_view(scene, cam, arm.matrix_world @ Vector(arm.data.bones["pelvis"].head_local)).y
+    pelvis_head = arm.matrix_world @ Vector(arm.data.bones["pelvis"].head_local)
+    pelvis = world_to_camera_view(scene, cam, pelvis_head).y
     assert 0.9 < head_top < 1.0, (head_top, pelvis)  # the top of the head just inside the frame
     assert 0.05 < pelvis < 0.3  # the hips just above the bottom edge

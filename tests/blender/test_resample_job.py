@@ -4,7 +4,6 @@ driven here with the events a window would send)."""
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from types import SimpleNamespace
@@ -13,12 +12,8 @@ import bpy
 import numpy as np
 import pytest
 
-from .conftest import MODULE_NAME, speech_like, write_wav
+from .conftest import mod, speech_like, write_wav
 from .test_directing import state
-
-
-def mod(name):
-    return importlib.import_module(f"{MODULE_NAME}.{name}")
 
 
 @pytest.fixture()

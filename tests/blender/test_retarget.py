@@ -9,7 +9,6 @@ are printed (``pytest -s``) and recorded as test properties.
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import bpy
@@ -19,13 +18,9 @@ import pytest
 from core import skeleton as sk
 from tests.core.rigs import MIXAMO, a_pose_joints
 
-from .conftest import MODULE_NAME, ROOT, scene_state, speech_like, write_wav
+from .conftest import MODULE_NAME, ROOT, mod, scene_state, speech_like, write_wav
 
 ARM_MEDIAN_DEG, ARM_P95_DEG = 10.0, 25.0  # the issue's bar for the arms
-
-
-def mod(name):
-    return importlib.import_module(f"{MODULE_NAME}.{name}")
 
 
 @pytest.fixture()
@@ -318,11 +313,17 @@ FRAMES = list(range(1, 241, 2))
 def test_mixamo_fbx_rig_follows_the_smplx_take(real_speech, record_property):
     target = mixamo_fbx()
     ours = generate_both(target)
-    body = mod("rig").body_rig(target)
+    from core.model_file import load_model
+
+    bundled = load_model(sorted((ROOT / "models").glob("*.json"))[0]).config
+    body = mod("rig").body_rig(target, bundled.n_joints)
     assert body.scheme == "mixamo" and body.retarget is not None
-    keyed = {fc.data_path.split('"')[1] for fc in mod("compat").fcurves_of(target.animation_data.action, target)}
+    curves = mod("compat").fcurves_of(target.animation_data.action, target)
+    keyed = {fc.data_path.split('"')[1] for fc in curves}
     assert keyed == set(body.bone_names) and "mixamorig:HeadTop_End" not in keyed
-    assert len(keyed) == 22  # body joints only: the model drives no fingers
+    fingers = {b for b in keyed if "Hand" in b and b not in ("mixamorig:LeftHand", "mixamorig:RightHand")}
+    assert len(keyed) - len(fingers) == 22  # the body joints, plus the fingers when the model has hands
+    assert bool(fingers) == bundled.hands
     segs = {"upper arm L": ("mixamorig:LeftArm", "mixamorig:LeftForeArm"),
             "forearm L": ("mixamorig:LeftForeArm", "mixamorig:LeftHand"),
             "upper arm R": ("mixamorig:RightArm", "mixamorig:RightForeArm"),

@@ -11,52 +11,28 @@ import types
 import bpy
 import pytest
 
-from .conftest import MODULE_NAME, add_sound_strip, needs_aud, scene_state, speech_like, write_wav
-
-
-class Layout:
-    """Records what a panel draws."""
-
-    def __init__(self, log=None):
-        self.log = [] if log is None else log
-        self.scale_y = 1.0
-
-    def column(self, **_):
-        return Layout(self.log)
-
-    row = column
-
-    def prop(self, data, name, **kw):
-        self.log.append(("prop", name))
-
-    def label(self, text="", **kw):
-        self.log.append(("label", text))
-
-    def operator(self, idname, **kw):
-        self.log.append(("operator", idname))
-        return types.SimpleNamespace()
-
-    def progress(self, factor=0.0, text="", **kw):
-        self.log.append(("progress", text))
-
-    def separator(self, **kw):
-        pass
+from .conftest import MODULE_NAME, FakeLayout, add_sound_strip, needs_aud, scene_state, speech_like, write_wav
 
 
 def draw_panel():
-    layout = Layout()
+    layout = FakeLayout()
     bpy.types.A2G_PT_gestures.draw(types.SimpleNamespace(layout=layout), bpy.context)
     return layout.log
 
 
 def labels(log):
-    return [text for kind, text in log if kind == "label"]
+    return [entry[1] for entry in log if entry[0] == "label"]
+
+
+def drawn(log):
+    """What was drawn, without the operators' texts and properties: ("operator", idname), ..."""
+    return {entry[:2] for entry in log}
 
 
 def test_panel_shows_why_generate_is_disabled(addon):
     log = draw_panel()
-    assert ("operator", "a2g.generate") in log and ("operator", "a2g.add_character") in log
-    assert {("prop", n) for n in ("target", "audio_source", "seed", "intensity")} <= set(log)
+    assert ("operator", "a2g.generate") in drawn(log) and ("operator", "a2g.add_character") in drawn(log)
+    assert {("prop", n) for n in ("target", "audio_source", "seed", "intensity")} <= drawn(log)
     assert "Select an SMPL-X armature, or set Target in the Gestures panel" in labels(log)
     assert "No sound strips: add one in the Video Sequencer" in labels(log)
 
@@ -86,7 +62,7 @@ def test_panel_draws_progress_while_running(addon):
         worker.join()
         operators._active_worker = None
         progress.running = False
-    assert ("progress", "Generating gestures 40%") in log
+    assert ("progress", "Generating gestures 40%") in drawn(log)
     assert "Esc cancels" in labels(log)
 
 
@@ -116,12 +92,40 @@ def test_worker_reports_progress_then_result(job):
 
 
 def test_cancelled_worker_writes_nothing(job):
+    """Esc: a cancelled worker has no result, and the modal operator ends without writing,
+    even when the worker had already finished (the next timer tick would have applied it)."""
     _pipeline, job = job
     operators = __import__(f"{MODULE_NAME}.operators", fromlist=["operators"])
+    generate = operators.A2G_OT_generate
     before = scene_state()
     worker = operators._Worker(job)
-    worker.cancel_event.set()  # Esc
+    worker.cancel_event.set()  # Esc before the computation
     worker.start()
     worker.join()
     assert worker.result is None and worker.error is None
     assert scene_state() == before
+
+    def operator(worker, reports):  # the modal operator's state while its job runs
+        op = types.SimpleNamespace(_worker=worker, _start=0.0, _stage=generate._stage,
+                                   _cancelled=generate._cancelled,
+                                   report=lambda kind, text: reports.append(text),
+                                   _finish=lambda context: reports.append("finished"))
+        op._apply = lambda result, seconds: generate._apply(op, result, seconds)
+        op._done = lambda context, result: generate._done(op, context, result)
+        return op
+
+    done = operators._Worker(job)
+    done.start()
+    done.join()
+    assert done.result is not None
+    reports = []
+    esc = types.SimpleNamespace(type="ESC", value="PRESS")
+    assert generate.modal(operator(done, reports), bpy.context, esc) == {"CANCELLED"}
+    assert done.cancel_event.is_set()
+    assert reports == ["finished", "Gesture generation cancelled: nothing was changed"]
+    assert scene_state() == before
+    # the same finished worker on a timer tick instead of Esc: its motion is written
+    reports = []
+    tick = types.SimpleNamespace(type="TIMER", value="NOTHING")
+    assert generate.modal(operator(done, reports), bpy.context, tick) == {"FINISHED"}
+    assert scene_state() != before and reports[0] == "finished"

@@ -139,17 +139,3 @@ def test_chunked_equals_one_shot_on_long_input():
                                    rtol=1e-12, atol=1e-20)
     np.testing.assert_allclose(F.log_mel(y, chunk_frames=33), F.log_mel(y, chunk_frames=10**6),
                                rtol=0, atol=1e-5)
-
-
-@pytest.mark.parametrize("module", ["features.py", "audio.py"])
-def test_core_module_imports_numpy_only(module):
-    import ast
-
-    tree = ast.parse((Path(F.__file__).parent / module).read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            names.add(node.module.split(".")[0])
-    assert names <= {"__future__", "numpy", "os", "struct", "math"}, names

@@ -10,18 +10,9 @@ from core.generate import FADE_FRAMES, Pin, ResampleRange, _crossfade, fade_weig
 from core.model_file import random_model
 from core.network import Network
 from core.rotations import geodesic_angle, matrix_to_sixd, sixd_to_matrix
+from tests.core.conftest import N_FRAMES  # noqa: E402
 
-T = 240
-
-
-@pytest.fixture(scope="module")
-def net():
-    return Network(random_model(seed=11))
-
-
-@pytest.fixture(scope="module")
-def feats():
-    return (np.random.default_rng(0).standard_normal((T, 64)) * 12 - 40).astype(np.float32)
+T = N_FRAMES  # the shared features' length (tests/core/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +69,13 @@ def test_follows_the_documented_sampling_recipe(net, feats, base):
 
 
 def test_single_frame(net, feats):
-    out = generate(net, feats[:1], seed=0, pins=[Pin(0, 1, _pose_clip(1))], resamples=[ResampleRange(0, 1, 2)])
+    out = generate(net, feats[:1], seed=0, pins=[Pin(0, 1, _pose_clip(1))],
+                   resamples=[ResampleRange(0, 1, 2)])
     assert out.shape == (1, 22, 3, 3)
 
 
-@pytest.mark.parametrize("config", [ModelConfig(use_mapping=False), ModelConfig(specific_dim=0, use_mapping=False)],
+@pytest.mark.parametrize("config", [ModelConfig(use_mapping=False),
+                                    ModelConfig(specific_dim=0, use_mapping=False)],
                          ids=["no-mapping", "no-split"])
 def test_ablation_models(config, feats):
     net = Network(random_model(config, seed=1))
@@ -208,7 +201,8 @@ def test_pins_survive_inside_a_resample_range(net, feats):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(pins=[Pin(10, 20, np.tile(np.eye(3), (10, 22, 1, 1))), Pin(15, 25, np.tile(np.eye(3), (10, 22, 1, 1)))]),
+        (dict(pins=[Pin(10, 20, np.tile(np.eye(3), (10, 22, 1, 1))),
+                    Pin(15, 25, np.tile(np.eye(3), (10, 22, 1, 1)))]),
          "overlap"),
         (dict(pins=[Pin(T - 5, T + 5, np.tile(np.eye(3), (10, 22, 1, 1)))]), "ends after"),
         (dict(pins=[Pin(0, 5, np.tile(np.eye(3), (5, 21, 1, 1)))]), "joints"),

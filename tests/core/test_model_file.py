@@ -40,6 +40,15 @@ def _rewrite_npz(npz_path, arrays):
         np.savez(f, **arrays)
 
 
+def _error_after(tmp_path, edit) -> str:
+    """The load error of a saved model whose arrays ``edit(arrays)`` changed in place."""
+    path, _ = _save(tmp_path)
+    arrays = _arrays(tmp_path / "m.npz")
+    edit(arrays)
+    _rewrite_npz(tmp_path / "m.npz", arrays)
+    return _error(path)
+
+
 def _error(path) -> str:
     with pytest.raises(ModelFileError) as info:
         load_model(path)
@@ -103,7 +112,8 @@ def test_expected_shapes_default():
 
 
 def test_random_weights_deterministic_and_nontrivial():
-    a, b, c = random_weights(ModelConfig(), 0), random_weights(ModelConfig(), 0), random_weights(ModelConfig(), 1)
+    a, b = random_weights(ModelConfig(), 0), random_weights(ModelConfig(), 0)
+    c = random_weights(ModelConfig(), 1)
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert not np.array_equal(a["decoder.fc2.weight"], c["decoder.fc2.weight"])
     assert np.std(a["decoder.fc2.bias"]) > 0
@@ -165,7 +175,8 @@ def test_wrong_format_version(tmp_path, version):
     path, _ = _save(tmp_path)
     _edit_json(path, format_version=version)
     msg = _error(path)
-    assert "m.json" in msg and "format_version" in msg and f"reads format_version 1 and {FORMAT_VERSION}" in msg
+    assert "m.json" in msg and "format_version" in msg
+    assert f"reads format_version 1 and {FORMAT_VERSION}" in msg
     if version == FORMAT_VERSION + 1:
         assert "newer" in msg
 
@@ -289,40 +300,30 @@ def test_extra_array_when_config_has_no_mapping(tmp_path):
      ("code_std", (5,)), ("code_std", (4, 16))],
 )
 def test_misshaped_array(tmp_path, name, shape):
-    path, _ = _save(tmp_path)
-    arrays = _arrays(tmp_path / "m.npz")
-    arrays[name] = np.zeros(shape, np.float32) + 1
-    _rewrite_npz(tmp_path / "m.npz", arrays)
-    msg = _error(path)
+    msg = _error_after(tmp_path, lambda arrays: arrays.__setitem__(name, np.zeros(shape, np.float32) + 1))
     assert "m.npz" in msg and name in msg and "shape" in msg
 
 
 def test_zero_clips(tmp_path):
-    path, _ = _save(tmp_path)
-    arrays = _arrays(tmp_path / "m.npz")
-    arrays["code_mean"] = arrays["code_std"] = np.zeros((0, 16), np.float32)
-    _rewrite_npz(tmp_path / "m.npz", arrays)
-    assert "N >= 1" in _error(path)
+    def no_clips(arrays):
+        arrays["code_mean"] = arrays["code_std"] = np.zeros((0, 16), np.float32)
+
+    assert "N >= 1" in _error_after(tmp_path, no_clips)
 
 
 @pytest.mark.parametrize("name, value", [("decoder.fc1.weight", np.nan), ("code_std", np.inf),
                                          ("feature_mean", -np.inf)])
 def test_non_finite(tmp_path, name, value):
-    path, _ = _save(tmp_path)
-    arrays = _arrays(tmp_path / "m.npz")
-    arrays[name] = arrays[name].copy()
-    arrays[name].flat[3] = value
-    _rewrite_npz(tmp_path / "m.npz", arrays)
-    msg = _error(path)
+    def spoil(arrays):
+        arrays[name] = arrays[name].copy()
+        arrays[name].flat[3] = value
+
+    msg = _error_after(tmp_path, spoil)
     assert "m.npz" in msg and name in msg and "non-finite" in msg
 
 
 def test_non_positive_feature_std(tmp_path):
-    path, _ = _save(tmp_path)
-    arrays = _arrays(tmp_path / "m.npz")
-    arrays["feature_std"][5] = 0
-    _rewrite_npz(tmp_path / "m.npz", arrays)
-    assert "feature_std" in _error(path)
+    assert "feature_std" in _error_after(tmp_path, lambda arrays: arrays["feature_std"].__setitem__(5, 0))
 
 
 def test_string_array(tmp_path):

@@ -34,7 +34,8 @@ def _ref_blocks(x, wts, net, config):
         p = f"{net}.blocks.{i}"
         h = relu(_ref_conv(x, wts[f"{p}.conv1.weight"], wts[f"{p}.conv1.bias"], d))
         h = relu(_ref_conv(h, wts[f"{p}.conv2.weight"], wts[f"{p}.conv2.bias"], d))
-        res = x if f"{p}.skip.weight" not in wts else _ref_conv(x, wts[f"{p}.skip.weight"], wts[f"{p}.skip.bias"], 1)
+        skip = f"{p}.skip.weight"
+        res = x if skip not in wts else _ref_conv(x, wts[skip], wts[f"{p}.skip.bias"], 1)
         x = relu(h + res)
     return x
 
@@ -137,7 +138,8 @@ def test_normalise_features():
     m = random_model()
     net = Network(m)
     raw = np.random.default_rng(0).standard_normal((10, 64)) * 20 - 30
-    np.testing.assert_allclose(net.normalise_features(raw), (raw - m.feature_mean) / m.feature_std, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(net.normalise_features(raw), (raw - m.feature_mean) / m.feature_std,
+                               rtol=1e-5, atol=1e-5)
     assert net.normalise_features(raw).dtype == np.float32
 
 

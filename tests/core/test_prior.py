@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.generate import Pin, ResampleRange, generate
-from core.model_file import ModelFileError, load_model, random_model, save_model
+from core.model_file import V2_FIELDS, ModelFileError, load_model, random_model, save_model
 from core.network import Network
 from core.noise import filtered_noise
 from core.prior import (
@@ -23,18 +23,9 @@ from core.prior import (
     retrieval_arrays,
 )
 from core.rotations import sixd_to_matrix
+from tests.core.conftest import N_FRAMES  # noqa: E402
 
-T = 300
-
-
-@pytest.fixture(scope="module")
-def net():
-    return Network(random_model(seed=3))
-
-
-@pytest.fixture(scope="module")
-def feats():
-    return (np.random.default_rng(1).standard_normal((T, 64)) * 12 - 40).astype(np.float32)
+T = N_FRAMES  # the shared features' length (tests/core/conftest.py)
 
 
 def _autocorr(x: np.ndarray, lag: int) -> float:
@@ -80,7 +71,7 @@ def test_retrieval_arrays_refuse_short_or_mismatched_clips():
 @pytest.mark.parametrize("prior", PRIORS)
 def test_each_prior_is_deterministic_per_seed_and_seeds_differ(net, feats, prior):
     a = generate(net, feats, 4, prior=prior)
-    np.testing.assert_array_equal(a, generate(Network(random_model(seed=3)), feats.copy(), 4, prior=prior))
+    np.testing.assert_array_equal(a, generate(Network(random_model(seed=11)), feats.copy(), 4, prior=prior))
     assert a.shape == (T, 22, 3, 3) and np.isfinite(a).all()
     assert np.abs(a - generate(net, feats, 5, prior=prior)).max() > 1e-3
 
@@ -93,13 +84,14 @@ def test_priors_differ_from_each_other(net, feats):
 
 
 def test_default_prior_is_the_configs(feats):
-    loaded = random_model(seed=3)
+    loaded = random_model(seed=11)
     retrieval = dataclasses.replace(loaded, config=dataclasses.replace(loaded.config, code_prior="retrieval"))
-    np.testing.assert_array_equal(generate(retrieval, feats, 2), generate(loaded, feats, 2, prior="retrieval"))
+    np.testing.assert_array_equal(generate(retrieval, feats, 2),
+                                  generate(loaded, feats, 2, prior="retrieval"))
 
 
 @pytest.mark.parametrize("prior", PRIORS)
-@pytest.mark.parametrize("span", [(0, 40), (120, 200), (250, T)])
+@pytest.mark.parametrize("span", [(0, 40), (100, 160), (200, T)])
 def test_resample_outside_is_bit_identical_with_each_prior(net, feats, prior, span):
     base = generate(net, feats, 7, prior=prior, intensity=1.3)
     out = generate(net, feats, 7, resamples=[ResampleRange(*span, seed=9)], prior=prior, intensity=1.3)
@@ -152,7 +144,7 @@ def test_unknown_prior_is_refused(net, feats):
 
 
 def test_missing_prior_arrays_are_named(feats):
-    loaded = dataclasses.replace(random_model(seed=3), prior={})
+    loaded = dataclasses.replace(random_model(seed=11), prior={})
     with pytest.raises(PriorError, match="no 'retrieval' prior.*paper"):
         generate(loaded, feats, 0, prior="retrieval")
     assert np.isfinite(generate(loaded, feats, 0, prior="paper")).all()
@@ -204,19 +196,20 @@ def _saved(tmp_path, loaded):
 
 
 def test_priors_round_trip_through_the_model_file(tmp_path, feats):
-    loaded = random_model(seed=3)
+    loaded = random_model(seed=11)
     back = load_model(_saved(tmp_path, loaded))
     assert set(back.prior) == set(loaded.prior)
     for prior in PRIORS:
-        np.testing.assert_array_equal(generate(back, feats, 1, prior=prior), generate(loaded, feats, 1, prior=prior))
+        np.testing.assert_array_equal(generate(back, feats, 1, prior=prior),
+                                      generate(loaded, feats, 1, prior=prior))
 
 
 def test_version_1_file_loads_with_the_paper_prior(tmp_path, feats):
-    loaded = dataclasses.replace(random_model(seed=3), prior={})
+    loaded = dataclasses.replace(random_model(seed=11), prior={})
     path = _saved(tmp_path, loaded)
     doc = json.loads(path.read_text())
     doc["format_version"] = 1
-    for name in ("hands", "code_prior"):
+    for name in V2_FIELDS:  # the fields a version 1 file never had
         del doc["config"][name]
     path.write_text(json.dumps(doc))
     old = load_model(path)
@@ -226,7 +219,7 @@ def test_version_1_file_loads_with_the_paper_prior(tmp_path, feats):
 
 @pytest.mark.parametrize("version", [1, 2])
 def test_missing_config_field_is_refused_naming_it(tmp_path, version):
-    path = _saved(tmp_path, dataclasses.replace(random_model(seed=3), prior={}))
+    path = _saved(tmp_path, dataclasses.replace(random_model(seed=11), prior={}))
     doc = json.loads(path.read_text())
     doc["format_version"] = version
     del doc["config"]["output_smoothing"]
@@ -236,7 +229,7 @@ def test_missing_config_field_is_refused_naming_it(tmp_path, version):
 
 
 def test_version_2_file_must_state_the_new_fields(tmp_path):
-    path = _saved(tmp_path, random_model(seed=3))
+    path = _saved(tmp_path, random_model(seed=11))
     doc = json.loads(path.read_text())
     del doc["config"]["code_prior"]
     path.write_text(json.dumps(doc))
@@ -245,7 +238,7 @@ def test_version_2_file_must_state_the_new_fields(tmp_path):
 
 
 def test_incomplete_or_absent_default_prior_is_refused(tmp_path):
-    loaded = random_model(seed=3)
+    loaded = random_model(seed=11)
     broken = dict(loaded.prior)
     del broken["prior_shared"]
     with pytest.raises(ModelFileError, match="'retrieval' prior is incomplete"):
@@ -266,6 +259,36 @@ def test_scale_about_scales_the_angle_from_the_mean_pose():
     mean = mean_pose(rot)
     for factor in (0.5, 1.5):
         scaled = scale_about(rot, mean, factor).astype(np.float64)
-        np.testing.assert_allclose(geodesic_angle(scaled, mean[None]), factor * geodesic_angle(rot, mean[None]),
-                                   atol=1e-5)
+        np.testing.assert_allclose(geodesic_angle(scaled, mean[None]),
+                                   factor * geodesic_angle(rot, mean[None]), atol=1e-5)
     np.testing.assert_allclose(scale_about(rot, mean, 1.0), rot, atol=1e-6)
+
+
+def test_finger_gain_scales_only_the_fingers_and_keeps_resample_identity(feats):
+    from core.config import ModelConfig
+    from core.generate import mean_pose
+    from core.rotations import geodesic_angle
+
+    config = ModelConfig(hands=True, n_joints=52)
+    loaded = random_model(config, seed=3)
+    gained = dataclasses.replace(loaded, config=dataclasses.replace(config, finger_gain=2.0))
+
+    plain, more = generate(loaded, feats, 2), generate(gained, feats, 2)
+    np.testing.assert_array_equal(more[:, :22], plain[:, :22])  # the body is untouched
+    mean = mean_pose(plain)[None, 22:]  # the fingers turn twice as far from the take's mean pose
+    before = geodesic_angle(plain[:, 22:].astype(np.float64), mean)
+    after = geodesic_angle(more[:, 22:].astype(np.float64), mean)
+    small = before < np.radians(80)  # (doubling a larger angle wraps past 180 degrees)
+    assert small.mean() > 0.5
+    np.testing.assert_allclose(after[small], 2 * before[small], atol=2e-4)
+    with_range = generate(gained, feats, 2, resamples=[ResampleRange(100, 160, 4)])
+    np.testing.assert_array_equal(with_range[:100], more[:100])
+    np.testing.assert_array_equal(with_range[160:], more[160:])
+
+
+@pytest.mark.parametrize("bad", [0.1, 5.0, "2", True])
+def test_finger_gain_validation(bad):
+    from core.config import ModelConfig
+
+    with pytest.raises(ValueError, match="finger_gain"):
+        ModelConfig(hands=True, n_joints=52, finger_gain=bad)

@@ -218,3 +218,23 @@ def test_geodesic_angle_values():
     rng = np.random.default_rng(9)
     Ra, Rb = random_rotations(rng, 20), random_rotations(rng, 20)
     np.testing.assert_allclose(r.geodesic_angle(Ra, Rb), r.geodesic_angle(Rb, Ra), atol=1e-12)
+
+
+# ---- Blender rotation channels ------------------------------------------------------------
+@pytest.mark.parametrize("order", ["XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX"])
+def test_euler_to_quat_matches_blender_order(order):
+    rng = np.random.default_rng(1)
+    angles = rng.uniform(-3, 3, (5, 3))
+    basis = {"X": [1, 0, 0], "Y": [0, 1, 0], "Z": [0, 0, 1]}
+    index = {"X": 0, "Y": 1, "Z": 2}
+    for a, q in zip(angles, r.euler_to_quat(angles, order), strict=True):
+        m = np.eye(3)
+        for ax in order:  # first axis applied first: R = R_last ... R_first
+            m = r.axis_angle_to_matrix(np.array(basis[ax]) * a[index[ax]]) @ m
+        np.testing.assert_allclose(r.quat_to_matrix(q), m, atol=1e-12)
+
+
+def test_axis_angle_channels():
+    q = r.angle_axis_to_quat([[0.5, 0, 0, 2.0], [0.3, 0, 0, 0]])
+    np.testing.assert_allclose(q[0], [np.cos(0.25), 0, 0, np.sin(0.25)], atol=1e-12)
+    assert np.isclose(np.linalg.norm(q[1]), 1.0)

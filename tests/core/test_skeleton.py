@@ -137,3 +137,33 @@ def test_mannequin_asset_loader():
     d = sk.load_mannequin_asset()
     assert set(d) >= {"rest_joints", "mesh_vertices", "mesh_faces", "skin_joints", "skin_weights"}
     np.testing.assert_allclose(d["rest_joints"], sk.rest_joints(), atol=0)
+
+
+def test_model_columns():
+    from core.skeleton import HAND_JOINTS, model_columns
+
+    assert model_columns(range(22), hands=False) == tuple(range(22))
+    assert model_columns([0, 21, 25, 54], hands=True) == (0, 21, 22, 51)
+    assert model_columns(HAND_JOINTS, hands=True) == tuple(range(22, 52))
+    with pytest.raises(ValueError, match="left_index1"):
+        model_columns([25], hands=False)
+    with pytest.raises(ValueError, match="jaw"):
+        model_columns([22], hands=True)
+
+
+def test_relax_missing_fingers():
+    from core.rotations import axis_angle_to_matrix
+    from core.skeleton import hand_mean, relax_missing_fingers
+
+    rng = np.random.default_rng(0)
+    rot = axis_angle_to_matrix(rng.normal(size=(4, 52, 3)) * 0.3).astype(np.float32)
+    present = list(range(22)) + list(range(25, 40))  # the left hand keyed, the right one not
+    out = relax_missing_fingers(rot, present)
+    np.testing.assert_array_equal(out[:, :37], rot[:, :37])  # body and left hand untouched
+    mean = axis_angle_to_matrix(hand_mean()[15:]).astype(np.float32)
+    np.testing.assert_allclose(out[:, 37:], np.broadcast_to(mean, (4, 15, 3, 3)), atol=1e-6)
+    assert out.dtype == rot.dtype and not np.shares_memory(out, rot)
+    body = rot[:, :22]
+    assert relax_missing_fingers(body, []) is body  # body-only motion passes through
+    with pytest.raises(ValueError, match="22 or 52"):
+        relax_missing_fingers(rot[:, :30], [])

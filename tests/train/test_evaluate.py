@@ -52,10 +52,16 @@ def test_evaluate_writes_table_json_and_plots(excerpt, tmp_path):
         u = results["models"][f"Audio2Gestures (full), 3 steps, {prior} prior"]["unseen"]
         assert u["window_ratio"] > 0 and u["arm_movement"] > 0 and u["seed_l1"] > 0
         assert u["finger_deviation"] == 0.0  # a body-only model leaves the fingers at the mean hand
+    at = results["models"]["Audio2Gestures (full), 3 steps, retrieval prior"]["unseen_intensity"]
+    assert set(at) == {"0.5", "1.5"} and "retrieval prior, intensity 1.5 |" in text
+    assert at["0.5"]["seed_l1"] < at["1.5"]["seed_l1"]  # calmer: the seeds' motions differ less
     gt = results["unseen_ground_truth"]
     assert np.isfinite(gt["static_window_ratio"]) and gt["finger_deviation"] > 1  # real fingers move
     assert baseline["unseen"]["seed_l1"] == 0.0  # one-to-one: seeds do not matter
 
 
 def test_bench_measures_steps_per_second():
-    assert steps_per_second(torch.device("cpu"), batch_size=2, crop_frames=16, steps=1) > 0
+    """Steps over the clock's seconds around the timed steps (a clock that reads 10 s, then 11.5 s)."""
+    readings = iter([10.0, 11.5])
+    assert steps_per_second(torch.device("cpu"), batch_size=2, crop_frames=16, steps=3,
+                            clock=lambda: next(readings)) == pytest.approx(2.0)

@@ -75,7 +75,8 @@ def test_checkpoint_holds_everything_and_resumes(trained, tmp_path, excerpt):
 def test_exported_model_file_loads_and_generates(trained, excerpt, tmp_path):
     out, model = trained
     loaded = load_model(out / MODEL_NAME)
-    assert loaded.config == dataclasses.replace(TINY, code_prior=DEFAULT_PRIOR)  # the default prior is exported
+    # the default prior is exported
+    assert loaded.config == dataclasses.replace(TINY, code_prior=DEFAULT_PRIOR)
     assert set(loaded.prior) == set(PRIOR_NAMES)  # every prior's arrays are in the file
     assert loaded.metadata["variant"] == "full" and loaded.metadata["steps"] == 30
     # per-clip I_M statistics of the training crops (each also mirrored): (N, 16)
@@ -123,3 +124,46 @@ def test_collapsed_codes_are_flagged():
 
     terms = {"std_I_M": torch.tensor(1e-3), "std_S_A": torch.tensor(1.2), "a2m_pos": torch.tensor(0.0)}
     assert collapsed_codes(terms) == {"std_I_M"}
+
+
+def test_hands_grow_from_a_body_model_and_generate_fingers(trained, excerpt, tmp_path):
+    """--hands --init-from a 22-joint model file: the body weights are copied, the fingers start
+    at the relaxed mean hand (new input columns zero, new output rows zero with the mean hand as
+    bias), training runs with a finger rotation loss, and the exported model outputs 52 joints."""
+    from core.network import Network
+    from train.fit import relaxed_hand_sixd
+    from train.model import Audio2Gestures
+
+    body_out, body = trained
+    grown = Audio2Gestures(dataclasses.replace(TINY, hands=True, n_joints=52))
+    from train.fit import init_weights_from
+
+    init_weights_from(grown, body_out / MODEL_NAME)
+    w_in = grown.motion_encoder.blocks[0].conv1.weight
+    torch.testing.assert_close(w_in[:, :132], body.motion_encoder.blocks[0].conv1.weight)
+    assert torch.count_nonzero(w_in[:, 132:]) == 0
+    torch.testing.assert_close(grown.decoder.fc2.bias[132:], torch.from_numpy(relaxed_hand_sixd()))
+    assert torch.count_nonzero(grown.decoder.fc2.weight[132:]) == 0
+    torch.testing.assert_close(grown.decoder.fc2.weight[:132], body.decoder.fc2.weight)
+
+    out = tmp_path / "hands"
+    fit(_config(excerpt, out, steps=6, log_every=3, val_every=6, ckpt_every=6, hands=True,
+                init_from=str(body_out / MODEL_NAME)), TINY)
+    train = [r for r in read_log(out / LOG_NAME) if r["split"] == "train"]
+    assert {"recon_hand_rot", "a2m_hand_rot", "a2x_hand_rot"} <= set(train[-1])
+    assert 0 < train[-1]["recon_hand_rot"] < 1.0  # radians: started near the relaxed hand, not random
+    loaded = load_model(out / MODEL_NAME)
+    assert loaded.config.hands and loaded.config.n_joints == 52
+    assert 1.0 <= loaded.config.finger_gain <= 3.0  # fitted at export (train.priors.fit_finger_gain)
+    rotations = generate(Network(loaded), np.random.default_rng(0).normal(-30, 15, (60, 64)), seed=1)
+    assert rotations.shape == (60, 52, 3, 3) and np.isfinite(rotations).all()
+
+
+def test_init_from_refuses_another_architecture(trained, tmp_path):
+    from train.fit import init_weights_from
+    from train.model import Audio2Gestures
+
+    body_out, _ = trained
+    other = Audio2Gestures(dataclasses.replace(TINY, shared_dim=8))
+    with pytest.raises(ValueError, match="in more than the joints"):
+        init_weights_from(other, body_out / MODEL_NAME)

@@ -1,16 +1,16 @@
-"""Where sound plays on the timeline (the add-on's pure timing helpers)."""
+"""core/strip_audio.py: where sound plays on the timeline, and the audio heard there."""
 
 import numpy as np
 import pytest
 
-from .conftest import MODULE_NAME
+from core import strip_audio
 
 RATE = 16000
 
 
 @pytest.fixture(scope="module")
-def timing(installed_addon):
-    return __import__(f"{MODULE_NAME}.timing", fromlist=["timing"])
+def timing():
+    return strip_audio
 
 
 def test_sounding_frames_follow_trims_and_offset(timing):

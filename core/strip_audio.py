@@ -1,5 +1,4 @@
-# SPDX-License-Identifier: GPL-3.0-or-later
-"""Where sound plays on the scene timeline, and the audio heard there (numpy, no bpy).
+"""Where sound plays on the scene timeline, and the audio heard there.
 
 A sound strip plays from ``frame_final_start`` to ``frame_final_end`` (exclusive; trims
 already applied). Measured in Blender: the source time heard at scene frame F is
