@@ -166,7 +166,8 @@ def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
     step(0.9)
     # bones keyed against the evaluated rig (rig_eval) differ from the replay by design: the
     # other bones tell whether the take is still what its recipe makes
-    plain = [k for k, n in enumerate(job.rig.bone_names) if n not in job.rig.constrained]
+    plain = [k for k, n in enumerate(job.rig.bone_names) if n not in job.rig.constrained] or \
+        list(range(len(job.rig.bone_names)))
     replayed = same_keys(old[:, plain], job.current[:, plain])
     quats = new if replayed else blend_edges(job.current, new, tl.fps)
     quats = continue_from(quats, job.before, job.after)
