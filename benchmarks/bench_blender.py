@@ -7,8 +7,9 @@ add-on's own code path, stage by stage, on a 30 fps scene:
             the old aud path beside it)
   features  log-mel (core.features)
   network   core.generate (audio encoder, mapping net, decoder)
-  resample  30 fps -> scene frames, bone quaternions (core.timeline via core.scene_motion)
-  keying    a new action with 22 bones x 4 channels x 5400 keys (bulk F-curve API), sealed
+  resample  30 fps -> scene frames, bone quaternions (rig.scene_quaternions, as the pipeline)
+  keying    a new action with 22 bones (52 with a hands model) x 4 channels x 5400 keys (bulk
+            F-curve API), sealed
             with the fingerprint that tells hand edits apart
 
 then the whole operator (bpy.ops.a2g.generate), and, for comparison, per-frame
@@ -125,8 +126,8 @@ def main(argv=None) -> int:
     scene.render.fps, scene.render.fps_base = 30, 1.0
     bpy.ops.a2g.add_character()
     arm = bpy.context.active_object
-    body = sub["rig"].body_rig(arm)
     net = sub["model"].load(model_path)
+    body = sub["rig"].body_rig(arm, net.config.n_joints)  # with a hands model, the finger bones too
 
     rep = args.repeat
     audio, t_dec = timed(lambda: sub["audio_source"].decode(str(wav)), rep)
@@ -142,8 +143,7 @@ def main(argv=None) -> int:
     feats, t_feat = timed(lambda: features_mod.features_for_motion(audio), rep)
     local, t_net = timed(lambda: generate_mod.generate(net, feats, 0), rep)
     n_frames = int(np.ceil(seconds * 30))
-    quats, t_res = timed(lambda: sub["core.scene_motion"].to_scene_quaternions(local, 1, 1 + n_frames, 30.0,
-                                                                       body.change), rep)
+    quats, t_res = timed(lambda: sub["rig"].scene_quaternions(body, local, 1, 1 + n_frames, 30.0), rep)
     frames = np.arange(1, 1 + n_frames, dtype=np.float64)
 
     def key_all():  # as pipeline._write_action: new action, bulk keys, the edit fingerprint
