@@ -47,6 +47,7 @@ from .network import Network
 from .noise import gaussian_window, unit_noise
 from .prior import PRIORS, scale_intensity
 from .rotations import (
+    _skew,
     matrix_to_quat,
     matrix_to_sixd,
     quat_slerp,
@@ -213,7 +214,6 @@ class _Sampler:
         return scale_intensity(code, self.centre, self.intensity)
 
 
-
 def _decode(net: Network, shared: np.ndarray, code: np.ndarray) -> np.ndarray:
     """Decoder output (T, n_joints * 6), low-passed in time when ``output_smoothing`` > 0."""
     sixd = net.decode(shared, code)
@@ -297,10 +297,8 @@ def mean_pose(rotations: np.ndarray) -> np.ndarray:
     """Per joint, the rotation nearest the mean of ``rotations (T, J, 3, 3)`` over time:
     ``(J, 3, 3)`` float64 (the polar factor of the mean matrix)."""
     u, _, vt = np.linalg.svd(np.asarray(rotations, dtype=np.float64).mean(axis=0))
-    m = u @ vt
-    flip = np.linalg.det(m) < 0  # only for degenerate means; keep a proper rotation
-    u[flip, :, -1] *= -1.0
-    return np.where(flip[:, None, None], u @ vt, m)
+    u[np.linalg.det(u @ vt) < 0, :, -1] *= -1.0  # only for degenerate means: keep a proper rotation
+    return u @ vt
 
 
 def scale_about(rotations: np.ndarray, mean: np.ndarray, factor) -> np.ndarray:
@@ -321,10 +319,7 @@ def scale_about(rotations: np.ndarray, mean: np.ndarray, factor) -> np.ndarray:
     angle = np.arctan2(sin, cos) * np.asarray(factor, dtype=np.float32)
     k = v / np.maximum(sin, 1e-12)[..., None]
     c, s1 = np.cos(angle)[..., None, None], np.sin(angle)[..., None, None]
-    kx = np.zeros_like(rel)
-    kx[..., 0, 1], kx[..., 0, 2], kx[..., 1, 2] = -k[..., 2], k[..., 1], -k[..., 0]
-    kx[..., 1, 0], kx[..., 2, 0], kx[..., 2, 1] = k[..., 2], -k[..., 1], k[..., 0]
-    scaled = c * np.eye(3, dtype=np.float32) + s1 * kx + (1.0 - c) * (k[..., :, None] * k[..., None, :])
+    scaled = c * np.eye(3, dtype=np.float32) + s1 * _skew(k) + (1.0 - c) * (k[..., :, None] * k[..., None, :])
     flipped = (sin < 1e-4) & (cos < 0.0)
     if flipped.any():
         scaled[flipped] = rel[flipped]

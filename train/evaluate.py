@@ -37,7 +37,7 @@ from core.fk import forward_kinematics
 from core.generate import generate
 from core.model_file import load_model
 from core.network import Network
-from core.prior import PRIOR_ARRAYS, PRIORS
+from core.prior import PRIORS, available_priors
 from core.rotations import geodesic_angle
 from core.skeleton import BODY_PARENTS, NUM_BODY_JOINTS, body_rest_offsets
 from train import metrics
@@ -366,14 +366,15 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
     jobs = []
     for i, (source, path) in enumerate(zip(sources, paths, strict=True)):
         loaded = load_model(path)
-        own = [p for p in PRIORS if p == "paper" or all(a in loaded.prior for a in PRIOR_ARRAYS[p])]
+        own = available_priors(loaded.prior, loaded.config.use_mapping)
         wanted = (list(priors) if priors else own) if i == 0 else [loaded.config.code_prior]
         for prior in wanted if loaded.config.specific_dim else [None]:
-            jobs.append((source, path, prior))
-    for source, path, prior in jobs:
+            # the model's default prior also gets the intensity rows
+            jobs.append((source, path, prior, i == 0 and prior == loaded.config.code_prior))
+    for source, path, prior, with_intensities in jobs:
         r = evaluate_model(path, data, n_samples, seed, prior)
         r["source_path"] = str(path)
-        if source is model and prior == load_model(path).config.code_prior:
+        if with_intensities:
             net = Network(load_model(path))
             r["unseen_intensity"] = {float(k): unseen_columns(net, data, seed, prior, float(k))
                                      for k in intensities if float(k) != 1.0}
