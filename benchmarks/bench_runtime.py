@@ -164,7 +164,7 @@ def prior_rows(rng) -> None:
     T = 3 * 60 * net.config.fps
     feats = (rng.standard_normal((T, net.config.n_mels)) * 10 - 40).astype(np.float32)
     print(f"bundled model ({net.config.n_joints} joints), 3 min = {T} frames, best of {ARGS.repeats}:")
-    for prior in available_priors(net.prior_arrays, net.config.use_mapping):
+    for prior in available_priors(net.prior_arrays):
         for intensity in (1.0, 1.5):
             t = _best(lambda prior=prior, intensity=intensity: generate(net, feats, 1, prior=prior,
                                                                         intensity=intensity), ARGS.repeats)

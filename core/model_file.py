@@ -229,9 +229,9 @@ def _check_prior_arrays(where: str, config: ModelConfig, arrays: dict[str, np.nd
         if own and len(present) != len(names):
             raise ModelFileError(f"{where}: the {prior!r} prior is incomplete: it has {present} "
                                  f"but needs {list(names)}")
-    if config.code_prior not in available_priors(arrays, config.use_mapping):
+    if config.code_prior not in available_priors(arrays):
         raise ModelFileError(f"{where}: config code_prior is {config.code_prior!r} but the file has no "
-                             f"arrays for it (it has {list(available_priors(arrays, config.use_mapping))})")
+                             f"arrays for it (it has {list(available_priors(arrays))})")
     want = {"prior_mean": (d,), "prior_chol": (d, d)}
     for name, shape in want.items():
         if name in arrays and tuple(arrays[name].shape) != shape:

@@ -61,7 +61,7 @@ class PriorError(UserError):
     """A prior cannot be used with this model (unknown name, arrays missing)."""
 
 
-def available_priors(arrays: dict[str, np.ndarray], use_mapping: bool) -> tuple[str, ...]:
+def available_priors(arrays: dict[str, np.ndarray]) -> tuple[str, ...]:
     """The priors a model can sample with: ``paper`` always (its mapping net, or the noise
     itself without one), the others when their arrays are present."""
     return ("paper",) + tuple(p for p in PRIORS[1:] if all(n in arrays for n in PRIOR_ARRAYS[p]))

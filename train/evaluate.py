@@ -366,7 +366,7 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
     jobs = []
     for i, (source, path) in enumerate(zip(sources, paths, strict=True)):
         loaded = load_model(path)
-        own = available_priors(loaded.prior, loaded.config.use_mapping)
+        own = available_priors(loaded.prior)
         wanted = (list(priors) if priors else own) if i == 0 else [loaded.config.code_prior]
         for prior in wanted if loaded.config.specific_dim else [None]:
             # the model's default prior also gets the intensity rows
