@@ -35,39 +35,39 @@ class AudioError(UserError):
 
 # ----------------------------------------------------------------------------- reading
 
-def _parse_fmt(path, body: bytes) -> tuple[int, int, int, int, int]:
+def _parse_fmt(label, body: bytes) -> tuple[int, int, int, int, int]:
     """Parse a ``fmt `` chunk -> (format tag, channels, rate, block_align, bits)."""
     if len(body) < 16:
-        raise AudioError(f"{path}: 'fmt ' chunk too short ({len(body)} bytes); "
+        raise AudioError(f"{label}: 'fmt ' chunk too short ({len(body)} bytes); "
                          "the file is damaged")
     tag, channels, rate, _byte_rate, block_align, bits = struct.unpack("<HHIIHH", body[:16])
     if tag == WAVE_FORMAT_EXTENSIBLE:
         if len(body) < 40:
-            raise AudioError(f"{path}: WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk too short "
+            raise AudioError(f"{label}: WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk too short "
                              f"({len(body)} bytes); the file is damaged")
         tag = struct.unpack("<H", body[24:26])[0]  # first two bytes of the sub-format GUID
     return tag, channels, rate, block_align, bits
 
 
-def _sample_dtype(path, tag: int, bits: int, block_align: int, channels: int) -> str:
+def _sample_dtype(label, tag: int, bits: int, block_align: int, channels: int) -> str:
     """Numpy dtype string of one stored sample ("<i3" stands for packed 24-bit)."""
     if channels < 1:
-        raise AudioError(f"{path}: WAV header says {channels} channels; the file is damaged")
+        raise AudioError(f"{label}: WAV header says {channels} channels; the file is damaged")
     if block_align != channels * ((bits + 7) // 8):
-        raise AudioError(f"{path}: inconsistent WAV header (block_align {block_align} for "
+        raise AudioError(f"{label}: inconsistent WAV header (block_align {block_align} for "
                          f"{channels} channel(s) of {bits} bits); the file is damaged")
     if tag == WAVE_FORMAT_PCM:
         kinds = {8: "u1", 16: "<i2", 24: "<i3", 32: "<i4"}
         if bits in kinds:
             return kinds[bits]
-        raise AudioError(f"{path}: unsupported PCM sample size {bits} bits "
+        raise AudioError(f"{label}: unsupported PCM sample size {bits} bits "
                          "(supported: 8, 16, 24, 32); convert the file to 16-bit WAV")
     if tag == WAVE_FORMAT_IEEE_FLOAT:
         if bits in (32, 64):
             return "<f4" if bits == 32 else "<f8"
-        raise AudioError(f"{path}: unsupported float sample size {bits} bits "
+        raise AudioError(f"{label}: unsupported float sample size {bits} bits "
                          "(supported: 32, 64); convert the file to 16-bit WAV")
-    raise AudioError(f"{path}: unsupported WAV encoding (format tag 0x{tag:04x}; supported: "
+    raise AudioError(f"{label}: unsupported WAV encoding (format tag 0x{tag:04x}; supported: "
                      "PCM 8/16/24/32-bit and IEEE float 32/64-bit); convert the file to "
                      "16-bit PCM WAV or import it through Blender's sound strip")
 
@@ -97,36 +97,39 @@ def _to_float32(raw: np.ndarray, kind: str) -> np.ndarray:
     return out
 
 
-def _truncated_message(path, declared: int, present: int) -> str:
-    return (f"{path}: truncated WAV file (its header declares {declared} bytes of audio, only "
+def _truncated_message(label, declared: int, present: int) -> str:
+    return (f"{label}: truncated WAV file (its header declares {declared} bytes of audio, only "
             f"{present} are in the file): the file was cut short; export or copy it again")
 
 
-def _open(path: str):
+def _open(path: str, label: str):
     """``path`` opened for reading bytes, or :class:`AudioError` saying why it cannot be."""
     try:
         return open(path, "rb")
     except OSError as exc:
-        raise AudioError(f"{path}: cannot open file ({exc.strerror})") from exc
+        raise AudioError(f"{label}: cannot open file ({exc.strerror})") from exc
 
 
-def check_sound_file(path) -> None:
+def check_sound_file(path, name: str | None = None) -> None:
     """Refuse a sound file that no decoder should be handed, the same way on every path.
 
     Raises :class:`AudioError` for a missing file, a folder, an empty (0-byte) file, and a
     RIFF/WAVE file whose ``data`` chunk declares more bytes than the file holds (a decoder
     would silently use part of it). Other files pass: their format is the decoder's business.
+    The message starts with ``name`` (how the caller names the file, e.g. ``Sound strip 'S':
+    path``), by default the path.
     """
     path = os.fspath(path)
+    label = path if name is None else name
     if not os.path.exists(path):
-        raise AudioError(f"{path}: file not found")
+        raise AudioError(f"{label}: file not found")
     if os.path.isdir(path):
-        raise AudioError(f"{path}: is a folder, not a sound file")
-    f = _open(path)
+        raise AudioError(f"{label}: is a folder, not a sound file")
+    f = _open(path, label)
     with f:
         file_size = os.fstat(f.fileno()).st_size
         if file_size == 0:
-            raise AudioError(f"{path}: the file is empty (0 bytes); choose a sound file with "
+            raise AudioError(f"{label}: the file is empty (0 bytes); choose a sound file with "
                              "speech in it")
         head = f.read(12)
         if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
@@ -134,7 +137,7 @@ def check_sound_file(path) -> None:
         for cid, size, pos in _chunks(f):
             if cid == b"data":
                 if size != 0xFFFFFFFF and size > file_size - pos:
-                    raise AudioError(_truncated_message(path, size, file_size - pos))
+                    raise AudioError(_truncated_message(label, size, file_size - pos))
                 return
 
 
@@ -152,7 +155,7 @@ def _chunks(f):
         f.seek(pos + size + (size & 1))
 
 
-def read_wav(path) -> tuple[np.ndarray, int]:
+def read_wav(path, name: str | None = None) -> tuple[np.ndarray, int]:
     """Read a WAV file -> ``(samples, sample_rate)``.
 
     ``samples`` is float32 ``(n_samples, n_channels)`` (always 2-D, even for mono) with full
@@ -163,25 +166,27 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     WAVE_FORMAT_EXTENSIBLE wrapping either. Unknown chunks are skipped. A data chunk whose
     size field is 0xFFFFFFFF (left unset by a streaming writer) runs to the end of the file;
     a trailing partial sample frame is dropped. Raises :class:`AudioError` (naming the file) for
-    a missing, unreadable, truncated, non-WAV or unsupported file.
+    a missing, unreadable, truncated, non-WAV or unsupported file (``name``: as
+    :func:`check_sound_file`).
     """
     path = os.fspath(path)
-    check_sound_file(path)  # missing, folder, empty, truncated: the same words as every path
-    f = _open(path)
+    label = path if name is None else name
+    check_sound_file(path, label)  # missing, folder, empty, truncated: the same words as every path
+    f = _open(path, label)
     with f:
         file_size = os.fstat(f.fileno()).st_size
         head = f.read(12)
         if len(head) < 12:
-            raise AudioError(f"{path}: not a WAV file (only {len(head)} bytes long)")
+            raise AudioError(f"{label}: not a WAV file (only {len(head)} bytes long)")
         magic, _riff_size, wave = struct.unpack("<4sI4s", head)
         if magic in (b"RF64", b"BW64"):
-            raise AudioError(f"{path}: RF64/BW64 (WAV over 4 GB) is not supported; "
+            raise AudioError(f"{label}: RF64/BW64 (WAV over 4 GB) is not supported; "
                              "split the audio or convert it to a plain WAV")
         if magic == b"RIFX":
-            raise AudioError(f"{path}: big-endian WAV (RIFX) is not supported; "
+            raise AudioError(f"{label}: big-endian WAV (RIFX) is not supported; "
                              "convert it to a standard little-endian WAV")
         if magic != b"RIFF" or wave != b"WAVE":
-            raise AudioError(f"{path}: not a WAV file (no RIFF/WAVE header); convert it to "
+            raise AudioError(f"{label}: not a WAV file (no RIFF/WAVE header); convert it to "
                              "WAV or import it through Blender's sound strip")
         fmt = None
         data_offset = data_size = None
@@ -189,28 +194,28 @@ def read_wav(path) -> tuple[np.ndarray, int]:
             if cid == b"fmt ":
                 body = f.read(size)
                 if len(body) < size:
-                    raise AudioError(f"{path}: truncated WAV file (ends inside the "
+                    raise AudioError(f"{label}: truncated WAV file (ends inside the "
                                      "'fmt ' chunk)")
-                fmt = _parse_fmt(path, body)
+                fmt = _parse_fmt(label, body)
             elif cid == b"data":
                 data_offset = pos
                 remaining = file_size - pos
                 if size == 0xFFFFFFFF:
                     size = remaining
                 elif size > remaining:
-                    raise AudioError(_truncated_message(path, size, remaining))
+                    raise AudioError(_truncated_message(label, size, remaining))
                 data_size = size
                 if fmt is not None:
                     break
         if fmt is None:
-            raise AudioError(f"{path}: damaged WAV file (no 'fmt ' chunk"
+            raise AudioError(f"{label}: damaged WAV file (no 'fmt ' chunk"
                              + (")" if data_offset is None else " before the end)"))
         if data_offset is None:
-            raise AudioError(f"{path}: damaged or truncated WAV file (no 'data' chunk)")
+            raise AudioError(f"{label}: damaged or truncated WAV file (no 'data' chunk)")
         tag, channels, rate, block_align, bits = fmt
-        kind = _sample_dtype(path, tag, bits, block_align, channels)
+        kind = _sample_dtype(label, tag, bits, block_align, channels)
         if rate <= 0:
-            raise AudioError(f"{path}: WAV header says sample rate {rate} Hz; "
+            raise AudioError(f"{label}: WAV header says sample rate {rate} Hz; "
                              "the file is damaged")
         n_frames = data_size // block_align
         f.seek(data_offset)
@@ -220,7 +225,7 @@ def read_wav(path) -> tuple[np.ndarray, int]:
             raw = np.fromfile(f, dtype=np.dtype(kind), count=n_frames * channels)
     expected = n_frames * (block_align if kind == "<i3" else channels)
     if raw.size < expected:
-        raise AudioError(f"{path}: truncated WAV file (could read {raw.size} of "
+        raise AudioError(f"{label}: truncated WAV file (could read {raw.size} of "
                          f"{expected} values)")
     samples = _to_float32(raw, kind).reshape(n_frames, channels)
     return samples, int(rate)
@@ -330,44 +335,49 @@ def resample(audio, src_rate: int, dst_rate: int) -> np.ndarray:
                     axis=1)
 
 
-def load_audio_16k_mono(path) -> np.ndarray:
+def load_audio_16k_mono(path, name: str | None = None) -> np.ndarray:
     """Read a WAV file and return mono float32 ``(n,)`` at 16 kHz (``SAMPLE_RATE``).
 
-    read_wav + to_mono + resample. WAV only; raises :class:`AudioError` on bad files.
+    read_wav + to_mono + resample. WAV only; raises :class:`AudioError` on bad files (its
+    message naming the file ``name``, by default its path).
     """
-    samples, rate = read_wav(path)
+    samples, rate = read_wav(path, name)
     return resample(to_mono(samples), rate, SAMPLE_RATE)
 
 
 # ---------------------------------------------------------------------------- checking
 
 def check_audio(audio, sample_rate: int = SAMPLE_RATE,
-                min_seconds: float = MIN_SECONDS) -> np.ndarray:
+                min_seconds: float = MIN_SECONDS, where: str = "") -> np.ndarray:
     """Validate mono audio before feature extraction; return it as float32 ``(n,)``.
 
     Raises :class:`AudioError` with a message naming the problem and what to do, for audio
     that is not 1-D, empty, contains NaN/inf, is shorter than ``min_seconds`` or is silent
-    (peak below ``SILENCE_DBFS`` = -60 dBFS, i.e. ``max |x| < 0.001``).
+    (peak below ``SILENCE_DBFS`` = -60 dBFS, i.e. ``max |x| < 0.001``); the message starts
+    with ``where: `` when given (the file or strips the audio is from).
     """
+    def refuse(message: str) -> AudioError:
+        return AudioError(f"{where}: {message}" if where else message)
+
     audio = np.asarray(audio)
     if audio.ndim != 1:
-        raise AudioError(f"audio must be mono with shape (n,), got shape {audio.shape}; "
-                         "mix it down to one channel first")
+        raise refuse(f"audio must be mono with shape (n,), got shape {audio.shape}; "
+                     "mix it down to one channel first")
     if audio.size == 0:
-        raise AudioError("the audio is empty (0 samples); choose a sound with speech in it")
+        raise refuse("the audio is empty (0 samples); choose a sound with speech in it")
     if not np.issubdtype(audio.dtype, np.floating):
-        raise AudioError(f"audio must be floating point in [-1, 1], got dtype {audio.dtype}")
+        raise refuse(f"audio must be floating point in [-1, 1], got dtype {audio.dtype}")
     if not np.all(np.isfinite(audio)):
-        raise AudioError("the audio contains NaN or infinite samples (a broken decode); "
-                         "re-export the sound file and try again")
+        raise refuse("the audio contains NaN or infinite samples (a broken decode); "
+                     "re-export the sound file and try again")
     seconds = audio.size / float(sample_rate)
     if seconds < min_seconds:
-        raise AudioError(f"the audio is too short ({seconds:.3f} s, {audio.size} samples at "
-                         f"{sample_rate} Hz); at least {min_seconds:g} s of speech is needed")
+        raise refuse(f"the audio is too short ({seconds:.3f} s, {audio.size} samples at "
+                     f"{sample_rate} Hz); at least {min_seconds:g} s of speech is needed")
     peak = float(np.max(np.abs(audio)))
     peak_db = 20.0 * np.log10(peak) if peak > 0 else -np.inf
     if peak_db < SILENCE_DBFS:
-        raise AudioError(f"the audio is silent (peak {peak_db:.1f} dBFS, below "
-                         f"{SILENCE_DBFS:g} dBFS); check the sound file, its volume, or the "
-                         "chosen time range")
+        raise refuse(f"the audio is silent (peak {peak_db:.1f} dBFS, below "
+                     f"{SILENCE_DBFS:g} dBFS); check the sound file, its volume, or the "
+                     "chosen time range")
     return audio.astype(np.float32, copy=False)

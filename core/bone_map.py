@@ -544,13 +544,16 @@ def from_json(text: str, source: str = "the preset") -> BoneMap:
     return BoneMap(joints, "custom")
 
 
-def read_preset(path) -> BoneMap:
+def read_preset(path, option: str = "") -> BoneMap:
+    """The bone map of the preset file at ``path``; :class:`BoneMapError` naming the file (and
+    ``option``, the command-line option that gave it, e.g. ``--bone-map``) when it cannot."""
+    named = f"{option} '{path}'" if option else f"'{path}'"
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as exc:
-        raise BoneMapError(f"Cannot read the bone-map preset '{path}': {exc.strerror}") from None
-    return from_json(text, f"'{path}'")
+        raise BoneMapError(f"Cannot read the bone-map preset {named}: {exc.strerror}") from None
+    return from_json(text, named)
 
 
 def write_preset(bone_map: BoneMap, path) -> None:

@@ -37,40 +37,43 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     return out
 
 
-def read_npz(path: str | os.PathLike, error: type[Exception] = ValueError) -> dict[str, np.ndarray]:
+def read_npz(path: str | os.PathLike, error: type[Exception] = ValueError,
+             name: str | None = None) -> dict[str, np.ndarray]:
     """Every array of the .npz archive at ``path`` (never unpickles), or ``error(message)``.
 
     The message names the file and the problem: missing, a folder, not an .npz archive (corrupt,
     or a pickle), a single .npy array, an object array (needs pickle), a corrupt or truncated
-    member. Checking names, shapes and dtypes is the caller's job.
+    member; it starts with ``name`` (how the caller names the file), by default the path.
+    Checking names, shapes and dtypes is the caller's job.
     """
     path = Path(path)
+    label = str(path) if name is None else name
     if not path.exists():
-        raise error(f"{path}: file not found")
+        raise error(f"{label}: file not found")
     if path.is_dir():
-        raise error(f"{path}: is a folder, not an .npz file")
+        raise error(f"{label}: is a folder, not an .npz file")
     try:
         npz = np.load(path, allow_pickle=False)
     except ValueError as exc:  # numpy falls back to "pickle" for anything not npy/npz
-        raise error(f"{path}: not an .npz archive (corrupt, or a pickle file, which is refused)") from exc
+        raise error(f"{label}: not an .npz archive (corrupt, or a pickle file, which is refused)") from exc
     except Exception as exc:  # BadZipFile, EOFError, OSError, ...
-        raise error(f"{path}: corrupt or truncated .npz, cannot read it "
+        raise error(f"{label}: corrupt or truncated .npz, cannot read it "
                     f"({type(exc).__name__}: {exc})") from exc
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise error(f"{path}: is a single .npy array, not an .npz archive of named arrays")
+        raise error(f"{label}: is a single .npy array, not an .npz archive of named arrays")
     arrays: dict[str, np.ndarray] = {}
     with npz:
-        for name in npz.files:
+        for member in npz.files:
             try:
-                arrays[name] = npz[name]
+                arrays[member] = npz[member]
             except ValueError as exc:
                 raise error(
-                    f"{path}: array '{name}' is an object array that needs pickle, which is refused "
+                    f"{label}: array '{member}' is an object array that needs pickle, which is refused "
                     "(re-save the file with plain numeric/string arrays)"
                 ) from exc
             except Exception as exc:  # truncated member, bad CRC, zlib.error, ...
                 raise error(
-                    f"{path}: corrupt or truncated .npz, cannot read array '{name}' "
+                    f"{label}: corrupt or truncated .npz, cannot read array '{member}' "
                     f"({type(exc).__name__}: {exc})"
                 ) from exc
     return arrays

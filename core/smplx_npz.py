@@ -120,12 +120,12 @@ def local_rot_to_poses(local_rot, flat_hand_mean: bool = False) -> np.ndarray:
 
 
 # ---- reading ---------------------------------------------------------------------------------
-def _load_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Every array of the npz at ``path``, or SmplxNpzError (never unpickles)."""
-    return read_npz(path, SmplxNpzError)
+def _load_arrays(path: Path, name: str) -> dict[str, np.ndarray]:
+    """Every array of the npz at ``path``, or SmplxNpzError naming it ``name`` (never unpickles)."""
+    return read_npz(path, SmplxNpzError, name)
 
 
-def _numeric(path: Path, name: str, a: np.ndarray) -> np.ndarray:
+def _numeric(path: str, name: str, a: np.ndarray) -> np.ndarray:
     if a.dtype.kind not in "fiu":
         raise SmplxNpzError(f"{path}: '{name}' has dtype {a.dtype}, expected numbers")
     out = a.astype(np.float64)
@@ -141,7 +141,7 @@ def _numeric(path: Path, name: str, a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _text(path: Path, name: str, a: np.ndarray | None, default: str) -> str:
+def _text(path: str, name: str, a: np.ndarray | None, default: str) -> str:
     if a is None:
         return default
     if a.dtype.kind in "US" and a.size == 1:
@@ -150,7 +150,7 @@ def _text(path: Path, name: str, a: np.ndarray | None, default: str) -> str:
     raise SmplxNpzError(f"{path}: '{name}' must be a single string, got dtype {a.dtype} shape {a.shape}")
 
 
-def _read_fps(path: Path, arrays: dict[str, np.ndarray], fps: float | None) -> float:
+def _read_fps(path: str, arrays: dict[str, np.ndarray], fps: float | None) -> float:
     key = next((k for k in _FPS_KEYS if k in arrays), None)
     if key is None:
         if fps is None:
@@ -169,7 +169,8 @@ def _read_fps(path: Path, arrays: dict[str, np.ndarray], fps: float | None) -> f
     return float(value)
 
 
-def read_smplx_npz(path, flat_hand_mean: bool = False, fps: float | None = None) -> SmplxMotion:
+def read_smplx_npz(path, flat_hand_mean: bool = False, fps: float | None = None,
+                   name: str | None = None) -> SmplxMotion:
     """Read an AMASS/BEAT2-style SMPL-X ``.npz`` into a :class:`SmplxMotion`.
 
     flat_hand_mean: False (BEAT2, SMPL-X default) when the stored hands are offsets from the
@@ -177,14 +178,17 @@ def read_smplx_npz(path, flat_hand_mean: bool = False, fps: float | None = None)
     fps: frame rate to use when the file stores none (a file's own rate always wins).
 
     Raises :class:`SmplxNpzError` for a missing or non-npz file, a file needing pickle,
-    missing ``poses`` or frame rate, wrong shapes, non-numeric or non-finite values.
+    missing ``poses`` or frame rate, wrong shapes, non-numeric or non-finite values; its message
+    starts with ``name`` (how the caller names the file, e.g. ``--pin 'wave.npz@45': wave.npz``),
+    by default the path.
     """
     p = Path(path)
-    arrays = _load_arrays(p)
+    label = str(p) if name is None else name
+    arrays = _load_arrays(p, label)
     if "poses" not in arrays:
         have = ", ".join(sorted(arrays)) or "nothing"
-        raise SmplxNpzError(f"{p}: no 'poses' array, so not an SMPL-X motion file (it holds: {have})")
-    poses = _numeric(p, "poses", arrays["poses"])
+        raise SmplxNpzError(f"{label}: no 'poses' array, so not an SMPL-X motion file (it holds: {have})")
+    poses = _numeric(label, "poses", arrays["poses"])
     if poses.ndim == 3 and poses.shape[1:] == (NUM_JOINTS, 3):
         poses = poses.reshape(poses.shape[0], -1)
     if poses.ndim != 2 or poses.shape[1] != 3 * NUM_JOINTS:
@@ -193,31 +197,32 @@ def read_smplx_npz(path, flat_hand_mean: bool = False, fps: float | None = None)
             hint = " (156 values per frame is SMPL+H, 52 joints: convert it to SMPL-X first)"
         elif poses.ndim == 2 and poses.shape[1] == 72:
             hint = " (72 values per frame is SMPL, 24 joints: convert it to SMPL-X first)"
-        raise SmplxNpzError(f"{p}: 'poses' has shape {arrays['poses'].shape}, expected (T, 165){hint}")
+        raise SmplxNpzError(f"{label}: 'poses' has shape {arrays['poses'].shape}, expected (T, 165){hint}")
     n = poses.shape[0]
     if n < 1:
-        raise SmplxNpzError(f"{p}: 'poses' has no frames")
+        raise SmplxNpzError(f"{label}: 'poses' has no frames")
     if "trans" in arrays:
-        trans = _numeric(p, "trans", arrays["trans"])
+        trans = _numeric(label, "trans", arrays["trans"])
         if trans.shape != (n, 3):
-            raise SmplxNpzError(f"{p}: 'trans' has shape {trans.shape}, expected ({n}, 3) to match 'poses'")
+            raise SmplxNpzError(f"{label}: 'trans' has shape {trans.shape}, expected ({n}, 3) to match "
+                                "'poses'")
     else:
         trans = np.zeros((n, 3))
-    rate = _read_fps(p, arrays, fps)
+    rate = _read_fps(label, arrays, fps)
     betas = np.zeros(NUM_BETAS, dtype=np.float32)
     if "betas" in arrays:
-        betas = _numeric(p, "betas", arrays["betas"])
+        betas = _numeric(label, "betas", arrays["betas"])
         if betas.ndim == 2 and betas.shape[0] >= 1:  # some writers store betas per frame
             betas = betas[0]
         if betas.ndim != 1:
-            raise SmplxNpzError(f"{p}: 'betas' has shape {arrays['betas'].shape}, expected (B,)")
+            raise SmplxNpzError(f"{label}: 'betas' has shape {arrays['betas'].shape}, expected (B,)")
         betas = betas.astype(np.float32)
     expressions = None
     if "expressions" in arrays:
-        e = _numeric(p, "expressions", arrays["expressions"])
+        e = _numeric(label, "expressions", arrays["expressions"])
         if e.ndim != 2 or e.shape[0] != n:
             raise SmplxNpzError(
-                f"{p}: 'expressions' has shape {e.shape}, expected ({n}, E) to match 'poses'"
+                f"{label}: 'expressions' has shape {e.shape}, expected ({n}, E) to match 'poses'"
             )
         expressions = e.astype(np.float32)
     return SmplxMotion(
@@ -225,8 +230,8 @@ def read_smplx_npz(path, flat_hand_mean: bool = False, fps: float | None = None)
         trans=trans,
         fps=rate,
         betas=betas,
-        gender=_text(p, "gender", arrays.get("gender"), "neutral"),
-        model=_text(p, "model", arrays.get("model"), "smplx2020"),
+        gender=_text(label, "gender", arrays.get("gender"), "neutral"),
+        model=_text(label, "model", arrays.get("model"), "smplx2020"),
         expressions=expressions,
         path=p,
     )

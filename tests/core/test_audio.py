@@ -229,3 +229,27 @@ def test_check_audio_min_seconds():
     assert A.check_audio(x, 16000, min_seconds=0.25) is x
     with pytest.raises(AudioError, match="at least 0.5 s"):
         A.check_audio(x, 16000)
+
+
+# ---------------------------------------------------------------- how the caller names the file
+def test_messages_name_the_file_as_the_caller_does(tmp_path):
+    missing = tmp_path / "gone.wav"
+    with pytest.raises(AudioError) as info:
+        A.read_wav(missing, name=f"Sound strip 'S': {missing}")
+    assert str(info.value) == f"Sound strip 'S': {missing}: file not found"
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(AudioError) as info:
+        A.check_sound_file(empty, "Sound strip 'S': empty.wav")
+    assert str(info.value).startswith("Sound strip 'S': empty.wav: the file is empty (0 bytes)")
+    with pytest.raises(AudioError) as info:
+        A.load_audio_16k_mono(missing)  # by default, the path
+    assert str(info.value) == f"{missing}: file not found"
+
+
+def test_check_audio_names_where_the_audio_is_from():
+    with pytest.raises(AudioError) as info:
+        A.check_audio(np.zeros(16000, dtype=np.float32), where="talk.wav")
+    assert str(info.value).startswith("talk.wav: the audio is silent (peak -inf dBFS")
+    with pytest.raises(AudioError, match=r"^the audio is too short \(0\.100 s"):
+        A.check_audio(np.full(1600, 0.5, dtype=np.float32))

@@ -193,3 +193,15 @@ def test_bad_presets_are_refused(tmp_path, text, match):
         bm.read_preset(path)
     with pytest.raises(bm.BoneMapError, match="Cannot read"):
         bm.read_preset(tmp_path / "missing.json")
+
+
+def test_read_preset_names_the_option_that_gave_it(tmp_path):
+    none = tmp_path / "none.json"
+    with pytest.raises(bm.BoneMapError) as info:
+        bm.read_preset(none, "--bone-map")
+    assert str(info.value).startswith(f"Cannot read the bone-map preset --bone-map '{none}': ")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "other"}')
+    with pytest.raises(bm.BoneMapError) as info:
+        bm.read_preset(bad)
+    assert str(info.value) == f"'{bad}' is not a bone-map preset (no \"format\": \"a2g-bone-map\")"

@@ -259,3 +259,18 @@ def test_written_file_has_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_messages_name_the_file_as_the_caller_does(tmp_path):
+    missing = tmp_path / "wave.npz"
+    with pytest.raises(SmplxNpzError) as info:
+        read_smplx_npz(missing, name=f"--pin 'wave.npz@45': {missing}")
+    assert str(info.value) == f"--pin 'wave.npz@45': {missing}: file not found"
+    holds = tmp_path / "other.npz"
+    np.savez(holds, betas=np.zeros(10))
+    with pytest.raises(SmplxNpzError) as info:
+        read_smplx_npz(holds, name="the clip")
+    assert str(info.value) == "the clip: no 'poses' array, so not an SMPL-X motion file (it holds: betas)"
+    with pytest.raises(SmplxNpzError) as info:
+        read_smplx_npz(holds)  # by default, the path
+    assert str(info.value).startswith(f"{holds}: no 'poses' array")
