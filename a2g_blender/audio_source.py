@@ -54,28 +54,30 @@ def _is_wav(path: str) -> bool:
     return len(head) == 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE"
 
 
-def decode(path: str) -> np.ndarray:
-    """Decode a sound file to mono float32 at 16 kHz; :class:`AudioError` when it cannot.
+def decode(path: str, name: str | None = None) -> np.ndarray:
+    """Decode a sound file to mono float32 at 16 kHz; :class:`AudioError` when it cannot, its
+    message naming the file ``name`` (e.g. ``Sound strip 'S': path``), by default its path.
 
     WAV files are read by ``core.audio`` on every Blender version (exact, the same samples as
     ``aud``, about ten times faster, and the same numbers on 4.2 where ``aud`` is missing);
     other formats, and WAV encodings ``core.audio`` does not read (ADPCM, ...), by ``aud``.
     """
-    check_sound_file(path)  # missing, folder, empty, truncated WAV: one answer everywhere
+    label = path if name is None else name
+    check_sound_file(path, label)  # missing, folder, empty, truncated WAV: one answer everywhere
     try:
         import aud
     except ImportError:  # bpy 4.2 wheels are built without Audaspace
-        return load_audio_16k_mono(path)
+        return load_audio_16k_mono(path, label)
     if _is_wav(path):
         try:
-            return load_audio_16k_mono(path)
+            return load_audio_16k_mono(path, label)
         except AudioError:
             pass  # an encoding only aud reads
     sound = aud.Sound(path)
     try:
         rate, channels = sound.specs  # raises aud.error where .data() would abort
     except aud.error as exc:
-        raise AudioError(f"{path}: not a readable sound file ({exc})") from exc
+        raise AudioError(f"{label}: not a readable sound file ({exc})") from exc
     data = np.asarray(sound.data(), dtype=np.float32)
     mono = to_mono(data if data.ndim == 2 else data.reshape(-1))
     if int(rate) != SAMPLE_RATE and mono.size:
@@ -114,10 +116,7 @@ def from_strips(scene, strips=None) -> HeardAudio:
                                  "does not follow: reset its retiming (Strip > Retiming)")
             path = sound_file_path(strip.sound, tmp)
             if path not in decoded:
-                try:
-                    decoded[path] = decode(path)
-                except AudioError as exc:
-                    raise AudioError(f"Sound strip '{strip.name}': {exc}") from exc
+                decoded[path] = decode(path, f"Sound strip '{strip.name}': {path}")
             timing = StripTiming(strip.frame_start, strip.frame_final_start, strip.frame_final_end,
                                  compat.sound_offset(strip),
                                  strip.volume)
@@ -130,7 +129,7 @@ def from_strips(scene, strips=None) -> HeardAudio:
     names = ", ".join(s.name for s in strips)
     # the rule is about the sound itself: a strip rounded up to whole frames (a 0.49 s clip
     # plays 15 frames at 30 fps) must not pass where the file alone would not
-    _check(samples[heard(clips, fps, SAMPLE_RATE)], f"sound strip(s) {names}")
+    check_audio(samples[heard(clips, fps, SAMPLE_RATE)], SAMPLE_RATE, where=f"sound strip(s) {names}")
     return HeardAudio(strips[0].name, f"sound strip(s) {names}", first, end, samples)
 
 
@@ -142,17 +141,10 @@ def from_file(scene, path: str) -> HeardAudio:
         raise AudioError("No audio file chosen: set Audio File in the Gestures panel")
     path = bpy.path.abspath(path.strip())
     samples = decode(path)
-    _check(samples, os.path.basename(path))
+    check_audio(samples, SAMPLE_RATE, where=os.path.basename(path))
     first, end = file_frames(samples.size, SAMPLE_RATE, scene.frame_start, scene_fps(scene))
     name = os.path.splitext(os.path.basename(path))[0]
     return HeardAudio(name, path, first, end, samples)
-
-
-def _check(samples, where: str) -> None:
-    try:
-        check_audio(samples, SAMPLE_RATE)
-    except AudioError as exc:
-        raise AudioError(f"{where}: {exc}") from exc
 
 
 def gather(scene, settings) -> HeardAudio:

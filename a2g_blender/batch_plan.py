@@ -150,10 +150,7 @@ def parse_args(argv):
             raise UserError(f"--name must be a plain file stem, got {args.name!r}")
     from .preview import parse_size
 
-    try:
-        args.preview_size = parse_size(args.preview_size)
-    except ValueError as exc:
-        raise UserError(f"--preview-size {exc}") from None
+    args.preview_size = parse_size(args.preview_size, "--preview-size")
     if args.blend is not None and not args.blend.is_file():
         raise UserError(f"--blend: {args.blend}: file not found")
     if args.armature is not None and args.blend is None:
@@ -164,10 +161,7 @@ def parse_args(argv):
         if args.armature is None:
             raise UserError("--bone-map maps the bones of the --armature: give --blend and "
                             "--armature too")
-        try:
-            args.bone_map_preset = read_preset(args.bone_map)
-        except UserError as exc:  # the message gains which option it is about
-            raise UserError(f"--bone-map: {exc}") from None
+        args.bone_map_preset = read_preset(args.bone_map, "--bone-map")
     else:
         args.bone_map_preset = None
     return args
@@ -247,10 +241,7 @@ def parse_pin(spec: str) -> PinSpec:
     except ValueError:
         raise UserError(f"--pin {spec!r}: {where!r} is not a frame number (or seconds >= 0 like "
                          "1.5s)") from None
-    try:
-        read_smplx_npz(path)
-    except UserError as exc:  # the message gains which --pin it is about
-        raise UserError(f"--pin {spec!r}: {exc}") from None
+    read_smplx_npz(path, name=f"--pin {spec!r}: {path}")  # checked once, here
     return PinSpec(spec, Path(path), frame, seconds)
 
 

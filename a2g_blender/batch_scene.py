@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from .batch_plan import DEFAULT_FPS, Item
-from .core.errors import UserError
+from .core.errors import UserError, about
 
 
 def add_pins(context, obj, specs, first: int, last: int) -> None:
@@ -36,9 +36,8 @@ def add_pins(context, obj, specs, first: int, last: int) -> None:
         if anim is not None:
             anim.action = None  # the import must neither stash nor replace the armature's action
         try:
-            action, _ = import_npz(context, obj, str(spec.path))
-        except UserError as exc:  # the message gains which --pin it is about
-            raise UserError(f"--pin {spec.source}: {exc}") from None
+            with about(f"--pin {spec.source}"):  # the file's checks and the rig's, for this clip
+                action, _ = import_npz(context, obj, str(spec.path))
         finally:
             if obj.animation_data is not None:
                 obj.animation_data.action = previous
@@ -48,10 +47,8 @@ def add_pins(context, obj, specs, first: int, last: int) -> None:
         if a1 <= a0:
             raise UserError(f"--pin {spec.source}: at frame {frame} it covers no frame of the "
                              f"audio (frames {first}-{last})")
-        try:
+        with about(f"--pin {spec.source}"):  # its span against the other pins and the audio
             add_pin(obj, action, frame, a0, a1)
-        except UserError as exc:
-            raise UserError(f"--pin {spec.source}: {exc}") from None
 
 
 # ---- scene -------------------------------------------------------------------------------------
@@ -90,22 +87,16 @@ def find_or_add_character(context, armature: str | None = None, bone_map=None):
         if bone_map is not None:
             from .core.bone_map import check
 
-            try:
+            with about("--bone-map"):
                 check(bone_map, [b.name for b in obj.data.bones], obj.name)
-            except UserError as exc:  # the message gains which option it is about
-                raise UserError(f"--bone-map: {exc}") from None
             rig.store_map(obj, bone_map)
-        try:
+        with about("--armature"):  # the rig's checks: bone map, retargeting, Rigify controls
             rig.body_rig(obj)
-        except UserError as exc:
-            raise UserError(f"--armature: {exc}") from None
         return obj
     target = context.scene.a2g.target
     if target is not None:
-        try:
+        with about("the base scene's Target"):
             rig.body_rig(target)
-        except UserError as exc:  # the message gains where the armature came from
-            raise UserError(f"the base scene's Target: {exc}") from None
         return target
     candidates = [target_armature(context)] + [o for o in context.scene.objects if o.type == "ARMATURE"]
     for obj in candidates:

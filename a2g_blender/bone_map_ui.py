@@ -137,12 +137,12 @@ class A2G_OT_bone_map_save(bpy.types.Operator, ExportHelper):
 
     def execute(self, context):
         from . import rig
-        from .core.bone_map import write_preset
+        from .core.bone_map import BoneMapError, write_preset
 
         obj = _target(context)
         try:
             bone_map = rig.resolve_map(obj)
-        except rig.RigError as exc:
+        except BoneMapError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         try:
@@ -162,7 +162,7 @@ class A2G_PT_bone_map(SidebarPanel, bpy.types.Panel):
 
     def draw(self, context):
         from . import rig
-        from .core.bone_map import BODY_JOINTS, LABELS, SCHEME_TITLES, missing_essential
+        from .core.bone_map import BODY_JOINTS, LABELS, SCHEME_TITLES, BoneMapError, missing_essential
 
         layout = self.layout
         obj = _target(context)
@@ -173,7 +173,7 @@ class A2G_PT_bone_map(SidebarPanel, bpy.types.Panel):
         try:
             bone_map = stored or rig.resolve_map(obj)
             status, icon = f"{SCHEME_TITLES.get(bone_map.scheme, bone_map.scheme)} rig", "CHECKMARK"
-        except rig.RigError as exc:
+        except BoneMapError as exc:
             bone_map, status, icon = stored, str(exc), "ERROR"
         box = layout.box()
         for i, line in enumerate(_wrap(status, 48)):

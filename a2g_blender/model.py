@@ -44,7 +44,8 @@ def load(path: Path):
     """The model at ``path`` as a ready ``core.network.Network``, cached while its files do
     not change. Raises ``core.model_file.ModelFileError`` ("Cannot load the gesture model: ...").
     """
-    from .core.model_file import ModelFileError, load_model
+    from .core.errors import about
+    from .core.model_file import load_model
     from .core.network import Network
 
     path = Path(path)
@@ -53,10 +54,8 @@ def load(path: Path):
     hit = _cache.get(key)
     if hit is not None and hit[0] == stamp:
         return hit[1]
-    try:
+    with about("Cannot load the gesture model"):  # every check of the model file, named once
         net = Network(load_model(path))
-    except ModelFileError as exc:
-        raise ModelFileError(f"Cannot load the gesture model: {exc}") from None
     _cache.clear()  # keep one model in memory
     _cache[key] = (stamp, net)
     return net

@@ -98,6 +98,7 @@ def pin_bone_names(obj) -> tuple[str, ...]:
     """The bones a pin's action must rotate on ``obj``: its keyed body bones (the SMPL-X body
     bones, or the bones its bone map retargets onto)."""
     from . import rig
+    from .core.bone_map import BoneMapError
 
     if obj is None or obj.type != "ARMATURE":
         return BODY_JOINT_NAMES
@@ -105,7 +106,7 @@ def pin_bone_names(obj) -> tuple[str, ...]:
         if not rig.stored_map(obj) and rig.is_smplx_rig(obj):
             return BODY_JOINT_NAMES
         bone_map = rig.resolve_map(obj)
-    except rig.RigError:
+    except BoneMapError:
         return BODY_JOINT_NAMES
     return tuple(b for j, chain in bone_map.joints.items() if j in BODY_JOINT_NAMES for b in chain)
 

@@ -29,20 +29,23 @@ DEFAULT_SAMPLES = 4
 MIN_WIDTH, MAX_SIDE = 64, 4096
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"WIDTHxHEIGHT"`` (e.g. ``1280x720``) -> (width, height); ValueError with a message
-    saying what is wrong."""
+def parse_size(text: str, option: str = "--preview-size") -> tuple[int, int]:
+    """``"WIDTHxHEIGHT"`` (e.g. ``1280x720``) -> (width, height); a ``UserError`` naming
+    ``option`` (the command-line option that gave it) and saying what is wrong."""
+    from .core.errors import UserError
+
     w, sep, h = str(text).lower().partition("x")
     try:
         width, height = int(w), int(h)
     except ValueError:
-        raise ValueError(f"{text!r} is not a size: give WIDTHxHEIGHT in pixels, e.g. 1280x720") \
-            from None
+        raise UserError(f"{option} {text!r} is not a size: give WIDTHxHEIGHT in pixels, e.g. "
+                        "1280x720") from None
     if not sep or not (MIN_WIDTH <= width <= MAX_SIDE and 16 <= height <= MAX_SIDE):
-        raise ValueError(f"{text!r}: width must be {MIN_WIDTH}-{MAX_SIDE} and height 16-{MAX_SIDE} "
-                         "pixels, e.g. 1280x720")
+        raise UserError(f"{option} {text!r}: width must be {MIN_WIDTH}-{MAX_SIDE} and height "
+                        f"16-{MAX_SIDE} pixels, e.g. 1280x720")
     if width % 2 or height % 2:
-        raise ValueError(f"{text!r}: H.264 video needs an even width and height, e.g. 1280x720")
+        raise UserError(f"{option} {text!r}: H.264 video needs an even width and height, e.g. "
+                        "1280x720")
     return width, height
 
 

@@ -87,7 +87,8 @@ def is_smplx_rig(obj) -> bool:
 
 
 def body_rig(obj, n_joints: int = 22) -> BodyRig:
-    """Inspect ``obj`` as a generation target; raises :class:`RigError` naming the problem.
+    """Inspect ``obj`` as a generation target; raises a ``UserError`` naming the problem
+    (:class:`RigError`; ``BoneMapError``, ``RetargetError`` for a retargeted rig).
 
     SMPL-X rigs (all 22 body bones by SMPL-X name, no bone map set by the artist) keep the
     change of frame; any other humanoid is retargeted through its bone map. ``n_joints``: the
@@ -162,18 +163,16 @@ def bone_parents(obj) -> dict:
 
 
 def resolve_map(obj):
-    """The bone map used for ``obj``: the stored one (checked), else the detected one."""
-    from .core.bone_map import BoneMapError, check, detect
+    """The bone map used for ``obj``: the stored one (checked), else the detected one; a
+    :class:`core.bone_map.BoneMapError` naming ``obj`` when there is none to use."""
+    from .core.bone_map import check, detect
 
     names = [b.name for b in obj.data.bones]
-    try:
-        stored = stored_map(obj)
-        if stored is not None:
-            check(stored, names, obj.name)
-            return stored
-        return detect(names, bone_parents(obj), obj.name)
-    except BoneMapError as exc:
-        raise RigError(str(exc)) from None
+    stored = stored_map(obj)
+    if stored is not None:
+        check(stored, names, obj.name)
+        return stored
+    return detect(names, bone_parents(obj), obj.name)
 
 
 def target_of(obj, names=None):
@@ -189,17 +188,17 @@ def target_of(obj, names=None):
 
 
 def retarget_rig(obj, n_joints: int = 22) -> BodyRig:
-    """A humanoid rig that is not an SMPL-X rig, as a target; :class:`RigError` otherwise."""
+    """A humanoid rig that is not an SMPL-X rig, as a target; a ``UserError`` naming ``obj``
+    otherwise (:class:`RigError`, ``BoneMapError``, ``RetargetError``)."""
     from . import rigify
-    from .core.retarget import RetargetError, build
+    from .core.errors import about
+    from .core.retarget import build
 
     _check_object(obj)
     bone_map = resolve_map(obj)
     controls = rigify.control_rig(obj, bone_map)
-    try:
+    with about(f"Armature '{obj.name}'"):  # the rest-pose checks, deep in the retargeting maths
         rt = build(target_of(obj), bone_map.joints, 22 if n_joints == 22 else 55)
-    except RetargetError as exc:
-        raise RigError(f"Armature '{obj.name}': {exc}") from None
     pose_bones = obj.pose.bones
     non_quat = tuple(n for n in rt.keyed if pose_bones[n].rotation_mode != "QUATERNION")
     from .rig_eval import constrained_bones

@@ -61,6 +61,29 @@ def test_bad_arguments_name_the_option(tmp_path, monkeypatch, argv, message):
         plan_mod.parse_args(argv)
 
 
+def test_bad_files_and_sizes_are_named_with_their_option(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    wav = _wav(tmp_path / "a.wav")
+    with pytest.raises(UserError) as info:
+        _args(wav, "--preview-size", "100")
+    assert str(info.value) == "--preview-size '100' is not a size: give WIDTHxHEIGHT in pixels, e.g. 1280x720"
+    with pytest.raises(UserError) as info:
+        _args(wav, "--preview-size", "641x360")
+    assert str(info.value) == ("--preview-size '641x360': H.264 video needs an even width and height, "
+                               "e.g. 1280x720")
+    with pytest.raises(UserError) as info:
+        plan_mod.parse_pin("none.npz@3")
+    assert str(info.value) == "--pin 'none.npz@3': none.npz: file not found"
+    (tmp_path / "x.blend").write_bytes(b"")
+    base = ["--blend", "x.blend", "--armature", "Hero", "--bone-map"]
+    with pytest.raises(UserError) as info:
+        _args(wav, *base, "none.json")
+    assert str(info.value).startswith("Cannot read the bone-map preset --bone-map 'none.json': ")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(UserError, match=r"^--bone-map 'bad.json' is not a bone-map preset \(not JSON: "):
+        _args(wav, *base, "bad.json")
+
+
 def test_help_lists_every_option(capsys):
     with pytest.raises(SystemExit) as done:
         plan_mod.parse_args(["generate", "--help"])
