@@ -238,3 +238,35 @@ def test_axis_angle_channels():
     q = r.angle_axis_to_quat([[0.5, 0, 0, 2.0], [0.3, 0, 0, 0]])
     np.testing.assert_allclose(q[0], [np.cos(0.25), 0, 0, np.sin(0.25)], atol=1e-12)
     assert np.isclose(np.linalg.norm(q[1]), 1.0)
+
+
+# ---- Blender's rotation channels as a pin reads them ------------------------------------------
+def test_channel_quaternions_scales_quaternion_channels_to_unit_length():
+    q = r.channel_quaternions("rotation_quaternion", [[2.0, 0.0, 0.0, 0.0], [0.0, 0.0, 3.0, 4.0]])
+    np.testing.assert_allclose(q, [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.6, 0.8]])
+
+
+def test_channel_quaternions_all_zero_channels_are_the_identity():
+    q = r.channel_quaternions("rotation_quaternion", [[0.0, 0.0, 0.0, 0.0], [1e-10, 0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(q, [[1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+
+
+def test_channel_quaternions_euler_in_the_bones_order():
+    h = np.sqrt(0.5)
+    np.testing.assert_allclose(r.channel_quaternions("rotation_euler", [[np.pi / 2, 0.0, 0.0]]),
+                               [[h, h, 0.0, 0.0]], atol=1e-12)
+    # 90 degrees about X then 90 about Z (XYZ) differs from Z then X (ZYX)
+    xyz = r.channel_quaternions("rotation_euler", [np.pi / 2, 0.0, np.pi / 2], "XYZ")
+    zyx = r.channel_quaternions("rotation_euler", [np.pi / 2, 0.0, np.pi / 2], "ZYX")
+    np.testing.assert_allclose(xyz, [0.5, 0.5, 0.5, 0.5], atol=1e-12)
+    np.testing.assert_allclose(zyx, [0.5, 0.5, -0.5, 0.5], atol=1e-12)
+
+
+def test_channel_quaternions_axis_angle_normalises_the_axis():
+    q = r.channel_quaternions("rotation_axis_angle", [[np.pi, 0.0, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(q, [[0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0]], atol=1e-12)
+
+
+def test_channel_quaternions_refuses_other_channels():
+    with pytest.raises(ValueError, match="rotation_mode"):
+        r.channel_quaternions("rotation_mode", [[0.0, 0.0, 0.0]])

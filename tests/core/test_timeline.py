@@ -100,3 +100,9 @@ def test_bad_inputs():
         tl.resample_rotations(np.zeros((4, 5, 3)), 30, 24)
     with pytest.raises(ValueError, match="n_out"):
         tl.resample_rotations(smooth_motion(4), 30, 24, n_out=-1)
+
+
+def test_key_indices_finds_the_key_on_each_frame_within_float32_rounding():
+    keys = np.array([1.0, 2.0, 3.0000002, 4.0, 7.0], dtype=np.float32)
+    np.testing.assert_array_equal(tl.key_indices(keys, [1.0, 3.0, 4.0, 7.0]), [0, 2, 3, 4])
+    np.testing.assert_array_equal(tl.key_indices(keys, [2.9995, 5.0, 8.0]), [2, 4, 5])  # next key, or K
