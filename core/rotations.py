@@ -112,7 +112,31 @@ def quat_to_matrix(q) -> np.ndarray:
 
 
 def _matrix_to_quat64(m: np.ndarray) -> np.ndarray:
-    """Shepperd's method, float64 (..., 3, 3) -> (..., 4) unit, w >= 0."""
+    """Shepperd's method, float64 (..., 3, 3) -> (..., 4) unit, w >= 0.
+
+    Most rotations (every one under 90 degrees, nearly all of a gesture's local rotations)
+    pivot on w; those take a short path with the same operations (bit-identical), the rest
+    go through :func:`_shepperd64`."""
+    lead = m.shape[:-2]
+    c = np.ascontiguousarray(m.reshape(-1, 9).T)  # (9, n): each matrix entry contiguous
+    m00, m11, m22 = c[0], c[4], c[8]
+    dw = 1.0 + m00 + m11 + m22
+    by_w = (dw >= 1.0 + m00 - m11 - m22) & (dw >= 1.0 - m00 + m11 - m22) & (dw >= 1.0 - m00 - m11 + m22)
+    if not by_w.all():
+        flat = m.reshape(-1, 3, 3)
+        out = np.empty((flat.shape[0], 4), dtype=np.float64)
+        out[by_w] = _matrix_to_quat64(flat[by_w])
+        out[~by_w] = _shepperd64(flat[~by_w])
+        return out.reshape(lead + (4,))
+    s = 2.0 * np.sqrt(np.maximum(dw, 1e-300))
+    q = np.stack([s * s / 4.0, c[7] - c[5], c[2] - c[6], c[3] - c[1]]) / s  # (4, n)
+    n = np.sqrt(((q[0] * q[0] + q[1] * q[1]) + q[2] * q[2]) + q[3] * q[3])  # as np.linalg.norm
+    q /= np.where(n == 0.0, 1.0, n)
+    return np.ascontiguousarray(q.T).reshape(lead + (4,))  # w = s / (4 n) > 0 already
+
+
+def _shepperd64(m: np.ndarray) -> np.ndarray:
+    """Shepperd's method with all four pivots, float64 (..., 3, 3) -> (..., 4) unit, w >= 0."""
     m00, m01, m02 = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
     m10, m11, m12 = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
     m20, m21, m22 = m[..., 2, 0], m[..., 2, 1], m[..., 2, 2]

@@ -173,7 +173,8 @@ def test_resample_matches_scipy_on_speech(src):
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 440, 441, 1000])
-@pytest.mark.parametrize("src,dst", [(44100, 16000), (48000, 16000), (16000, 44100), (3, 2)])
+@pytest.mark.parametrize("src,dst", [(44100, 16000), (48000, 16000), (96000, 16000), (32000, 16000),
+                                     (8000, 16000), (16000, 44100), (3, 2)])
 def test_resample_lengths_and_edges_match_scipy(n, src, dst):
     scipy_signal = pytest.importorskip("scipy.signal")
     x = np.random.default_rng(n).standard_normal(n)

@@ -238,3 +238,17 @@ def test_axis_angle_channels():
     q = r.angle_axis_to_quat([[0.5, 0, 0, 2.0], [0.3, 0, 0, 0]])
     np.testing.assert_allclose(q[0], [np.cos(0.25), 0, 0, np.sin(0.25)], atol=1e-12)
     assert np.isclose(np.linalg.norm(q[1]), 1.0)
+
+
+def test_matrix_to_quat_fast_w_pivot_path_is_bit_identical_to_shepperd():
+    # small rotations take the w-pivot short path; mixed batches split between both paths
+    rng = np.random.default_rng(7)
+    small = r.axis_angle_to_matrix(rng.standard_normal((500, 3)) * 0.4)
+    q = rng.standard_normal((500, 4))
+    anywhere = r.quat_to_matrix(q / np.linalg.norm(q, axis=-1, keepdims=True))
+    for m in (small, anywhere, np.concatenate([small, anywhere]).reshape(10, 100, 3, 3)):
+        fast = r.matrix_to_quat(m)
+        full = r._shepperd64(np.asarray(m, dtype=np.float64))
+        np.testing.assert_array_equal(fast, full)
+        assert fast.shape == m.shape[:-2] + (4,) and np.all(fast[..., 0] >= 0.0)
+    assert r.matrix_to_quat(small[:0]).shape == (0, 4)
