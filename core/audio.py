@@ -165,6 +165,13 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     a trailing partial sample frame is dropped. Raises :class:`AudioError` (naming the file) for
     a missing, unreadable, truncated, non-WAV or unsupported file.
     """
+    raw, kind, n_frames, channels, rate = _read_stored(path)
+    return _to_float32(raw, kind).reshape(n_frames, channels), rate
+
+
+def _read_stored(path) -> tuple[np.ndarray, str, int, int, int]:
+    """The samples of a WAV file as stored: ``(flat raw array, kind, n_frames, channels,
+    sample_rate)``; the checks and errors of :func:`read_wav`."""
     path = os.fspath(path)
     check_sound_file(path)  # missing, folder, empty, truncated: the same words as every path
     f = _open(path)
@@ -222,8 +229,7 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     if raw.size < expected:
         raise AudioError(f"{path}: truncated WAV file (could read {raw.size} of "
                          f"{expected} values)")
-    samples = _to_float32(raw, kind).reshape(n_frames, channels)
-    return samples, int(rate)
+    return raw, kind, n_frames, channels, int(rate)
 
 
 def to_mono(samples) -> np.ndarray:
@@ -389,8 +395,13 @@ def load_audio_16k_mono(path) -> np.ndarray:
 
     read_wav + to_mono + resample. WAV only; raises :class:`AudioError` on bad files.
     """
-    samples, rate = read_wav(path)
-    return resample(to_mono(samples), rate, SAMPLE_RATE)
+    raw, kind, n_frames, channels, rate = _read_stored(path)
+    if kind == "<i2" and channels == 2:  # the common case, mixed in one pass from the integers:
+        mono = np.add(raw[0::2], raw[1::2], dtype=np.float32)  # exact (17 bits), and so is
+        mono *= np.float32(1.0 / 65536.0)  # the scaling: the same floats as read_wav + to_mono
+    else:
+        mono = to_mono(_to_float32(raw, kind).reshape(n_frames, channels))
+    return resample(mono, rate, SAMPLE_RATE)
 
 
 # ---------------------------------------------------------------------------- checking
