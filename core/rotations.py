@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .parallel import for_each_span
+
 __all__ = [
     "axis_angle_to_matrix",
     "matrix_to_axis_angle",
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 _SMALL = 1e-6  # below this angle (rad) Taylor expansions are used
+_SPAN = 32768  # matrices per piece when a large conversion is spread over the cores
 
 
 def _prepare(x, last_shape: tuple[int, ...], name: str) -> tuple[np.ndarray, np.dtype]:
@@ -170,7 +173,16 @@ def _shepperd64(m: np.ndarray) -> np.ndarray:
 def matrix_to_quat(R) -> np.ndarray:
     """Rotation matrix (..., 3, 3) -> unit quaternion (..., 4) (w, x, y, z) with w >= 0."""
     m, dt = _prepare(R, (3, 3), "matrix_to_quat")
-    return _matrix_to_quat64(m).astype(dt, copy=False)
+    if m.size < 9 * _SPAN:
+        return _matrix_to_quat64(m).astype(dt, copy=False)
+    flat = m.reshape(-1, 3, 3)
+    out = np.empty((flat.shape[0], 4), dtype=dt)
+
+    def span(a: int, b: int) -> None:
+        out[a:b] = _matrix_to_quat64(flat[a:b])
+
+    for_each_span(span, flat.shape[0], _SPAN)  # spans of matrices on the cores, as one pass
+    return out.reshape(m.shape[:-2] + (4,))
 
 
 def axis_angle_to_quat(aa) -> np.ndarray:
