@@ -138,11 +138,9 @@ def parse_args(argv):
         raise UserError(f"--seed must be >= 0, got {args.seed}")
     if args.variants < 1:
         raise UserError(f"--variants must be >= 1, got {args.variants}")
-    from .core.generate import MAX_INTENSITY
+    from .core.generate import check_intensity
 
-    if not (math.isfinite(args.intensity) and 0 < args.intensity <= MAX_INTENSITY):
-        raise UserError(f"--intensity must be above 0 and at most {MAX_INTENSITY:g} (1: as the "
-                        f"model samples, 0.5: calmer, 1.5: livelier), got {args.intensity:g}")
+    args.intensity = check_intensity(args.intensity, "--intensity")
     if args.fps is not None and not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
         raise UserError(f"--fps must be a positive frame rate, got {args.fps:g}")
     if args.name is not None:

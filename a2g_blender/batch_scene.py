@@ -184,6 +184,7 @@ class Generated:
     first: int
     last: int
     has_strip: bool
+    kept: list  # names of the base scene's edited takes kept, not replaced (actions.keep_edited)
 
 
 def generate_in_scene(item: Item, args, model_path: Path, pin_specs=()) -> Generated:
@@ -207,40 +208,58 @@ def generate_in_scene(item: Item, args, model_path: Path, pin_specs=()) -> Gener
     job = pipeline.prepare(context, obj, item.seed, settings, intensity=args.intensity,
                            model_path=model_path, heard=heard)
     result = pipeline.compute(job)
-    pipeline.apply(result)
+    kept: list = []
+    pipeline.apply(result, kept)
     first, last = heard.first, heard.end - 1
     strip = add_sound_strip(scene, item.audio, first)
     scene.frame_start = first
     scene.frame_end = max(scene.frame_end, last) if args.blend is not None else last
     scene.frame_current = first
-    return Generated(obj, job, result, first, last, strip is not None)
+    return Generated(obj, job, result, first, last, strip is not None, kept)
 
 
 def write_outputs(item: Item, args, gen: Generated) -> None:
     """The .blend, then the asked-for exports, each under a temporary name in the output
     folder; only when all of them are written do they replace the old outputs (see
-    :mod:`.output_set`). On any failure the old outputs stay exactly as they were."""
+    :mod:`.output_set`). On any failure the old outputs stay exactly as they were.
+
+    The user is only ever told the final names: the .blend is saved as a copy (the session's
+    file stays the base scene, so nothing later, e.g. the FBX's ``ApplicationNativeFile``,
+    records the temporary name), and what Blender and the exporters print, or an error says,
+    names the final files."""
     import bpy
 
-    from .npz_import import write_motion_npz
-    from .output_set import OutputSet
+    from .core.errors import message_for
+    from .output_set import OutputError, OutputSet
 
-    context, scene = bpy.context, bpy.context.scene
     args.output_dir.mkdir(parents=True, exist_ok=True)
     out = OutputSet(item.outputs)
     try:
-        bpy.ops.wm.save_as_mainfile(filepath=str(out["blend"].resolve()), check_existing=False)
-        if "npz" in out:
-            write_motion_npz(out["npz"], gen.obj, gen.job.rig, gen.result.quats, gen.job.fps,
-                             gen.result.local)
-        if "bvh" in out:
-            export_bvh(context, gen.obj, out["bvh"], gen.first, gen.last)
-        if "fbx" in out:
-            export_fbx(context, gen.obj, out["fbx"])
-        if "preview_png" in out:
-            render_preview(scene, gen.obj, {k: out[k] for k in ("preview_png", "preview_mp4")},
-                           gen.first, gen.last, args.preview_size)
+        with out.messages_name_finals():
+            _write_each(bpy.context, args, gen, out)
+    except Exception as exc:
+        out.discard()
+        raise OutputError(out.final_names(message_for(exc))) from exc
     except BaseException:
         out.discard()
         raise
     out.commit()
+
+
+def _write_each(context, args, gen: Generated, out) -> None:
+    """Every output of ``out`` at its temporary path."""
+    import bpy
+
+    from .npz_import import write_motion_npz
+
+    bpy.ops.wm.save_as_mainfile(filepath=str(out["blend"].resolve()), check_existing=False, copy=True)
+    if "npz" in out:
+        write_motion_npz(out["npz"], gen.obj, gen.job.rig, gen.result.quats, gen.job.fps,
+                         gen.result.local)
+    if "bvh" in out:
+        export_bvh(context, gen.obj, out["bvh"], gen.first, gen.last)
+    if "fbx" in out:
+        export_fbx(context, gen.obj, out["fbx"])
+    if "preview_png" in out:
+        render_preview(context.scene, gen.obj, {k: out[k] for k in ("preview_png", "preview_mp4")},
+                       gen.first, gen.last, args.preview_size)

@@ -18,38 +18,24 @@ from . import compat
 ARMATURE_NAME = "SMPL-X"
 MESH_NAME = "SMPL-X Mannequin"
 MATERIAL_NAME = "SMPL-X Mannequin"
-_MIN_LEN, _MAX_LEN = 0.02, 0.3
-
-
-def bone_lengths(joints: np.ndarray, parents) -> np.ndarray:
-    """A display length per bone: distance to its first child (clamped), half the parent's
-    length for leaf bones."""
-    n = len(parents)
-    lengths = np.zeros(n)
-    for j in range(n):
-        children = [c for c in range(n) if parents[c] == j]
-        if children:
-            lengths[j] = np.linalg.norm(joints[children[0]] - joints[j])
-    for j in range(n):
-        if lengths[j] == 0.0:
-            lengths[j] = 0.5 * lengths[parents[j]] if parents[j] >= 0 else 0.1
-    return np.clip(lengths, _MIN_LEN, _MAX_LEN)
 
 
 def _build_armature(context, obj, names, parents, joints) -> None:
     import bpy
+
+    from .core.mannequin import bone_tails
 
     arm = obj.data
     view_layer = context.view_layer
     view_layer.objects.active = obj
     bpy.ops.object.mode_set(mode="EDIT")
     try:
-        lengths = bone_lengths(joints, parents)
+        tails = bone_tails(joints, parents)
         edit = []
         for j, name in enumerate(names):
             eb = arm.edit_bones.new(name)
             eb.head = joints[j]
-            eb.tail = joints[j] + np.array([0.0, 0.0, lengths[j]])
+            eb.tail = tails[j]
             eb.roll = 0.0
             eb.use_connect = False
             if parents[j] >= 0:
@@ -78,16 +64,12 @@ def _build_mesh(name: str, vertices: np.ndarray, faces: np.ndarray):
 
 def _bind(mesh_obj, names, skin_joints: np.ndarray, skin_weights: np.ndarray) -> None:
     """One vertex group per joint; vertices with equal weight are added in one call."""
-    for j, name in enumerate(names):
+    from .core.mannequin import vertex_groups
+
+    for name, weights in zip(names, vertex_groups(skin_joints, skin_weights, len(names)), strict=True):
         group = mesh_obj.vertex_groups.new(name=name)
-        rows, slots = np.nonzero((skin_joints == j) & (skin_weights > 0))
-        if rows.size == 0:
-            continue
-        weights = skin_weights[rows, slots]
-        order = np.argsort(weights, kind="stable")
-        values, starts = np.unique(weights[order], return_index=True)
-        for value, idx in zip(values.tolist(), np.split(rows[order], starts[1:]), strict=True):
-            group.add(idx.tolist(), value, "ADD")
+        for value, vertices in weights:
+            group.add(vertices, value, "ADD")
 
 
 def _material():
@@ -108,7 +90,7 @@ def _material():
 def _relax_fingers(arm_obj) -> None:
     """Pose the 30 finger bones in the relaxed mean hand (not flat): what a model without hands
     leaves them at. The bones are built the SMPL-X way, so an SMPL-X local rotation is the pose
-    quaternion as it is (see motion.py)."""
+    quaternion as it is (see core/scene_motion.py)."""
     from .core.rotations import axis_angle_to_quat
     from .core.skeleton import HAND_JOINTS, JOINT_NAMES, hand_mean
 

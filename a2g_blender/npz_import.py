@@ -7,7 +7,7 @@ as Generate), keyed in bulk:
 
 - Rotations: every one of the 55 SMPL-X joints the armature has a bone for (either eye
   spelling), as ``rotation_quaternion`` (bones are switched to QUATERNION mode), through the
-  per-bone change of frame of :mod:`.motion`, continuous over time (no hemisphere flips).
+  per-bone change of frame of :mod:`.core.scene_motion`, continuous over time (no hemisphere flips).
 - Frame rate: the clip is resampled (quaternion slerp, linear for translation) from its own
   rate to the scene's ``render.fps / fps_base``; its first frame lands on the scene's start
   frame. The scene's end frame is moved later if the motion runs past it.
@@ -194,27 +194,14 @@ def import_npz(context, obj, filepath: str, flat_hand_mean: bool = False):
 
 
 # ---- export ------------------------------------------------------------------------------------
-def smplx_rotations(bone_quats, change, n_joints: int = NUM_JOINTS, joints=()) -> np.ndarray:
-    """Bone quaternions (N, J, 4) -> SMPL-X local rotations (N, n_joints, 3, 3) float32.
-
-    The inverse of the change of frame (``q = a * q_pose * conj(a)``); ``change`` (J, 4) or
-    None for SMPL-X-built bones. ``joints``: the SMPL-X joint of each bone (default: the first
-    J); the other joints are left at rest (identity).
-    """
-    from .core.scene_motion import pose_to_local_quats
-
-    q = pose_to_local_quats(bone_quats, change)
-    out = np.broadcast_to(np.eye(3, dtype=np.float32), (q.shape[0], n_joints, 3, 3)).copy()
-    out[:, list(joints) if len(joints) else slice(0, q.shape[1])] = quat_to_matrix(q)
-    return out
-
-
 def armature_translation(obj, up_axis: str = "Z") -> np.ndarray:
     """SMPL-X ``trans`` (3,) that places a neutral body where ``obj`` stands: its world
     location in SMPL-X axes (our character stands on the floor at trans ~ (0, 1.3, 0),
     as BEAT2 captures do)."""
+    from .core.skeleton import z_up_to_y_up
+
     loc = np.array(obj.matrix_world.translation, dtype=np.float64)
-    return loc @ np.asarray(Y_UP_TO_Z_UP) if up_axis == "Z" else loc
+    return z_up_to_y_up(loc) if up_axis == "Z" else loc
 
 
 def write_motion_npz(path, obj, rig, bone_quats, fps: float, model_local=None) -> None:
@@ -237,7 +224,9 @@ def write_motion_npz(path, obj, rig, bone_quats, fps: float, model_local=None) -
         trans = np.zeros((rot.shape[0], 3))
         write_smplx_npz(path, _unkeyed_fingers(rot, rig, model_local, fps), trans, fps=fps)
         return
-    rot = smplx_rotations(bone_quats, rig.change, joints=rig.joints)
+    from .core.scene_motion import pose_to_smplx_rotations
+
+    rot = pose_to_smplx_rotations(bone_quats, rig.change, joints=rig.joints)
     trans = np.broadcast_to(armature_translation(obj, rig.up_axis), (rot.shape[0], 3))
     write_smplx_npz(path, _unkeyed_fingers(rot, rig, model_local, fps), trans, fps=fps)
 
@@ -246,15 +235,14 @@ def _unkeyed_fingers(rot, rig, model_local, fps: float) -> np.ndarray:
     """``rot`` (N, 55, 3, 3) with the finger joints no bone of ``rig`` plays taken from the
     hands model's output ``model_local`` (T, 52, 3, 3) at 30 fps, sampled at the N frames."""
     from .core.skeleton import HAND_JOINTS, model_columns
-    from .core.timeline import MODEL_FPS, sample_rotations
+    from .core.timeline import MODEL_FPS, resample_rotations
 
     if model_local is None or model_local.shape[1] != 22 + len(HAND_JOINTS):
         return rot
     missing = [j for j in HAND_JOINTS if j not in set(rig.joints)]
     if missing:
-        times = np.arange(rot.shape[0], dtype=np.float64) / float(fps)
         picked = np.asarray(model_local, dtype=np.float64)[:, list(model_columns(missing, True))]
-        rot[:, missing] = quat_to_matrix(sample_rotations(picked, MODEL_FPS, times))
+        rot[:, missing] = quat_to_matrix(resample_rotations(picked, MODEL_FPS, fps, rot.shape[0]))
     return rot
 
 

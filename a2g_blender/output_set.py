@@ -7,12 +7,19 @@ content). Only when every output of the input has been written does :meth:`Outpu
 move them into place: the old files are moved aside first, then the new ones in, and if any
 move fails the old ones are put back. Otherwise (:meth:`OutputSet.discard`) the temporary files
 are removed and the old outputs are exactly as they were, byte for byte.
+
+The temporary names are never what the user is told: :meth:`OutputSet.final_names` rewrites a
+message to name the final files, and :meth:`OutputSet.messages_name_finals` does it for
+everything Blender and its exporters print while the outputs are written ("Saved copy as",
+"BVH Exported: ...").
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import sys
 from pathlib import Path
 
 from .core.errors import UserError
@@ -70,6 +77,25 @@ class OutputSet:
     def __contains__(self, kind: str) -> bool:
         return kind in self.finals
 
+    def final_names(self, text: str) -> str:
+        """``text`` naming the final files where it names a temporary one (path or file name)."""
+        for kind, temp in self.temps.items():
+            final = self.finals[kind]
+            text = text.replace(str(temp), str(final)).replace(temp.name, final.name)
+        return text
+
+    @contextlib.contextmanager
+    def messages_name_finals(self):
+        """While the outputs are written: what is printed on ``sys.stdout`` / ``sys.stderr``
+        (Blender's reports, the exporters' messages) names the final files, not the temporary
+        ones."""
+        streams = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = (_FinalNames(s, self.final_names) for s in streams)
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = streams
+
     def blockers(self) -> list[str]:
         """Final paths that no file can be moved onto (a folder of that name)."""
         return [f"{p.name} is a folder, not a file: remove or rename it"
@@ -120,3 +146,17 @@ class OutputSet:
                 backup.unlink()
             except OSError:
                 pass
+
+
+class _FinalNames:
+    """A text stream that writes through to ``stream`` with ``rename`` applied to the text."""
+
+    def __init__(self, stream, rename):
+        self._stream, self._rename = stream, rename
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._rename(text))
+        return len(text)
+
+    def __getattr__(self, name):  # flush, fileno, isatty, encoding, ...: the stream's own
+        return getattr(self._stream, name)

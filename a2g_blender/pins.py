@@ -21,7 +21,7 @@ import numpy as np
 
 from . import compat
 from .core.directing import DirectingError, StripTime, Timeline, check_pin_spans, pin_span
-from .core.rotations import angle_axis_to_quat, euler_to_quat
+from .core.rotations import channel_quaternions
 from .core.scene_motion import pose_to_local_quats
 from .core.skeleton import BODY_JOINT_NAMES, relax_missing_fingers
 
@@ -138,16 +138,11 @@ def sample_local_quats(channels, frames, obj, change=None, names=BODY_JOINT_NAME
             if fc is not None:
                 evaluate = fc.evaluate
                 values[:, i] = [evaluate(f) for f in frames]
-        if kind == "rotation_quaternion":
-            q = values
-        elif kind == "rotation_euler":
+        mode = "XYZ"
+        if kind == "rotation_euler":
             pb = obj.pose.bones.get(bone) if obj is not None else None
             mode = pb.rotation_mode if pb is not None and len(pb.rotation_mode) == 3 else "XYZ"
-            q = euler_to_quat(values, mode)
-        else:
-            q = angle_axis_to_quat(values)
-        norm = np.linalg.norm(q, axis=-1, keepdims=True)
-        pose[:, j] = np.where(norm > 1e-9, q / np.maximum(norm, 1e-9), pose[:, j])
+        pose[:, j] = channel_quaternions(kind, values, mode)
     if retarget is not None:
         from .core.retarget import model_joint_indices, to_smplx
         from .core.rotations import matrix_to_quat

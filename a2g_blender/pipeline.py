@@ -15,7 +15,6 @@ Range replays (:mod:`.resample`).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,17 +69,6 @@ def target_armature(context, settings=None):
     return obj
 
 
-def check_intensity(intensity) -> float:
-    """``intensity`` as a float; a ``UserError`` when it is not in (0, 3]."""
-    from .core.generate import MAX_INTENSITY
-
-    value = float(intensity)
-    if not (math.isfinite(value) and 0.0 < value <= MAX_INTENSITY):
-        raise UserError(f"Intensity must be above 0 and at most {MAX_INTENSITY:g} (1: as "
-                        f"the model samples, 0.5: calmer, 1.5: livelier), got {value:g}")
-    return value
-
-
 def prepare(context, obj, seed: int, settings=None, count: int = 1,
             intensity: float = 1.0, model_path=None, heard=None) -> Job:
     """Validate and load everything generation needs (pins included); touches no bpy data.
@@ -89,10 +77,11 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     ``--model``); ``heard``: the audio ``settings`` choose, when the caller decoded it already.
     """
     from . import audio_source, model, pins, rig, takes
+    from .core.generate import check_intensity
 
     scene = context.scene
     settings = settings or scene.a2g
-    intensity = check_intensity(intensity)
+    intensity = check_intensity(intensity)  # the panel's and a2g.generate()'s value
     body = rig.body_rig(obj)
     path = Path(model_path) if model_path is not None else model.chosen_path(context)
     loaded = model.load(path)

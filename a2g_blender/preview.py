@@ -64,14 +64,15 @@ def framing(armature, aspect: float, margin: float = 1.06):
     """
     from mathutils import Vector
 
+    from .core.framing import bounding_box
     from .rig import rest_up_axis
 
     pelvis = _bone_world(armature, "pelvis")
     head = _bone_world(armature, "head")
     if pelvis is None or head is None:  # not an SMPL-X rig: frame its bounding box
-        corners = [armature.matrix_world @ Vector(c) for c in armature.bound_box]
-        pelvis = Vector(np.min(corners, axis=0))
-        head = Vector(np.max(corners, axis=0))
+        corners = [tuple(armature.matrix_world @ Vector(c)) for c in armature.bound_box]
+        low, high = bounding_box(corners)
+        pelvis, head = Vector(low), Vector(high)
         up_axis = "Z"
     else:
         up_axis = rest_up_axis(armature.data.bones)[0]
@@ -189,6 +190,8 @@ def _strip(paths, out_path):
     """Tile the frames side by side into one PNG."""
     import bpy
 
+    from .core.framing import side_by_side
+
     tiles = []
     for p in paths:
         img = bpy.data.images.load(p)
@@ -197,7 +200,7 @@ def _strip(paths, out_path):
         img.pixels.foreach_get(px)
         tiles.append(px.reshape(h, w, 4))
         bpy.data.images.remove(img)
-    sheet = np.concatenate(tiles, axis=1)
+    sheet = side_by_side(tiles)
     h, w = sheet.shape[:2]
     img = bpy.data.images.new("A2G Preview Strip", w, h, alpha=True)
     img.pixels.foreach_set(sheet.ravel())
@@ -220,6 +223,8 @@ def _image_settings(scene, video: bool) -> None:
 
 def default_frames(scene, armature, count: int) -> list[int]:
     """``count`` frames spread over the armature's action (else the scene range)."""
+    from .core.framing import still_frames
+
     anim = armature.animation_data
     action = anim.action if anim is not None else None
     if action is not None and "a2g_frames" in action:
@@ -229,7 +234,7 @@ def default_frames(scene, armature, count: int) -> list[int]:
         first, last = (int(round(v)) for v in action.frame_range)
     else:
         first, last = scene.frame_start, scene.frame_end
-    return sorted({int(round(f)) for f in np.linspace(first, last, max(1, count))})
+    return still_frames(first, last, count)
 
 
 def render_preview(scene, armature, out_dir, frames=None, n_frames: int = 6,

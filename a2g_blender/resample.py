@@ -31,6 +31,7 @@ from .core.directing import (
     blend_edges,
     continue_from,
     default_range,
+    range_key_indices,
     resample_span,
     same_keys,
 )
@@ -195,7 +196,7 @@ def apply(result: ResampleResult):
     fa, fb = job.span.frame_start, job.span.frame_end
     for (b, i), fc in curves.items():
         co = _keyframe_coordinates(fc)
-        idx = _range_index(co[:, 0], fa, fb)
+        idx = range_key_indices(co[:, 0], fa, fb)
         co[idx, 1] = result.quats[:, b, i]
         fc.keyframe_points.foreach_set("co", co.ravel())
         fc.update()
@@ -243,17 +244,6 @@ def _keyframe_coordinates(fc) -> np.ndarray:
     return co.reshape(-1, 2)
 
 
-def _range_index(frames: np.ndarray, fa: int, fb: int) -> np.ndarray:
-    """Indices of the keys on frames fa .. fb; :class:`DirectingError` unless there is exactly
-    one key on each of those frames (as generation wrote them)."""
-    inside = np.flatnonzero((frames >= fa - 1e-3) & (frames <= fb + 1e-3))
-    if inside.size != fb - fa + 1 or np.any(np.abs(frames[inside] - np.arange(fa, fb + 1)) > 1e-3):
-        raise DirectingError(f"The take's keys on frames {fa}-{fb} were added to or deleted by "
-                             "hand: resample works on generated keys (one on every frame); "
-                             "generate again")
-    return inside
-
-
 def _keys_around(obj, action, bone_names, span: ResampleSpan):
     """The keys in the range (n, J, 4), and the ones just before and after it (or None)."""
     curves = _body_curves(obj, action, bone_names)
@@ -265,7 +255,7 @@ def _keys_around(obj, action, bone_names, span: ResampleSpan):
     has_before = has_after = True
     for (b, i), fc in curves.items():
         co = _keyframe_coordinates(fc)
-        idx = _range_index(co[:, 0], fa, fb)
+        idx = range_key_indices(co[:, 0], fa, fb)
         current[:, b, i] = co[idx, 1]
         has_before &= bool(idx[0] > 0)
         has_after &= bool(idx[-1] + 1 < len(co))

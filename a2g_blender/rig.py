@@ -2,7 +2,7 @@
 """The target armature: SMPL-X rigs (ours, the official SMPL-X add-on's and Meshcapade's) and
 any other humanoid rig (Mixamo, Rigify, Unreal mannequin, VRoid, Character Creator, ...).
 
-SMPL-X rigs are found by bone name and get the per-bone change of frame of :mod:`.motion`.
+SMPL-X rigs are found by bone name and get the per-bone change of frame of :mod:`.core.scene_motion`.
 Other rigs get a bone map (:mod:`.core.bone_map`: the artist's own, set in the Bone Map
 panel and stored on the armature object, else detected from the bone names) and the
 retargeting of :mod:`.core.retarget`, fed with the bones' rest matrices read here. Bones are
@@ -18,16 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core.errors import UserError
-from .core.skeleton import BODY_JOINT_NAMES, HAND_JOINTS, JOINT_NAMES, Y_UP_TO_Z_UP_QUAT
+from .core.skeleton import BODY_JOINT_NAMES, HAND_JOINTS, JOINT_NAMES
 
 #: Other spellings of SMPL-X joint names used by existing Blender SMPL-X add-ons.
 ALIASES: dict[str, tuple[str, ...]] = {
     "left_eye_smplhf": ("left_eye",),
     "right_eye_smplhf": ("right_eye",),
 }
-
-_IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
-
 
 class RigError(UserError):
     """The armature cannot take SMPL-X motion; the message says why."""
@@ -70,10 +67,9 @@ def missing_body_bones(bones) -> list[str]:
 def rest_up_axis(bones) -> tuple[str, np.ndarray]:
     """Armature-space up axis of the rest pose, from pelvis to head: ("Z" or "Y", qC), qC the
     quaternion taking SMPL-X axes to armature axes."""
-    v = np.asarray(bones["head"].head_local) - np.asarray(bones["pelvis"].head_local)
-    if abs(v[1]) > abs(v[2]):  # a Y-up armature: SMPL-X axes as they are
-        return "Y", _IDENTITY.copy()
-    return "Z", np.asarray(Y_UP_TO_Z_UP_QUAT, dtype=np.float64)
+    from .core.scene_motion import rest_up_axis as up_axis_of
+
+    return up_axis_of(tuple(bones["pelvis"].head_local), tuple(bones["head"].head_local))
 
 
 def _check_object(obj) -> None:
@@ -109,7 +105,7 @@ def smplx_body_rig(obj, n_joints: int = 22) -> BodyRig:
     The 22 body bones get keys; with a model that has hands (``n_joints`` 52) the rig's finger
     bones too (a rig without them gets the body only). Jaw and eyes never get keys.
     """
-    from .core.scene_motion import frame_change
+    from .core.scene_motion import rig_frame_change
     from .core.skeleton import model_columns
 
     _check_object(obj)
@@ -125,10 +121,7 @@ def smplx_body_rig(obj, n_joints: int = 22) -> BodyRig:
         tuple(j for j in HAND_JOINTS if JOINT_NAMES[j] in bones) if hands else ())
     names = tuple(JOINT_NAMES[j] for j in joints)
     rest = np.array([tuple(bones[n].matrix_local.to_quaternion()) for n in names])
-    change = frame_change(rest, up)
-    change *= np.where(change[:, :1] < 0, -1.0, 1.0)
-    if np.allclose(change, _IDENTITY, atol=1e-5):
-        change = None
+    change = rig_frame_change(rest, up)
     pose_bones = obj.pose.bones
     non_quat = tuple(n for n in names if pose_bones[n].rotation_mode != "QUATERNION")
     return BodyRig(names, change, up_axis, non_quat, model_joints=int(n_joints), joints=joints,
@@ -222,13 +215,12 @@ def scene_quaternions(body: BodyRig, local_rot, first: int, end: int, fps: float
     from .core.retarget import to_target
     from .core.rotations import quat_to_matrix
     from .core.scene_motion import to_scene_quaternions
-    from .core.timeline import MODEL_FPS, sample_rotations
+    from .core.timeline import MODEL_FPS, resample_rotations
 
     if body.retarget is None:  # the keyed bones' columns of the model's output
         local = np.asarray(local_rot)
         if body.columns and tuple(body.columns) != tuple(range(local.shape[1])):
             local = local[:, list(body.columns)]
         return to_scene_quaternions(local, first, end, fps, body.change)
-    times = np.arange(end - first, dtype=np.float64) / float(fps)
-    q = sample_rotations(np.asarray(local_rot, dtype=np.float64), MODEL_FPS, times)
+    q = resample_rotations(np.asarray(local_rot, dtype=np.float64), MODEL_FPS, fps, end - first)
     return to_target(body.retarget, quat_to_matrix(q))

@@ -49,8 +49,8 @@ def refine(obj, action, body, frames, quats) -> int:
     import bpy
 
     from .compat import fcurves_of
-    from .core.retarget import pose_globals
-    from .core.rotations import matrix_to_quat, quat_make_continuous
+    from .core.retarget import key_under_parent, pose_globals
+    from .core.timeline import key_indices
     from .keying import quaternion_path
 
     rt = body.retarget
@@ -72,8 +72,7 @@ def refine(obj, action, body, frames, quats) -> int:
     for b in bones:
         co = np.empty(2 * len(curves[b][0].keyframe_points), dtype=np.float32)
         curves[b][0].keyframe_points.foreach_get("co", co)
-        key_frames = co[0::2].astype(np.float64)
-        index[b] = np.searchsorted(key_frames, frames - 1e-3)
+        index[b] = key_indices(co[0::2], frames)
     current = {b: quats[:, slot[b]].copy() for b in bones}
     scene = bpy.context.scene
     frame_was, subframe_was = scene.frame_current, scene.frame_subframe
@@ -89,11 +88,8 @@ def refine(obj, action, body, frames, quats) -> int:
                     poses[b][t] = _rotation(pbs[parent[b]].matrix)
             change = 0.0
             for b in bones:
-                local = rest[b].T @ parent_rest[b] @ np.swapaxes(poses[b], -1, -2) @ wanted[b]
-                q = quat_make_continuous(matrix_to_quat(local), axis=0)
-                q *= np.where(np.sum(q[:1] * current[b][:1], -1, keepdims=True) < 0, -1.0, 1.0)
-                dots = np.clip(np.abs(np.sum(q * current[b], -1)), 0.0, 1.0)
-                change = max(change, float(np.degrees(2 * np.arccos(dots)).max(initial=0.0)))
+                q, moved = key_under_parent(rest[b], parent_rest[b], poses[b], wanted[b], current[b])
+                change = max(change, moved)
                 current[b] = q
                 for i, fc in enumerate(curves[b]):
                     co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)

@@ -237,6 +237,20 @@ def resample_span(frame_start: int, frame_end: int, timeline: Timeline) -> Resam
     return ResampleSpan(fa, fb, start, end, clipped)
 
 
+def range_key_indices(key_frames, frame_start: int, frame_end: int) -> np.ndarray:
+    """Indices into an F-curve's key frames ``key_frames`` (K,) of its keys on scene frames
+    ``frame_start .. frame_end``; :class:`DirectingError` unless there is exactly one key on
+    each of those frames (as generation wrote them)."""
+    frames = np.asarray(key_frames)
+    fa, fb = int(frame_start), int(frame_end)
+    inside = np.flatnonzero((frames >= fa - 1e-3) & (frames <= fb + 1e-3))
+    if inside.size != fb - fa + 1 or np.any(np.abs(frames[inside] - np.arange(fa, fb + 1)) > 1e-3):
+        raise DirectingError(f"The take's keys on frames {fa}-{fb} were added to or deleted by "
+                             "hand: resample works on generated keys (one on every frame); "
+                             "generate again")
+    return inside
+
+
 def auto_seed(base_seed: int, n_done: int) -> int:
     """A fresh seed for the next resample of a take (deterministic: replays give the same)."""
     rng = np.random.default_rng([int(base_seed), int(n_done), 0xA26])

@@ -37,11 +37,13 @@ Same inputs + seed (+ pins, ranges) -> identical output.
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import UserError
 from .model_file import LoadedModel
 from .network import Network
 from .noise import gaussian_window, unit_noise
@@ -61,6 +63,19 @@ from .skeleton import NUM_BODY_JOINTS
 FADE_FRAMES = 8
 #: Largest accepted ``intensity`` (the code's deviation from its mean, scaled).
 MAX_INTENSITY = 3.0
+
+
+
+def check_intensity(intensity, label: str = "Intensity") -> float:
+    """``intensity`` as a float; a :class:`~core.errors.UserError` naming it ``label`` (the
+    panel's "Intensity", the batch command's "--intensity") unless it is a number in
+    (0, :data:`MAX_INTENSITY`]. The one wording of this check for the user."""
+    value = float(intensity)
+    if not (math.isfinite(value) and 0.0 < value <= MAX_INTENSITY):
+        raise UserError(f"{label} must be above 0 and at most {MAX_INTENSITY:g} (1: as the model "
+                        f"samples, 0.5: calmer, 1.5: livelier), got {value:g}")
+    return value
+
 
 _CONVERT_CHUNK = 1024  # frames per 6D -> matrix conversion (bounds float64 temporaries, cache-friendly)
 

@@ -399,6 +399,25 @@ def smplx_from_pose(rt: Retarget, keyed_rot, n_joints: int | None = None) -> np.
     return local
 
 
+# ---- constrained rigs ----------------------------------------------------------------------------
+def key_under_parent(rest, parent_rest, parent_pose, wanted, previous) -> tuple[np.ndarray, float]:
+    """Keys for a bone whose parent's pose is only known from the evaluated rig (constraints).
+
+    ``rest``, ``parent_rest`` (3, 3): the bone's and its parent's rest rotations ``M_b``, ``M_p``
+    in armature space; ``parent_pose`` (N, 3, 3): the parent's evaluated armature-space rotations
+    ``P_p``; ``wanted`` (N, 3, 3): the armature-space rotations ``P_b`` the bone must show;
+    ``previous`` (N, 4): the keys it has now. Returns the pose-bone quaternions (N, 4)
+    ``Q = M_b^T M_p P_p^T P_b``, continuous over time and in ``previous``' hemisphere at the
+    first frame, and the largest angle between them and ``previous``, in degrees (0 for N = 0)."""
+    previous = np.asarray(previous, dtype=np.float64)
+    local = (np.asarray(rest).T @ np.asarray(parent_rest) @ np.swapaxes(parent_pose, -1, -2)
+             @ np.asarray(wanted))
+    q = quat_make_continuous(matrix_to_quat(local), axis=0)
+    q *= np.where(np.sum(q[:1] * previous[:1], -1, keepdims=True) < 0, -1.0, 1.0)
+    dots = np.clip(np.abs(np.sum(q * previous, -1)), 0.0, 1.0)
+    return q, float(np.degrees(2 * np.arccos(dots)).max(initial=0.0))
+
+
 # ---- measuring ---------------------------------------------------------------------------------
 def smplx_world_positions(local_rot, smplx_rest=None) -> np.ndarray:
     """Joint positions (T, 55, 3) of the SMPL-X character (Blender world: Z up, metres)."""

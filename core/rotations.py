@@ -36,6 +36,7 @@ __all__ = [
     "geodesic_angle",
     "euler_to_quat",
     "angle_axis_to_quat",
+    "channel_quaternions",
 ]
 
 _SMALL = 1e-6  # below this angle (rad) Taylor expansions are used
@@ -361,3 +362,27 @@ def angle_axis_to_quat(values) -> np.ndarray:
     norm = np.linalg.norm(axis, axis=-1, keepdims=True)
     axis = np.where(norm > 1e-12, axis / np.maximum(norm, 1e-12), np.array([0.0, 1.0, 0.0]))
     return _axis_quat(axis, v[..., 0])
+
+
+#: Quaternions shorter than this after conversion count as "no rotation" (identity).
+CHANNEL_MIN_NORM = 1e-9
+
+
+def channel_quaternions(kind: str, values, euler_order: str = "XYZ") -> np.ndarray:
+    """Unit quaternions (..., 4) of a bone's Blender rotation channel values (..., width).
+
+    ``kind``: ``"rotation_quaternion"`` (w, x, y, z), ``"rotation_euler"`` (x, y, z in
+    ``euler_order``) or ``"rotation_axis_angle"`` (angle, x, y, z). The result is scaled to unit
+    length, as Blender shows the pose; one shorter than :data:`CHANNEL_MIN_NORM` (all channels 0)
+    is the identity."""
+    if kind == "rotation_quaternion":
+        q = np.asarray(values, dtype=np.float64)
+    elif kind == "rotation_euler":
+        q = euler_to_quat(values, euler_order)
+    elif kind == "rotation_axis_angle":
+        q = angle_axis_to_quat(values)
+    else:
+        raise ValueError(f"channel_quaternions: unknown rotation channel {kind!r}")
+    norm = np.linalg.norm(q, axis=-1, keepdims=True)
+    identity = np.array([1.0, 0.0, 0.0, 0.0])
+    return np.where(norm > CHANNEL_MIN_NORM, q / np.maximum(norm, CHANNEL_MIN_NORM), identity)

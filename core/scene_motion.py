@@ -13,13 +13,39 @@ from __future__ import annotations
 import numpy as np
 
 from .rotations import quat_conjugate, quat_make_continuous, quat_multiply, quat_normalize, quat_to_matrix
+from .skeleton import NUM_JOINTS, Y_UP_TO_Z_UP_QUAT
 from .timeline import MODEL_FPS, sample_rotations
+
+
+def rest_up_axis(pelvis_head, head_head) -> tuple[str, np.ndarray]:
+    """The armature-space up axis of a rest pose whose pelvis and head joints stand at
+    ``pelvis_head`` and ``head_head`` (3,): ("Z" or "Y", qC), qC (4,) the quaternion taking
+    SMPL-X axes to armature axes (the identity for a Y-up armature)."""
+    v = np.asarray(head_head, dtype=np.float64) - np.asarray(pelvis_head, dtype=np.float64)
+    if abs(v[1]) > abs(v[2]):  # a Y-up armature: SMPL-X axes as they are
+        return "Y", np.array([1.0, 0.0, 0.0, 0.0])
+    return "Z", np.asarray(Y_UP_TO_Z_UP_QUAT, dtype=np.float64)
 
 
 def frame_change(rest_quats, up_quat) -> np.ndarray:
     """Per-bone ``a = conj(qC) * qL`` (J, 4) so that ``q_pose = conj(a) * q * a``."""
     rest = np.asarray(rest_quats, dtype=np.float64)
     return quat_multiply(quat_conjugate(np.asarray(up_quat, dtype=np.float64))[None], rest)
+
+
+#: A change of frame within this of the identity (every bone built the SMPL-X way) is skipped.
+IDENTITY_CHANGE_ATOL = 1e-5
+
+
+def rig_frame_change(rest_quats, up_quat) -> np.ndarray | None:
+    """:func:`frame_change` of a rig's bones with rest orientations ``rest_quats`` (J, 4), each
+    in the hemisphere w >= 0; None when every bone's change is the identity (within
+    :data:`IDENTITY_CHANGE_ATOL`: the quaternions pass through unchanged)."""
+    change = frame_change(rest_quats, up_quat)
+    change *= np.where(change[:, :1] < 0, -1.0, 1.0)
+    if np.allclose(change, np.array([1.0, 0.0, 0.0, 0.0]), atol=IDENTITY_CHANGE_ATOL):
+        return None
+    return change
 
 
 def to_scene_quaternions(local_rot, first: int, end: int, fps: float, change=None) -> np.ndarray:
@@ -51,6 +77,19 @@ def pose_to_local_quats(pose_quats, change=None) -> np.ndarray:
     a = np.asarray(change, dtype=np.float64)[None]
     conj = a * np.array([1.0, -1.0, -1.0, -1.0])
     return quat_multiply(quat_multiply(a, q), conj)
+
+
+def pose_to_smplx_rotations(bone_quats, change=None, n_joints: int = NUM_JOINTS, joints=()) -> np.ndarray:
+    """Bone quaternions (N, J, 4) -> SMPL-X local rotations (N, n_joints, 3, 3) float32.
+
+    The inverse of the change of frame (:func:`pose_to_local_quats`); ``change`` (J, 4) or None
+    for SMPL-X-built bones. ``joints``: the SMPL-X joint of each bone (default: the first J);
+    the other joints are left at rest (identity).
+    """
+    q = pose_to_local_quats(bone_quats, change)
+    out = np.broadcast_to(np.eye(3, dtype=np.float32), (q.shape[0], n_joints, 3, 3)).copy()
+    out[:, list(joints) if len(joints) else slice(0, q.shape[1])] = quat_to_matrix(q)
+    return out
 
 
 #: Pelvis displacements below this (metres) count as "the pelvis never moves".

@@ -22,6 +22,7 @@ __all__ = [
     "seconds_to_frame",
     "frame_to_seconds",
     "frame_count",
+    "key_indices",
     "sample_rotations",
     "resample_rotations",
 ]
@@ -65,6 +66,18 @@ def frame_count(seconds, fps, fps_base=1.0) -> int:
     if seconds < 0:
         raise ValueError(f"seconds must be >= 0, got {seconds}")
     return int(math.ceil(float(seconds) * rate - 1e-9))
+
+
+#: Keys this close to a frame (in frames) stand on it (F-curve frames are float32).
+KEY_FRAME_TOLERANCE = 1e-3
+
+
+def key_indices(key_frames, frames) -> np.ndarray:
+    """For each of ``frames`` (N,), the index into the sorted ``key_frames`` (K,) of the key on
+    that frame (within :data:`KEY_FRAME_TOLERANCE`), else of the first key after it (K when none
+    is)."""
+    return np.searchsorted(np.asarray(key_frames, dtype=np.float64),
+                           np.asarray(frames, dtype=np.float64) - KEY_FRAME_TOLERANCE)
 
 
 def _to_quats(rot) -> tuple[np.ndarray, np.dtype]:

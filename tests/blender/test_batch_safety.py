@@ -7,9 +7,10 @@ import contextlib
 import io
 import os
 
+import bpy
 import pytest
 
-from .conftest import mod, speech_like, write_wav
+from .conftest import has_aud, mod, speech_like, write_wav
 
 
 @pytest.fixture()
@@ -70,6 +71,7 @@ def test_export_failing_midway_keeps_old_outputs_byte_identical(batch, speech, m
     code, _, err = run(batch, ["generate", speech, "--output-dir", out_dir, "--model", model_file,
                                "--npz", "--bvh", "--overwrite", "--seed", "2"])
     assert code == 1 and "No space left on device" in err, err
+    assert f"'{out_dir / 'talk.bvh'}'" in err and "partial" not in err, err  # the file it is about
     assert snapshot(out_dir) == before
 
 
@@ -81,6 +83,58 @@ def test_successful_overwrite_replaces_every_output(batch, speech, model_file, f
     after = snapshot(out_dir)
     assert sorted(after) == ["talk.blend", "talk.bvh", "talk.npz"]  # no .blend1, no temporaries
     assert after["talk.npz"] != before["talk.npz"]  # seed 2's motion
+
+
+TEMPORARY = b".talk.partial-"  # how output_set names talk's temporary files (the bytes "partial"
+#                                 alone are in every 4.2 .blend: a struct member's name)
+
+
+def assert_plays(speech) -> None:
+    """The open file's sound strip (none where this bpy has no aud) finds ``speech`` from where
+    the file was saved."""
+    if has_aud():
+        (sound,) = bpy.data.sounds
+        assert os.path.samefile(bpy.path.abspath(sound.filepath), speech)
+    else:
+        assert len(bpy.data.sounds) == 0
+
+
+def test_what_the_user_sees_names_only_the_final_files(batch, speech, model_file, tmp_path):
+    """The outputs are written under temporary names, but no message, no output file and no
+    path Blender keeps names one: the printed lines (Blender's "Saved" report, the exporters'
+    messages), the FBX's record of its .blend, the session's file, the reopened .blend."""
+    out_dir = tmp_path / "out"
+    code, out, err = run(batch, ["generate", speech, "--output-dir", out_dir, "--model", model_file,
+                                 "--npz", "--bvh", "--fbx", "--preview", "--preview-size", "64x36",
+                                 "--fps", "8"])
+    assert code == 0, err
+    assert "partial" not in out + err, out + err
+    assert f"{out_dir / 'talk.bvh'}" in out  # the BVH exporter's "Exported" line, named as it ends up
+    assert "partial" not in bpy.data.filepath  # the session is no file that was renamed away
+    names = ["talk.blend", "talk.bvh", "talk.fbx", "talk.npz", "talk_preview.mp4", "talk_preview.png"]
+    assert sorted(snapshot(out_dir)) == names
+    for name, data in snapshot(out_dir).items():
+        assert TEMPORARY not in data, name
+    bpy.ops.wm.open_mainfile(filepath=str(out_dir / "talk.blend"), load_ui=False)
+    assert bpy.data.filepath == str(out_dir / "talk.blend")
+    assert_plays(speech)
+
+
+def test_blend_run_names_only_the_final_files(batch, speech, model_file, tmp_path):
+    """With --blend: the session stays the base scene; the saved result plays the speech."""
+    bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
+    base = tmp_path / "stage" / "stage.blend"
+    base.parent.mkdir()
+    bpy.ops.wm.save_as_mainfile(filepath=str(base))
+    out_dir = tmp_path / "out"
+    code, out, err = run(batch, ["generate", speech, "--output-dir", out_dir, "--model", model_file,
+                                 "--blend", base, "--fbx"])
+    assert code == 0, err
+    assert "partial" not in out + err, out + err
+    assert bpy.data.filepath == str(base)
+    assert TEMPORARY not in (out_dir / "talk.fbx").read_bytes()
+    bpy.ops.wm.open_mainfile(filepath=str(out_dir / "talk.blend"), load_ui=False)
+    assert_plays(speech)
 
 
 def _no_generation(batch, monkeypatch) -> list:

@@ -235,17 +235,3 @@ def test_bones_with_other_rest_frames_get_the_same_motion(character):
         np.testing.assert_allclose(rot_b, rot_a, atol=2e-5)
         np.testing.assert_allclose(moved_b, moved_a, atol=1e-5)
     assert np.abs(moved_a[0]).max() > 1e-3  # the pelvis did move
-
-
-def test_export_inverts_the_change_of_frame(npz_import):
-    from core.rotations import axis_angle_to_matrix, quat_conjugate, quat_multiply, quat_normalize
-
-    rng = np.random.default_rng(5)
-    rot = axis_angle_to_matrix(rng.normal(size=(6, 22, 3))).astype(np.float32)
-    change = quat_normalize(rng.normal(size=(22, 4)))
-    q = matrix_to_quat(rot.astype(np.float64))
-    pose = quat_multiply(quat_multiply(quat_conjugate(change)[None], q), change[None])
-    back = npz_import.smplx_rotations(pose, change)
-    assert back.shape == (6, 55, 3, 3)
-    np.testing.assert_allclose(back[:, :22], rot, atol=1e-5)
-    np.testing.assert_allclose(back[:, 22:], np.broadcast_to(np.eye(3), (6, 33, 3, 3)))

@@ -246,3 +246,19 @@ def test_same_keys_allows_float32_rounding_and_either_sign_only():
     moved = q.copy()
     moved[3, 7, 1] += 2 * SAME_KEYS_TOLERANCE
     assert not same_keys(q, moved)
+
+
+def test_range_key_indices_one_key_on_every_frame_of_the_range():
+    from core.directing import range_key_indices
+
+    keys = np.array([1.0, 2.0, 3.0, 4.0000005, 5.0, 6.0], dtype=np.float32)
+    np.testing.assert_array_equal(range_key_indices(keys, 3, 5), [2, 3, 4])
+    np.testing.assert_array_equal(range_key_indices(keys, 1, 6), [0, 1, 2, 3, 4, 5])
+
+
+@pytest.mark.parametrize("keys", [[1.0, 2.0, 4.0, 5.0], [1.0, 2.0, 3.0, 3.5, 4.0, 5.0], [2.0, 3.0, 4.02]])
+def test_range_key_indices_refuses_keys_added_or_deleted_by_hand(keys):
+    from core.directing import range_key_indices
+
+    with pytest.raises(DirectingError, match="frames 2-4 were added to or deleted by hand"):
+        range_key_indices(np.array(keys), 2, 4)

@@ -292,3 +292,26 @@ def test_finger_gain_validation(bad):
 
     with pytest.raises(ValueError, match="finger_gain"):
         ModelConfig(hands=True, n_joints=52, finger_gain=bad)
+
+
+# ---- the one check of an intensity the user gave ------------------------------------------------
+def test_check_intensity_accepts_the_range_and_returns_a_float():
+    from core.generate import MAX_INTENSITY, check_intensity
+
+    assert check_intensity(1) == 1.0 and isinstance(check_intensity(1), float)
+    assert check_intensity(0.25) == 0.25
+    assert check_intensity(MAX_INTENSITY) == MAX_INTENSITY
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, 3.5, float("nan"), float("inf")])
+def test_check_intensity_names_the_setting_the_range_and_the_value(value):
+    from core.errors import UserError
+    from core.generate import check_intensity
+
+    with pytest.raises(UserError) as info:
+        check_intensity(value, "--intensity")
+    assert str(info.value) == ("--intensity must be above 0 and at most 3 (1: as the model samples, "
+                               f"0.5: calmer, 1.5: livelier), got {value:g}")
+    with pytest.raises(UserError, match=r"^Intensity must be above 0 and at most 3 "):
+        check_intensity(value)
+

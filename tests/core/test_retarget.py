@@ -200,3 +200,33 @@ def test_model_with_fingers_52_joints_drives_the_hands():
     assert err[:, idx].max() < 1e-6
     with pytest.raises(ValueError, match="22, 52 or 55"):
         rt.model_joint_indices(30)
+
+
+# ---- keys under constraint-driven parents (a2g_blender/rig_eval.py) ----------------------------
+def test_key_under_parent_undoes_the_parents_evaluated_pose():
+    from core.rotations import quat_to_matrix
+
+    rng = np.random.default_rng(11)
+    rest = axis_angle_to_matrix(rng.normal(size=3))
+    parent_rest = axis_angle_to_matrix(rng.normal(size=3))
+    parent_pose = axis_angle_to_matrix(rng.normal(size=(5, 3)))
+    wanted = axis_angle_to_matrix(rng.normal(size=(5, 3)))
+    q, moved = rt.key_under_parent(rest, parent_rest, parent_pose, wanted, np.tile([1.0, 0, 0, 0], (5, 1)))
+    # the bone's armature-space pose under that parent: P_p M_p^T M_b Q
+    shown = parent_pose @ parent_rest.T @ rest @ quat_to_matrix(q)
+    np.testing.assert_allclose(shown, wanted, atol=1e-9)
+    angle = np.degrees(geodesic_angle(np.eye(3), quat_to_matrix(q)))
+    assert moved == pytest.approx(angle.max(), abs=1e-6)
+
+
+def test_key_under_parent_stays_in_the_previous_keys_hemisphere_and_measures_the_change():
+    from core.rotations import axis_angle_to_quat
+
+    eye = np.broadcast_to(np.eye(3), (3, 3, 3))
+    wanted = axis_angle_to_matrix(np.array([[0.0, 0.0, a] for a in np.radians([10.0, 20.0, 30.0])]))
+    previous = -axis_angle_to_quat(np.array([[0.0, 0.0, a] for a in np.radians([10.0, 20.0, 25.0])]))
+    q, moved = rt.key_under_parent(np.eye(3), np.eye(3), eye, wanted, previous)
+    assert np.all(q[:, 0] < 0)  # the previous keys' sign, continuous
+    np.testing.assert_allclose(q[:2], previous[:2], atol=1e-12)
+    assert moved == pytest.approx(5.0, abs=1e-6)
+    assert rt.key_under_parent(np.eye(3), np.eye(3), eye[:0], wanted[:0], previous[:0])[1] == 0.0

@@ -252,3 +252,35 @@ def test_matrix_to_quat_fast_w_pivot_path_is_bit_identical_to_shepperd():
         np.testing.assert_array_equal(fast, full)
         assert fast.shape == m.shape[:-2] + (4,) and np.all(fast[..., 0] >= 0.0)
     assert r.matrix_to_quat(small[:0]).shape == (0, 4)
+
+
+# ---- Blender's rotation channels as a pin reads them ------------------------------------------
+def test_channel_quaternions_scales_quaternion_channels_to_unit_length():
+    q = r.channel_quaternions("rotation_quaternion", [[2.0, 0.0, 0.0, 0.0], [0.0, 0.0, 3.0, 4.0]])
+    np.testing.assert_allclose(q, [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.6, 0.8]])
+
+
+def test_channel_quaternions_all_zero_channels_are_the_identity():
+    q = r.channel_quaternions("rotation_quaternion", [[0.0, 0.0, 0.0, 0.0], [1e-10, 0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(q, [[1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+
+
+def test_channel_quaternions_euler_in_the_bones_order():
+    h = np.sqrt(0.5)
+    np.testing.assert_allclose(r.channel_quaternions("rotation_euler", [[np.pi / 2, 0.0, 0.0]]),
+                               [[h, h, 0.0, 0.0]], atol=1e-12)
+    # 90 degrees about X then 90 about Z (XYZ) differs from Z then X (ZYX)
+    xyz = r.channel_quaternions("rotation_euler", [np.pi / 2, 0.0, np.pi / 2], "XYZ")
+    zyx = r.channel_quaternions("rotation_euler", [np.pi / 2, 0.0, np.pi / 2], "ZYX")
+    np.testing.assert_allclose(xyz, [0.5, 0.5, 0.5, 0.5], atol=1e-12)
+    np.testing.assert_allclose(zyx, [0.5, 0.5, -0.5, 0.5], atol=1e-12)
+
+
+def test_channel_quaternions_axis_angle_normalises_the_axis():
+    q = r.channel_quaternions("rotation_axis_angle", [[np.pi, 0.0, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(q, [[0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0]], atol=1e-12)
+
+
+def test_channel_quaternions_refuses_other_channels():
+    with pytest.raises(ValueError, match="rotation_mode"):
+        r.channel_quaternions("rotation_mode", [[0.0, 0.0, 0.0]])

@@ -116,3 +116,9 @@ def test_sampling_on_source_frames_equals_slerp_and_keeps_continuity():
         frames = np.rint(times * 30).astype(int)
         angle = geodesic_angle(quat_to_matrix(q), rot[frames])
         assert float(angle.max()) < 1e-6
+
+
+def test_key_indices_finds_the_key_on_each_frame_within_float32_rounding():
+    keys = np.array([1.0, 2.0, 3.0000002, 4.0, 7.0], dtype=np.float32)
+    np.testing.assert_array_equal(tl.key_indices(keys, [1.0, 3.0, 4.0, 7.0]), [0, 2, 3, 4])
+    np.testing.assert_array_equal(tl.key_indices(keys, [2.9995, 5.0, 8.0]), [2, 4, 5])  # next key, or K
