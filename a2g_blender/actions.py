@@ -78,6 +78,15 @@ def keep_edited(obj, action) -> str:
     return action.name
 
 
+def kept_message(kept) -> str:
+    """The sentence that tells the user which edited takes generating kept ("" for none):
+    Generate's report and the batch command's line say it in these words."""
+    if not kept:
+        return ""
+    return (f"Kept {len(kept)} take(s) you had edited, not replaced: "
+            f"{', '.join(repr(n) for n in kept)} (muted NLA track '{EDITED_TRACK}').")
+
+
 def retire(obj, action, kept: list | None = None) -> None:
     """A generated action being replaced: kept when edited (its name appended to ``kept``),
     else removed once unused. A user's own action is left alone."""

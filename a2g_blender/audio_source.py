@@ -58,14 +58,15 @@ def decode(path: str, name: str | None = None) -> np.ndarray:
     """Decode a sound file to mono float32 at 16 kHz; :class:`AudioError` when it cannot, its
     message naming the file ``name`` (e.g. ``Sound strip 'S': path``), by default its path.
 
-    WAV files are read by ``core.audio`` on every Blender version (exact, the same samples as
-    ``aud``, about ten times faster, and the same numbers on 4.2 where ``aud`` is missing);
-    other formats, and WAV encodings ``core.audio`` does not read (ADPCM, ...), by ``aud``.
+    WAV files are read by ``core.audio`` on every Blender version (within about 3e-5 of
+    ``aud``'s samples, about ten times faster, and the same numbers on 4.2 where ``aud`` is
+    missing); other formats, and WAV encodings ``core.audio`` does not read (ADPCM, ...), by
+    ``aud``.
     """
     label = path if name is None else name
     check_sound_file(path, label)  # missing, folder, empty, truncated WAV: one answer everywhere
     try:
-        import aud
+        import aud  # noqa: F401  (is it there?)
     except ImportError:  # bpy 4.2 wheels are built without Audaspace
         return load_audio_16k_mono(path, label)
     if _is_wav(path):
@@ -73,6 +74,27 @@ def decode(path: str, name: str | None = None) -> np.ndarray:
             return load_audio_16k_mono(path, label)
         except AudioError:
             pass  # an encoding only aud reads
+    return _aud_decode(path, label)
+
+
+def decode_with_aud(path: str, name: str | None = None) -> np.ndarray:
+    """``path`` decoded by Blender's ``aud``, channels averaged and resampled to 16 kHz by
+    ``core.audio``: how :func:`decode` reads formats other than WAV, and how it read WAV files
+    too before they went to ``core.audio`` (the recipes of takes made then fingerprint these
+    samples). :class:`AudioError` when it cannot (no ``aud`` in this Blender: the 4.2 wheels),
+    naming the file ``name`` (as :func:`decode`)."""
+    label = path if name is None else name
+    check_sound_file(path, label)
+    try:
+        import aud  # noqa: F401  (is it there?)
+    except ImportError:
+        raise AudioError(f"{label}: this Blender has no audio decoder (aud)") from None
+    return _aud_decode(path, label)
+
+
+def _aud_decode(path: str, label: str) -> np.ndarray:
+    import aud
+
     sound = aud.Sound(path)
     try:
         rate, channels = sound.specs  # raises aud.error where .data() would abort
@@ -98,8 +120,11 @@ def sound_file_path(sound, tmp_dir: str) -> str:
     return bpy.path.abspath(sound.filepath, library=sound.library)
 
 
-def from_strips(scene, strips=None) -> HeardAudio:
-    """Mix the chosen strips as heard on the timeline; :class:`AudioError` when unusable."""
+def from_strips(scene, strips=None, decoder=None) -> HeardAudio:
+    """Mix the chosen strips as heard on the timeline; :class:`AudioError` when unusable.
+    ``decoder``: what reads their files (:func:`decode` unless given; called as
+    ``decoder(path, name)``, ``name`` naming the strip in its messages)."""
+    decoder = decode if decoder is None else decoder
     strips = chosen_strips(scene) if strips is None else list(strips)
     if not strips:
         raise AudioError("No audio: add a sound strip in the Video Sequencer, "
@@ -116,7 +141,7 @@ def from_strips(scene, strips=None) -> HeardAudio:
                                  "does not follow: reset its retiming (Strip > Retiming)")
             path = sound_file_path(strip.sound, tmp)
             if path not in decoded:
-                decoded[path] = decode(path, f"Sound strip '{strip.name}': {path}")
+                decoded[path] = decoder(path, f"Sound strip '{strip.name}': {path}")
             timing = StripTiming(strip.frame_start, strip.frame_final_start, strip.frame_final_end,
                                  compat.sound_offset(strip),
                                  strip.volume)

@@ -41,18 +41,21 @@ from .batch_scene import generate_in_scene, write_outputs
 from .core.errors import UserError, message_for
 
 
-def process(item: Item, args, model_path: Path, pin_specs=()) -> str:
-    """Generate and write one item; returns a summary. Raises (UserError for bad input) with
-    nothing left written."""
+def process(item: Item, args, model_path: Path, pin_specs=()) -> tuple[str, str]:
+    """Generate and write one item; returns a summary and notes for the user ("" or sentences:
+    the base scene's edited takes that were kept, in the words of Generate's report). Raises
+    (UserError for bad input) with nothing left written."""
+    from .actions import kept_message
     from .core.features import SAMPLE_RATE
 
     check_outputs(item, args)
     gen = generate_in_scene(item, args, model_path, pin_specs)
     write_outputs(item, args, gen)
     seconds = len(gen.job.heard.samples) / SAMPLE_RATE
-    return (f"{seconds:.1f} s of speech, frames {gen.first}-{gen.last} at {gen.job.fps:g} fps, "
-            f"seed {item.seed}"
-            + ("" if gen.has_strip else " (no sound strip: this Blender has no audio support)"))
+    summary = (f"{seconds:.1f} s of speech, frames {gen.first}-{gen.last} at {gen.job.fps:g} fps, "
+               f"seed {item.seed}"
+               + ("" if gen.has_strip else " (no sound strip: this Blender has no audio support)"))
+    return summary, kept_message(gen.kept)
 
 
 # ---- driver ------------------------------------------------------------------------------------
@@ -100,15 +103,15 @@ def generate(args, out=None, err=None) -> int:
         try:
             if problem is not None:
                 raise UserError(problem)
-            summary = process(item, args, model_path, pin_specs)
+            summary, notes = process(item, args, model_path, pin_specs)
         except Exception as exc:  # bad input, or an exporter or Blender error: report it, go on
             failed.append(label)
             print(f"[{k}/{total}] {label}: FAILED: {message_for(exc)}", file=err, flush=True)
             continue
         done += 1
         files = ", ".join(_rel(p) for p in item.outputs.values())
-        print(f"[{k}/{total}] {label} -> {files} ({summary}; {time.perf_counter() - start:.1f} s)",
-              file=out, flush=True)
+        print(f"[{k}/{total}] {label} -> {files} ({summary}; {time.perf_counter() - start:.1f} s)"
+              + (f" {notes}" if notes else ""), file=out, flush=True)
     took = time.perf_counter() - start_all
     if failed:
         print(f"{COMMAND}: {done} of {total} done, {len(failed)} failed ({', '.join(failed)}) "

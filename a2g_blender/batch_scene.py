@@ -175,6 +175,7 @@ class Generated:
     first: int
     last: int
     has_strip: bool
+    kept: list  # names of the base scene's edited takes kept, not replaced (actions.keep_edited)
 
 
 def generate_in_scene(item: Item, args, model_path: Path, pin_specs=()) -> Generated:
@@ -198,13 +199,14 @@ def generate_in_scene(item: Item, args, model_path: Path, pin_specs=()) -> Gener
     job = pipeline.prepare(context, obj, item.seed, settings, intensity=args.intensity,
                            model_path=model_path, heard=heard)
     result = pipeline.compute(job)
-    pipeline.apply(result)
+    kept: list = []
+    pipeline.apply(result, kept)
     first, last = heard.first, heard.end - 1
     strip = add_sound_strip(scene, item.audio, first)
     scene.frame_start = first
     scene.frame_end = max(scene.frame_end, last) if args.blend is not None else last
     scene.frame_current = first
-    return Generated(obj, job, result, first, last, strip is not None)
+    return Generated(obj, job, result, first, last, strip is not None, kept)
 
 
 def write_outputs(item: Item, args, gen: Generated) -> None:

@@ -222,7 +222,7 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
                        intensity=self.intensity)
 
     def _apply(self, result, seconds):
-        from .actions import EDITED_TRACK, USER_TRACK
+        from .actions import USER_TRACK, kept_message
         from .pipeline import apply
 
         kept = []
@@ -237,8 +237,7 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         notes = " Your own animation keeps playing underneath (NLA track "\
                 f"'{USER_TRACK}') for every channel the gestures do not key." if under else ""
         if kept:
-            notes += (f" Kept {len(kept)} take(s) you had edited, not replaced: "
-                      f"{', '.join(repr(n) for n in kept)} (muted NLA track '{EDITED_TRACK}').")
+            notes += f" {kept_message(kept)}"
         self.report({"WARNING"} if kept else {"INFO"},
                     f"'{action.name}'{takes}: frames {heard.first}-{heard.end - 1} on "
                     f"'{result.job.armature}' from {heard.description}, seed "

@@ -4,7 +4,8 @@
 - **Recipe**: every generated action carries ``a2g_recipe`` (JSON of ``core.directing.Recipe``):
   the audio (source, strip names or file, fingerprint), seed, intensity, model and resample
   history, so
-  Resample can replay ``core.generate`` exactly and add one more range.
+  Resample can replay ``core.generate`` exactly and add one more range. The fingerprint
+  (``core.directing.audio_digest``) tells a changed sound from another decoder's samples.
 - **Takes**: Generate with a count above one makes that many actions for the same audio
   (seeds ``seed``, ``seed + 1``, ...). Each is kept on its own muted NLA track ``A2G Takes``
   (so it lives on whichever take is active) and marked ``a2g_take`` = 1, 2, ...; one of them is
@@ -17,7 +18,14 @@ from __future__ import annotations
 import os
 
 from . import actions, compat
-from .core.directing import DirectingError, Recipe, audio_digest
+from .core.directing import (
+    DirectingError,
+    Recipe,
+    audio_digest,
+    audio_matches,
+    is_sample_digest,
+    sample_digest,
+)
 
 RECIPE = "a2g_recipe"
 TAKE = "a2g_take"
@@ -100,11 +108,34 @@ def heard_for(scene, recipe: Recipe):
             heard = from_strips(scene, [by_name[n] for n in names])
     except AudioError as exc:
         raise DirectingError(f"The audio of this take cannot be read any more ({exc}): {again}") from None
-    if (heard.first, heard.end) != (recipe.first, recipe.end) or \
-            audio_digest(heard.samples) != audio.get("digest"):
+    if (heard.first, heard.end) != (recipe.first, recipe.end) or not _same_sound(scene, audio, heard):
         raise DirectingError(f"The audio of this take changed since it was made (moved, trimmed or "
                              f"edited; it played at frames {recipe.first}-{recipe.end - 1}): {again}")
     return heard
+
+
+def _same_sound(scene, audio: dict, heard) -> bool:
+    """Whether ``heard`` is the sound the recipe's ``audio`` fingerprinted. A recipe written
+    before the fingerprint holds the sha1 of the samples as ``aud`` decoded them then (WAV
+    files too, on Blender builds with ``aud``): those are decoded that way again to compare."""
+    from .audio_source import decode_with_aud, from_strips, sound_strips
+    from .core.audio import AudioError
+
+    digest = audio.get("digest")
+    if audio_matches(digest, heard.samples):
+        return True
+    if not is_sample_digest(digest):
+        return False
+    try:
+        if audio.get("source") == "FILE":
+            samples = decode_with_aud(audio.get("file", ""))
+        else:
+            by_name = {s.name: s for s in sound_strips(scene)}
+            strips = [by_name[n] for n in audio.get("strips", ())]
+            samples = from_strips(scene, strips, decoder=decode_with_aud).samples
+    except AudioError:  # no aud in this Blender, or it cannot read the file
+        return False
+    return sample_digest(samples) == digest
 
 
 # ---- takes -------------------------------------------------------------------------------------

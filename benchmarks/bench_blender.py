@@ -3,7 +3,7 @@
 Installs the freshly built extension into a temporary Blender user folder and times the
 add-on's own code path, stage by stage, on a 30 fps scene:
 
-  decode    48 kHz stereo 16-bit WAV -> 16 kHz mono (core.audio: read, average, resample;
+  decode    48 kHz stereo 16-bit WAV -> 16 kHz mono (core.audio: read, mix down, resample;
             the old aud path beside it)
   features  log-mel (core.features)
   network   core.generate (audio encoder, mapping net, decoder)
@@ -170,9 +170,9 @@ def main(argv=None) -> int:
     print(f"bpy.ops.a2g.generate end to end (incl. model cache hit, validation): {fmt(t_op)}\n")
 
     # ---- keyframe_insert per bone per frame, as other SMPL-X add-ons do -----------------
-    print("keyframe_insert per bone per frame (same motion, 22 bones):")
-    spans, costs = [], []
     pose_bones = [arm.pose.bones[n] for n in body.bone_names]
+    print(f"keyframe_insert per bone per frame (same motion, {len(pose_bones)} bones):")
+    spans, costs = [], []
     for span in args.insert_spans:
         n = int(round(span * 30))
         arm.animation_data.action = None

@@ -169,6 +169,13 @@ def read_wav(path, name: str | None = None) -> tuple[np.ndarray, int]:
     a missing, unreadable, truncated, non-WAV or unsupported file (``name``: as
     :func:`check_sound_file`).
     """
+    raw, kind, n_frames, channels, rate = _read_stored(path, name)
+    return _to_float32(raw, kind).reshape(n_frames, channels), rate
+
+
+def _read_stored(path, name: str | None = None) -> tuple[np.ndarray, str, int, int, int]:
+    """The samples of a WAV file as stored: ``(flat raw array, kind, n_frames, channels,
+    sample_rate)``; the checks and errors of :func:`read_wav`."""
     path = os.fspath(path)
     label = path if name is None else name
     check_sound_file(path, label)  # missing, folder, empty, truncated: the same words as every path
@@ -227,8 +234,7 @@ def read_wav(path, name: str | None = None) -> tuple[np.ndarray, int]:
     if raw.size < expected:
         raise AudioError(f"{label}: truncated WAV file (could read {raw.size} of "
                          f"{expected} values)")
-    samples = _to_float32(raw, kind).reshape(n_frames, channels)
-    return samples, int(rate)
+    return raw, kind, n_frames, channels, int(rate)
 
 
 def to_mono(samples) -> np.ndarray:
@@ -281,8 +287,61 @@ def _polyphase_filter(up: int, down: int) -> tuple[np.ndarray, int, int]:
     return _filter_cache[key]
 
 
+_GEMM_MAX_GROUPS = 64  # the matrix-product resampler below while up * ceil(K / down) is at most this
+
+
 def _resample_1d(x: np.ndarray, up: int, down: int) -> np.ndarray:
     kernels, half_len, k = _polyphase_filter(up, down)
+    if up * -(-k // down) <= _GEMM_MAX_GROUPS:
+        return _resample_1d_gemm(x, up, down, kernels, half_len, k)
+    return _resample_1d_strided(x, up, down, kernels, half_len, k)
+
+
+def _gemm_tables(up: int, down: int, kernels, half_len: int, k: int):
+    """The filter laid out for :func:`_resample_1d_gemm`: ``(top, bottom, first, width)``."""
+    key = ("gemm", up, down)
+    if key not in _filter_cache:
+        width = down * -(-k // down)  # a row of input samples, at least one window long
+        groups = up * (width // down)  # outputs per row: output j + groups starts `width` later
+        j = np.arange(groups)
+        starts = (j * down + half_len) // up - (k - 1)  # first input of output j's window
+        first = int(starts[0])
+        table = np.zeros((2 * width, groups), dtype=np.float64)
+        for s in range(groups):  # each window lies within two consecutive rows
+            offset = int(starts[s]) - first
+            table[offset:offset + k, s] = kernels[(s * down + half_len) % up]
+        table = table.astype(np.float32)
+        _filter_cache[key] = (table[:width].copy(), table[width:].copy(), first, width)
+    return _filter_cache[key]
+
+
+def _resample_1d_gemm(x: np.ndarray, up: int, down: int, kernels, half_len: int, k: int) -> np.ndarray:
+    """Polyphase resampling as two matrix products (float32), for small ``up`` (integer
+    decimation 48/32/96 kHz -> 16 kHz, 8 -> 16 kHz): the input, cut into rows of ``width``
+    samples, times the filter laid out so that column ``s`` of a row's product is output
+    ``groups * row + s``. About five times faster than :func:`_resample_1d_strided`, same
+    values within float32 rounding."""
+    top, bottom, first, width = _gemm_tables(up, down, kernels, half_len, k)
+    groups = top.shape[1]
+    n = x.shape[0]
+    n_out = -(-n * up // down)
+    rows = -(-n_out // groups) + 1
+    padded = np.zeros(rows * width, dtype=np.float32)  # padded[t] = x[t + first], zero outside
+    a, b = max(first, 0), min(n, rows * width + first)
+    if b > a:
+        padded[a - first:b - first] = x[a:b]
+    padded = padded.reshape(rows, width)
+    out = np.empty((rows - 1, groups), dtype=np.float32)
+    step = max(1, _BLOCK // max(width, groups))  # rows per block (bounds temporaries)
+    for r0 in range(0, rows - 1, step):
+        r1 = min(rows - 1, r0 + step)
+        np.matmul(padded[r0:r1], top, out=out[r0:r1])
+        out[r0:r1] += padded[r0 + 1:r1 + 1] @ bottom
+    return out.reshape(-1)[:n_out]
+
+
+def _resample_1d_strided(x: np.ndarray, up: int, down: int, kernels, half_len: int,
+                         k: int) -> np.ndarray:
     n = x.shape[0]
     n_out = -(-n * up // down)
     out = np.empty(n_out, dtype=np.float32)
@@ -317,7 +376,8 @@ def resample(audio, src_rate: int, dst_rate: int) -> np.ndarray:
     ``ceil(n * dst_rate / src_rate)`` (per channel), the same output length and alignment as
     ``scipy.signal.resample_poly(audio, up, down)`` with ``up/down = dst/src`` in lowest terms
     (sample j sits at input time ``j * src_rate / dst_rate``; the signal is zero outside).
-    Computed in float64 in blocks, so memory beyond the output stays bounded.
+    Computed in blocks (float32 matrix products where ``up`` is small, else float64), so memory
+    beyond the output stays bounded.
     """
     src_rate, dst_rate = int(src_rate), int(dst_rate)
     if src_rate <= 0 or dst_rate <= 0:
@@ -341,8 +401,13 @@ def load_audio_16k_mono(path, name: str | None = None) -> np.ndarray:
     read_wav + to_mono + resample. WAV only; raises :class:`AudioError` on bad files (its
     message naming the file ``name``, by default its path).
     """
-    samples, rate = read_wav(path, name)
-    return resample(to_mono(samples), rate, SAMPLE_RATE)
+    raw, kind, n_frames, channels, rate = _read_stored(path, name)
+    if kind == "<i2" and channels == 2:  # the common case, mixed in one pass from the integers:
+        mono = np.add(raw[0::2], raw[1::2], dtype=np.float32)  # exact (17 bits), and so is
+        mono *= np.float32(1.0 / 65536.0)  # the scaling: the same floats as read_wav + to_mono
+    else:
+        mono = to_mono(_to_float32(raw, kind).reshape(n_frames, channels))
+    return resample(mono, rate, SAMPLE_RATE)
 
 
 # ---------------------------------------------------------------------------- checking

@@ -22,6 +22,7 @@ model spans are half-open ``[start, end)`` like ``core.generate``'s.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -261,10 +262,94 @@ def auto_seed(base_seed: int, n_done: int) -> int:
 RECIPE_VERSION = 1
 
 
+# The fingerprint of the audio a take was made from, to notice that *the sound* changed, not
+# the decoder: two decoders of one file differ by about 1e-5 a sample (aud's WAV decode and
+# core.audio's), so no hash of the samples can be it. It holds the length and, per block of
+# 0.1 s, three levels: the RMS of the samples, the RMS of their lag-2 difference (the 2-6 kHz
+# "presence" that tells a fricative from a vowel; no response at 0 Hz and at 8 kHz, where
+# resamplers differ most) and the peak. Two decodes of the same sound agree within
+# PRINT_ATOL + PRINT_RTOL * level on every one; a different file, a changed word, a gap, a
+# click above the block's peak, a gain change of 0.2 dB on a block, or a length changed by
+# more than PRINT_LENGTH_SLACK samples do not.
+PRINT_BLOCK = 1600  # samples at 16 kHz: 0.1 s (longer blocks for audio over PRINT_MAX_BLOCKS)
+PRINT_MAX_BLOCKS = 2048  # the fingerprint stays under 17 kB of text (0.1 s blocks up to 3.4 min)
+PRINT_ATOL = 1e-4  # ten times the decoders' difference (-80 dBFS)
+PRINT_RTOL = 0.02  # 0.17 dB
+PRINT_LENGTH_SLACK = 16  # samples (1 ms): resamplers may round the length differently
+_PRINT_FORMAT = "a2"
+
+
+def _block_levels(samples: np.ndarray, block: int) -> np.ndarray:
+    """``(blocks, 3)`` per block: RMS of the samples, RMS of their lag-2 difference, peak;
+    rounded to float16 as the fingerprint stores them."""
+    n = samples.size
+    presence = samples.copy()
+    presence[2:] -= samples[:-2]
+    blocks = -(-n // block)
+    full = n // block
+    out = np.empty((blocks, 3), dtype=np.float32)
+    for k, y in enumerate((samples, presence)):
+        head = y[:full * block].reshape(full, block)
+        out[:full, k] = np.sqrt(np.einsum("ij,ij->i", head, head) / block)
+        if blocks > full:
+            tail = y[full * block:]
+            out[full, k] = np.sqrt(np.dot(tail, tail) / tail.size)
+    head = samples[:full * block].reshape(full, block)
+    out[:full, 2] = np.maximum(head.max(axis=1), -head.min(axis=1))
+    if blocks > full:
+        out[full, 2] = np.abs(samples[full * block:]).max()
+    return out.astype("<f2").astype(np.float32)
+
+
 def audio_digest(samples) -> str:
-    """Short fingerprint of the audio a take was made from (to notice it changed)."""
+    """The fingerprint of the sound a take was made from (compare it with
+    :func:`audio_matches`): ``"a2:<samples>:<block>:<base64 of float16 levels>"``."""
+    x = np.ascontiguousarray(np.asarray(samples, dtype=np.float32).reshape(-1))
+    block = PRINT_BLOCK * max(1, -(-x.size // (PRINT_BLOCK * PRINT_MAX_BLOCKS)))
+    levels = _block_levels(x, block).astype("<f2")
+    return f"{_PRINT_FORMAT}:{x.size}:{block}:{base64.b64encode(levels.tobytes()).decode()}"
+
+
+def sample_digest(samples) -> str:
+    """The fingerprint recipes held before :func:`audio_digest`: the sha1 of the float32
+    samples (16 hex digits). It changes with any decoder difference."""
     data = np.ascontiguousarray(np.asarray(samples, dtype=np.float32))
     return hashlib.sha1(data.tobytes()).hexdigest()[:16]
+
+
+def is_sample_digest(digest) -> bool:
+    """Whether ``digest`` is a :func:`sample_digest` (a recipe written before
+    :func:`audio_digest`)."""
+    return isinstance(digest, str) and len(digest) == 16 and \
+        all(c in "0123456789abcdef" for c in digest)
+
+
+def audio_matches(digest, samples) -> bool:
+    """Whether ``samples`` are the sound fingerprinted as ``digest``: the same length (within
+    PRINT_LENGTH_SLACK samples) and every block's levels within PRINT_ATOL + PRINT_RTOL *
+    the louder. A digest of a recipe written before (:func:`sample_digest`) must match
+    exactly; one that is neither is no match."""
+    if not isinstance(digest, str):
+        return False
+    x = np.ascontiguousarray(np.asarray(samples, dtype=np.float32).reshape(-1))
+    if is_sample_digest(digest):
+        return digest == sample_digest(x)
+    parts = digest.split(":")
+    if len(parts) != 4 or parts[0] != _PRINT_FORMAT:
+        return False
+    try:
+        n, block = int(parts[1]), int(parts[2])
+        stored = np.frombuffer(base64.b64decode(parts[3], validate=True), dtype="<f2")
+    except ValueError:  # binascii.Error is one
+        return False
+    if block <= 0 or stored.size != 3 * -(-n // block) or abs(x.size - n) > PRINT_LENGTH_SLACK:
+        return False
+    stored = stored.astype(np.float32).reshape(-1, 3)
+    now = _block_levels(x, block)
+    if x.size != n:  # compare the blocks both hold whole
+        k = min(x.size, n) // block
+        stored, now = stored[:k], now[:k]
+    return bool(np.all(np.abs(now - stored) <= PRINT_ATOL + PRINT_RTOL * np.maximum(now, stored)))
 
 
 @dataclass(frozen=True)

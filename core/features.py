@@ -51,6 +51,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .parallel import for_each_span
+
 SAMPLE_RATE = 16000  # Hz, the model's audio rate
 FPS = 30  # motion frames per second
 HOP_LENGTH = 533  # samples between feature frames (16000 / 30 rounded down)
@@ -183,8 +185,8 @@ def mel_power(audio, chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> np.ndarray:
     window = hann_window(N_FFT)
     half = N_FFT // 2
     out = np.empty((n_frames, N_MELS), dtype=np.float64)
-    for f0 in range(0, n_frames, chunk_frames):
-        f1 = min(n_frames, f0 + chunk_frames)
+
+    def chunk(f0: int, f1: int) -> None:
         # Samples of the padded signal used by frames f0..f1-1, in original coordinates.
         s0 = f0 * HOP_LENGTH - half
         s1 = (f1 - 1) * HOP_LENGTH + half
@@ -197,6 +199,8 @@ def mel_power(audio, chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> np.ndarray:
         power = spec.real ** 2
         power += spec.imag ** 2
         np.dot(power, fb_t, out=out[f0:f1])
+
+    for_each_span(chunk, n_frames, chunk_frames)  # chunks on the cores, each its own rows
     return out
 
 

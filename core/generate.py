@@ -47,6 +47,7 @@ from .errors import UserError
 from .model_file import LoadedModel
 from .network import Network
 from .noise import gaussian_window, unit_noise
+from .parallel import for_each_span
 from .prior import PRIORS, scale_intensity
 from .rotations import (
     _skew,
@@ -304,7 +305,11 @@ def _scale_pose(rotations: np.ndarray, mean: np.ndarray, gains: np.ndarray) -> n
     """``scale_about`` on the joints whose gain is not 1; the others stay bit-identical."""
     out = rotations.copy()
     joints = np.flatnonzero(gains != 1.0)
-    out[:, joints] = scale_about(rotations[:, joints], mean[joints], gains[joints])
+
+    def span(s: int, e: int) -> None:
+        out[s:e, joints] = scale_about(rotations[s:e, joints], mean[joints], gains[joints])
+
+    for_each_span(span, rotations.shape[0], _CONVERT_CHUNK)  # frames on the cores
     return out
 
 
@@ -345,9 +350,11 @@ def _to_matrices(sixd: np.ndarray, n_joints: int) -> np.ndarray:
     """(T, n_joints * 6) -> (T, n_joints, 3, 3) float32, in chunks of frames."""
     T = sixd.shape[0]
     out = np.empty((T, n_joints, 3, 3), dtype=np.float32)
-    for s in range(0, T, _CONVERT_CHUNK):
-        e = min(T, s + _CONVERT_CHUNK)
+
+    def span(s: int, e: int) -> None:
         out[s:e] = sixd_to_matrix(sixd[s:e].reshape(e - s, n_joints, 6))
+
+    for_each_span(span, T, _CONVERT_CHUNK)  # chunks of frames on the cores
     return out
 
 

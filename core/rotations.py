@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .parallel import for_each_span
+
 __all__ = [
     "axis_angle_to_matrix",
     "matrix_to_axis_angle",
@@ -38,6 +40,7 @@ __all__ = [
 ]
 
 _SMALL = 1e-6  # below this angle (rad) Taylor expansions are used
+_SPAN = 32768  # matrices per piece when a large conversion is spread over the cores
 
 
 def _prepare(x, last_shape: tuple[int, ...], name: str) -> tuple[np.ndarray, np.dtype]:
@@ -113,7 +116,31 @@ def quat_to_matrix(q) -> np.ndarray:
 
 
 def _matrix_to_quat64(m: np.ndarray) -> np.ndarray:
-    """Shepperd's method, float64 (..., 3, 3) -> (..., 4) unit, w >= 0."""
+    """Shepperd's method, float64 (..., 3, 3) -> (..., 4) unit, w >= 0.
+
+    Most rotations (every one under 90 degrees, nearly all of a gesture's local rotations)
+    pivot on w; those take a short path with the same operations (bit-identical), the rest
+    go through :func:`_shepperd64`."""
+    lead = m.shape[:-2]
+    c = np.ascontiguousarray(m.reshape(-1, 9).T)  # (9, n): each matrix entry contiguous
+    m00, m11, m22 = c[0], c[4], c[8]
+    dw = 1.0 + m00 + m11 + m22
+    by_w = (dw >= 1.0 + m00 - m11 - m22) & (dw >= 1.0 - m00 + m11 - m22) & (dw >= 1.0 - m00 - m11 + m22)
+    if not by_w.all():
+        flat = m.reshape(-1, 3, 3)
+        out = np.empty((flat.shape[0], 4), dtype=np.float64)
+        out[by_w] = _matrix_to_quat64(flat[by_w])
+        out[~by_w] = _shepperd64(flat[~by_w])
+        return out.reshape(lead + (4,))
+    s = 2.0 * np.sqrt(np.maximum(dw, 1e-300))
+    q = np.stack([s * s / 4.0, c[7] - c[5], c[2] - c[6], c[3] - c[1]]) / s  # (4, n)
+    n = np.sqrt(((q[0] * q[0] + q[1] * q[1]) + q[2] * q[2]) + q[3] * q[3])  # as np.linalg.norm
+    q /= np.where(n == 0.0, 1.0, n)
+    return np.ascontiguousarray(q.T).reshape(lead + (4,))  # w = s / (4 n) > 0 already
+
+
+def _shepperd64(m: np.ndarray) -> np.ndarray:
+    """Shepperd's method with all four pivots, float64 (..., 3, 3) -> (..., 4) unit, w >= 0."""
     m00, m01, m02 = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
     m10, m11, m12 = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
     m20, m21, m22 = m[..., 2, 0], m[..., 2, 1], m[..., 2, 2]
@@ -147,7 +174,16 @@ def _matrix_to_quat64(m: np.ndarray) -> np.ndarray:
 def matrix_to_quat(R) -> np.ndarray:
     """Rotation matrix (..., 3, 3) -> unit quaternion (..., 4) (w, x, y, z) with w >= 0."""
     m, dt = _prepare(R, (3, 3), "matrix_to_quat")
-    return _matrix_to_quat64(m).astype(dt, copy=False)
+    if m.size < 9 * _SPAN:
+        return _matrix_to_quat64(m).astype(dt, copy=False)
+    flat = m.reshape(-1, 3, 3)
+    out = np.empty((flat.shape[0], 4), dtype=dt)
+
+    def span(a: int, b: int) -> None:
+        out[a:b] = _matrix_to_quat64(flat[a:b])
+
+    for_each_span(span, flat.shape[0], _SPAN)  # spans of matrices on the cores, as one pass
+    return out.reshape(m.shape[:-2] + (4,))
 
 
 def axis_angle_to_quat(aa) -> np.ndarray:

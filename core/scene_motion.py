@@ -58,10 +58,11 @@ def to_scene_quaternions(local_rot, first: int, end: int, fps: float, change=Non
     """
     times = np.arange(end - first, dtype=np.float64) / float(fps)
     q = sample_rotations(np.asarray(local_rot, dtype=np.float64), MODEL_FPS, times)
-    if change is not None:
-        a = np.asarray(change, dtype=np.float64)[None]
-        q = quat_multiply(quat_multiply(quat_conjugate(a), q), a)
-    q = quat_make_continuous(q, axis=0)
+    if change is not None:  # conj(a) * q * a: w stays, the vector part turns by conj(a)
+        turn = quat_to_matrix(np.asarray(change, dtype=np.float64))  # (J, 3, 3)
+        vec = np.matmul(np.ascontiguousarray(np.swapaxes(q[..., 1:], 0, 1)), turn)  # (J, T, 3)
+        q = np.concatenate([q[..., :1], np.swapaxes(vec, 0, 1)], axis=-1)
+        q = quat_make_continuous(q, axis=0)
     if q.shape[0]:
         q = q * np.where(q[:1, :, :1] < 0, -1.0, 1.0)  # start each bone with w >= 0
     return q

@@ -123,6 +123,12 @@ def sample_rotations(rot, src_fps, times) -> np.ndarray:
     i0 = np.minimum(np.floor(u).astype(np.int64), n_src - 1)
     i1 = np.minimum(i0 + 1, n_src - 1)
     frac = (u - i0).reshape((-1,) + (1,) * (q.ndim - 2))
+    if not frac.any():  # every time on a source frame (a 30 fps scene): no interpolation
+        out = q[i0]
+        steps = np.diff(i0)
+        if steps.size and (steps.min() < 0 or steps.max() > 1):  # else continuous already
+            out = quat_make_continuous(out, axis=0)
+        return out.astype(dt, copy=False)
     out = quat_slerp(q[i0], q[i1], frac)
     if out.shape[0] > 1:
         out = quat_make_continuous(out, axis=0)

@@ -11,6 +11,7 @@ reason (random weights cannot follow a pin).
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import bpy
@@ -27,7 +28,7 @@ from core.smplx_npz import read_smplx_npz
 from core.timeline import sample_rotations
 from tests.quality import position_error_cm, seam_speeds
 
-from .conftest import MODULE_NAME, ROOT, FakeLayout, has_aud, mod, speech_like, write_wav
+from .conftest import MODULE_NAME, ROOT, FakeLayout, add_sound_strip, has_aud, mod, speech_like, write_wav
 
 RATE = 16000
 EXCERPTS = ROOT / "tests" / "data" / "beat2_excerpt"
@@ -479,6 +480,75 @@ def test_resample_refuses_changed_audio(rig, tmp_path):
     assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
     write_wav(path, speech_like(4.0, seed=9))  # the recording was replaced
     refused(bpy.ops.a2g.resample_range, "The audio of this take changed", frame_start=20,
+            frame_end=60)
+
+
+def _fingerprint_as(rig, digest: str) -> None:
+    """Give the active take's recipe another audio fingerprint (as another decoder, or an older
+    version of the extension, wrote it)."""
+    rec = recipe(rig)
+    rec["audio"]["digest"] = digest
+    rig.animation_data.action["a2g_recipe"] = json.dumps(rec, sort_keys=True)
+
+
+def test_resample_accepts_the_audio_decoded_slightly_differently(rig, tmp_path):
+    """A take fingerprinted from samples 1e-5 off (another decoder of the same file: aud's WAV
+    decode and core.audio's differ by that much) is the same sound; a new recording is not."""
+    path = write_wav(tmp_path / "take.wav", speech_like(4.0, seed=1))
+    use_file(path)
+    assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
+    samples = mod("audio_source").decode(str(path))
+    off = samples + np.float32(1e-5) * np.random.default_rng(0).uniform(-1, 1, samples.size)
+    _fingerprint_as(rig, mod("core.directing").audio_digest(off.astype(np.float32)))
+    assert bpy.ops.a2g.resample_range(frame_start=20, frame_end=60) == {"FINISHED"}
+    write_wav(path, speech_like(4.0, seed=9))  # the recording was replaced
+    refused(bpy.ops.a2g.resample_range, "The audio of this take changed", frame_start=20,
+            frame_end=60)
+
+
+def _old_decode(path) -> np.ndarray:
+    """The samples a recipe fingerprinted before: Blender's aud decode (of a 16 kHz mono file:
+    its samples as they are), else (the 4.2 wheels, no aud) core.audio's."""
+    if has_aud():
+        import aud
+
+        return np.asarray(aud.Sound(str(path)).data(), dtype=np.float32).reshape(-1)
+    from core.audio import load_audio_16k_mono
+
+    return load_audio_16k_mono(path)
+
+
+def _sha1(samples) -> str:
+    """What recipes held before: the sha1 of the float32 samples, 16 hex digits."""
+    return hashlib.sha1(np.ascontiguousarray(samples, dtype=np.float32).tobytes()).hexdigest()[:16]
+
+
+def test_resample_accepts_a_take_fingerprinted_by_an_older_version(rig, tmp_path):
+    path = write_wav(tmp_path / "take.wav", speech_like(4.0, seed=1))
+    use_file(path)
+    assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
+    _fingerprint_as(rig, _sha1(_old_decode(path)))
+    assert bpy.ops.a2g.resample_range(frame_start=20, frame_end=60) == {"FINISHED"}
+    write_wav(path, speech_like(4.0, seed=9))
+    refused(bpy.ops.a2g.resample_range, "The audio of this take changed", frame_start=20,
+            frame_end=60)
+
+
+@pytest.mark.skipif(not has_aud(), reason="this bpy build has no aud (no sound strips)")
+def test_resample_accepts_a_strip_take_fingerprinted_by_an_older_version(rig, tmp_path):
+    path = write_wav(tmp_path / "take.wav", speech_like(4.0, seed=1))
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    strip = add_sound_strip(scene, path, 11)
+    scene.a2g.audio_source = "STRIPS"
+    assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
+    rec = recipe(rig)
+    assert rec["audio"]["strips"] == [strip.name] and (rec["first"], rec["end"]) == (11, 131)
+    old = _old_decode(path)  # heard from frame 11 to its end: the old mix was these samples
+    _fingerprint_as(rig, _sha1(old))
+    assert bpy.ops.a2g.resample_range(frame_start=30, frame_end=60) == {"FINISHED"}
+    _fingerprint_as(rig, _sha1(old[::-1]))  # other samples: the audio changed
+    refused(bpy.ops.a2g.resample_range, "The audio of this take changed", frame_start=30,
             frame_end=60)
 
 

@@ -3,6 +3,9 @@ edited by hand survive generating again (real bpy, the built extension)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import bpy
 import numpy as np
 import pytest
@@ -202,7 +205,44 @@ def test_report_names_the_kept_take(rig, speech, capfd):
     assert bpy.ops.a2g.generate(seed=2) == {"FINISHED"}
     out = capfd.readouterr().out  # headless, reports are printed as "Warning: ..."
     assert "Warning: 'speech gestures'" in out, out
-    assert "Kept 1 take(s) you had edited, not replaced: 'speech gestures (edited)'" in out, out
+    assert KEPT in out, out
+
+
+KEPT = ("Kept 1 take(s) you had edited, not replaced: 'speech gestures (edited)' (muted NLA "
+        "track 'A2G Edited Takes').")
+
+
+def test_batch_blend_run_keeps_and_reports_the_edited_take(rig, speech, model_file, tmp_path):
+    """`generate --blend` on a scene whose take was edited by hand: kept, and said so in the same
+    words as Generate's report."""
+    assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
+    _edit(rig, rig.animation_data.action)
+    keys_edited = curves(rig.animation_data.action, rig)
+    base = tmp_path / "edited.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(base))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = mod("batch").main(["generate", str(speech), "--blend", str(base), "--output-dir",
+                                  str(tmp_path / "out"), "--model", str(model_file), "--seed", "2"])
+    assert code == 0, err.getvalue()
+    line = next(x for x in out.getvalue().splitlines() if x.startswith("[1/1] speech.wav -> "))
+    assert line.endswith(f" {KEPT}"), line
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "out" / "speech.blend"), load_ui=False)
+    rig = armature()
+    assert curves(bpy.data.actions["speech gestures (edited)"], rig) == keys_edited
+    assert rig.animation_data.action.name == "speech gestures"
+    assert rig.animation_data.action["a2g_seed"] == 2
+
+
+def test_batch_reports_no_kept_take_when_none_was_edited(rig, speech, model_file, tmp_path):
+    assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
+    base = tmp_path / "unedited.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(base))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = mod("batch").main(["generate", str(speech), "--blend", str(base), "--output-dir",
+                                  str(tmp_path / "out"), "--model", str(model_file), "--seed", "2"])
+    assert code == 0 and "Kept" not in out.getvalue(), out.getvalue()
 
 
 def test_unedited_generate_leaves_no_extra_tracks(rig, speech):

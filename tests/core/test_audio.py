@@ -173,7 +173,8 @@ def test_resample_matches_scipy_on_speech(src):
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 440, 441, 1000])
-@pytest.mark.parametrize("src,dst", [(44100, 16000), (48000, 16000), (16000, 44100), (3, 2)])
+@pytest.mark.parametrize("src,dst", [(44100, 16000), (48000, 16000), (96000, 16000), (32000, 16000),
+                                     (8000, 16000), (16000, 44100), (3, 2)])
 def test_resample_lengths_and_edges_match_scipy(n, src, dst):
     scipy_signal = pytest.importorskip("scipy.signal")
     x = np.random.default_rng(n).standard_normal(n)
@@ -229,6 +230,16 @@ def test_check_audio_min_seconds():
     assert A.check_audio(x, 16000, min_seconds=0.25) is x
     with pytest.raises(AudioError, match="at least 0.5 s"):
         A.check_audio(x, 16000)
+
+
+def test_load_audio_16k_mono_pcm16_stereo_is_read_wav_then_to_mono(tmp_path):
+    # the 16-bit stereo short path mixes the integers: the same floats as the general path
+    x = np.random.default_rng(5).integers(-32768, 32768, size=(4801, 2)).astype(np.int16)
+    x[:3] = [[-32768, -32768], [32767, 32767], [-32768, 32767]]
+    sf.write(tmp_path / "s.wav", x, 48000, subtype="PCM_16")
+    samples, rate = A.read_wav(tmp_path / "s.wav")
+    expected = A.resample(A.to_mono(samples), rate, 16000)
+    np.testing.assert_array_equal(A.load_audio_16k_mono(tmp_path / "s.wav"), expected)
 
 
 # ---------------------------------------------------------------- how the caller names the file

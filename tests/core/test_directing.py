@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from core.audio import load_audio_16k_mono
 from core.directing import (
     DirectingError,
     PinSpan,
@@ -15,14 +17,17 @@ from core.directing import (
     StripTime,
     Timeline,
     audio_digest,
+    audio_matches,
     auto_seed,
     blend_edges,
     check_pin_spans,
     continue_from,
     default_range,
     fade_length,
+    is_sample_digest,
     pin_span,
     resample_span,
+    sample_digest,
 )
 from core.generate import ResampleRange, generate
 from core.model_file import random_model
@@ -186,9 +191,74 @@ def test_recipe_prior():
         Recipe.from_json(json.dumps(old))
 
 
-def test_audio_digest():
-    x = np.linspace(-1, 1, 1000, dtype=np.float32)
-    assert audio_digest(x) == audio_digest(x.copy()) != audio_digest(x[:-1])
+@pytest.fixture(scope="module")
+def speech():
+    """4 s of the bundled real speech, 16 kHz mono float32."""
+    return load_audio_16k_mono(Path(__file__).resolve().parents[2] / "samples" / "speech_sample.wav")[:64000]
+
+
+def test_audio_fingerprint_ignores_decoder_differences(speech):
+    digest = audio_digest(speech)
+    assert isinstance(digest, str) and digest.startswith("a2:64000:1600:")
+    json.dumps({"digest": digest})  # recipe-safe
+    assert audio_digest(speech.copy()) == digest and audio_matches(digest, speech)
+    rng = np.random.default_rng(1)
+    for noise in (1e-5, -1e-5, 3e-5):  # aud's and core.audio's decodes of one WAV: up to 2.7e-5
+        assert audio_matches(digest, speech + np.float32(noise) * rng.uniform(-1, 1, speech.size))
+    assert audio_matches(digest, speech + np.float32(1e-5))  # the same offset on every sample
+    assert audio_matches(digest, speech * np.float32(32768 / 32767))  # int16 scaled by 2^15 or 2^15 - 1
+    assert audio_matches(digest, speech.astype(np.float64))
+    assert audio_matches(digest, speech[:-16])  # a resampler rounding the length (1 ms)
+
+
+def test_audio_fingerprint_sees_the_sound_change(speech):
+    digest = audio_digest(speech)
+    other = load_audio_16k_mono(Path(__file__).resolve().parents[2] / "samples" / "speech_sample.wav")
+    i = 30000
+
+    def edited(change):
+        y = speech.copy()
+        change(y)
+        return y
+
+    hiss = np.float32(0.01) * np.random.default_rng(2).standard_normal(speech.size)
+    changed = {
+        "another recording": other[64000:128000],
+        "a word replaced (0.25 s)": edited(lambda y: y.__setitem__(slice(i, i + 4000),
+                                                                   speech[i + 8000:i + 12000])),
+        "10 ms silenced": edited(lambda y: y.__setitem__(slice(i, i + 160), 0)),
+        "a click": edited(lambda y: y.__setitem__(i, 0.9)),  # this 0.1 s peaks at 0.62
+        "0.5 dB quieter for 0.5 s": edited(lambda y: y.__setitem__(slice(i, i + 8000),
+                                                                   y[i:i + 8000] * 0.944)),
+        "hiss at -40 dB added": speech + hiss,
+        "shifted by 1 ms": np.concatenate([np.zeros(16, np.float32), speech[:-16]]),
+        "2 ms shorter": speech[:-32],
+        "1 s longer": np.concatenate([speech, other[:16000]]),
+        "reversed": speech[::-1],
+    }
+    for what, samples in changed.items():
+        assert not audio_matches(digest, samples), what
+
+
+def test_audio_fingerprint_stays_small_for_long_audio():
+    x = np.tile(np.sin(np.arange(16000, dtype=np.float32) * 0.05), 60 * 20)  # 20 minutes
+    digest = audio_digest(x)
+    assert digest.startswith(f"a2:{x.size}:9600:") and len(digest) < 17_000  # 0.6 s blocks
+    assert audio_matches(digest, x) and audio_matches(digest, x + np.float32(1e-5))
+    y = x.copy()
+    y[10_000_000:10_004_800] = 0
+    assert not audio_matches(digest, y)
+
+
+def test_old_recipes_fingerprints_still_compare(speech):
+    """Recipes written before held the sha1 of the samples: it matches those samples exactly,
+    as it always did (the Blender side decodes the audio as it was decoded then, to compare)."""
+    old = sample_digest(speech)
+    assert len(old) == 16 and is_sample_digest(old) and not is_sample_digest(audio_digest(speech))
+    assert audio_matches(old, speech)
+    assert not audio_matches(old, speech + np.float32(1e-5))
+    for bad in (None, "", "ab", "a2:64000:1600:###", "a2:64000:0:", "a2:12:1600:AAAA", "a3:1:1:AAAA"):
+        assert not audio_matches(bad, speech), bad
 
 
 # ---- blending keys -------------------------------------------------------------------------

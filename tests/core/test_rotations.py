@@ -240,6 +240,20 @@ def test_axis_angle_channels():
     assert np.isclose(np.linalg.norm(q[1]), 1.0)
 
 
+def test_matrix_to_quat_fast_w_pivot_path_is_bit_identical_to_shepperd():
+    # small rotations take the w-pivot short path; mixed batches split between both paths
+    rng = np.random.default_rng(7)
+    small = r.axis_angle_to_matrix(rng.standard_normal((500, 3)) * 0.4)
+    q = rng.standard_normal((500, 4))
+    anywhere = r.quat_to_matrix(q / np.linalg.norm(q, axis=-1, keepdims=True))
+    for m in (small, anywhere, np.concatenate([small, anywhere]).reshape(10, 100, 3, 3)):
+        fast = r.matrix_to_quat(m)
+        full = r._shepperd64(np.asarray(m, dtype=np.float64))
+        np.testing.assert_array_equal(fast, full)
+        assert fast.shape == m.shape[:-2] + (4,) and np.all(fast[..., 0] >= 0.0)
+    assert r.matrix_to_quat(small[:0]).shape == (0, 4)
+
+
 # ---- Blender's rotation channels as a pin reads them ------------------------------------------
 def test_channel_quaternions_scales_quaternion_channels_to_unit_length():
     q = r.channel_quaternions("rotation_quaternion", [[2.0, 0.0, 0.0, 0.0], [0.0, 0.0, 3.0, 4.0]])

@@ -102,6 +102,22 @@ def test_bad_inputs():
         tl.resample_rotations(smooth_motion(4), 30, 24, n_out=-1)
 
 
+def test_sampling_on_source_frames_equals_slerp_and_keeps_continuity():
+    rng = np.random.default_rng(3)
+    rot = axis_angle_to_matrix(np.cumsum(rng.standard_normal((40, 5, 3)) * 0.4, axis=0))
+    q = tl.sample_rotations(rot, 30.0, np.arange(40) / 30.0)  # no interpolation needed
+    slerped = tl.sample_rotations(rot, 30.0, np.arange(40) / 30.0 + 1e-7)  # interpolates
+    np.testing.assert_allclose(q, slerped, atol=1e-5)
+    assert np.all(np.sum(q[1:] * q[:-1], -1) >= 0.0)  # continuous
+    # every other frame and backwards: still one hemisphere frame to frame, same rotations
+    for times in (np.arange(0, 40, 2) / 30.0, np.arange(39, -1, -1) / 30.0):
+        q = tl.sample_rotations(rot, 30.0, times)
+        assert np.all(np.sum(q[1:] * q[:-1], -1) >= 0.0)
+        frames = np.rint(times * 30).astype(int)
+        angle = geodesic_angle(quat_to_matrix(q), rot[frames])
+        assert float(angle.max()) < 1e-6
+
+
 def test_key_indices_finds_the_key_on_each_frame_within_float32_rounding():
     keys = np.array([1.0, 2.0, 3.0000002, 4.0, 7.0], dtype=np.float32)
     np.testing.assert_array_equal(tl.key_indices(keys, [1.0, 3.0, 4.0, 7.0]), [0, 2, 3, 4])
