@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import subprocess
+import sys
 
 import bpy
 import pytest
 
-from .conftest import has_aud, mod, speech_like, write_wav
+from .conftest import ROOT, has_aud, mod, speech_like, write_wav
 
 
 @pytest.fixture()
@@ -118,6 +120,19 @@ def test_what_the_user_sees_names_only_the_final_files(batch, speech, model_file
     bpy.ops.wm.open_mainfile(filepath=str(out_dir / "talk.blend"), load_ui=False)
     assert bpy.data.filepath == str(out_dir / "talk.blend")
     assert_plays(speech)
+
+
+def test_a_whole_run_prints_no_temporary_name(installed_addon, speech, model_file, tmp_path):
+    """Everything the process prints, Blender's own C-level logs included (tools/a2g_batch.py
+    in a Python of its own)."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "a2g_batch.py"), "generate", str(speech), "--output-dir",
+         str(tmp_path / "out"), "--model", str(model_file), "--npz", "--bvh", "--fbx"],
+        capture_output=True, text=True, env=dict(os.environ), timeout=300, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "[1/1] talk.wav -> out/talk.blend, out/talk.npz, out/talk.bvh, out/talk.fbx" in proc.stdout
+    assert "partial" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
 
 
 def test_blend_run_names_only_the_final_files(batch, speech, model_file, tmp_path):
