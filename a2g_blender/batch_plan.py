@@ -17,10 +17,11 @@ import os
 from pathlib import Path
 
 from .core.errors import UserError
+from .core.features import FPS
 
 COMMAND = "audio2gestures"
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff")
-DEFAULT_FPS = 30  # new scenes run at the model's own rate (no resampling)
+DEFAULT_FPS = FPS  # new scenes run at the model's own rate (no resampling)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
