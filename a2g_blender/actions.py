@@ -87,14 +87,16 @@ def kept_message(kept) -> str:
             f"{', '.join(repr(n) for n in kept)} (muted NLA track '{EDITED_TRACK}').")
 
 
-def retire(obj, action, kept: list | None = None) -> None:
+def retire(obj, action, kept: list | None = None, edited: bool | None = None) -> None:
     """A generated action being replaced: kept when edited (its name appended to ``kept``),
-    else removed once unused. A user's own action is left alone."""
+    else removed once unused. A user's own action is left alone. ``edited``: what
+    :func:`is_edited` said of it a moment ago (None: ask it now; reading every key twice
+    costs as much as writing them)."""
     import bpy
 
     if not is_generated(action):
         return
-    if is_edited(obj, action):
+    if is_edited(obj, action) if edited is None else edited:
         name = keep_edited(obj, action)
         if kept is not None:
             kept.append(name)
@@ -152,8 +154,10 @@ def replace_action(obj, name: str, metadata: dict, kept: list | None = None, cov
     action[GENERATED] = True
     for key, value in metadata.items():
         action[key] = value
+    edited = False
     if old is not None:
-        if is_generated(old) and is_edited(obj, old):
+        edited = is_generated(old) and is_edited(obj, old)
+        if edited:
             name_kept = keep_edited(obj, old)
             if kept is not None:
                 kept.append(name_kept)
@@ -161,6 +165,6 @@ def replace_action(obj, name: str, metadata: dict, kept: list | None = None, cov
             push_down(obj, old, cover)
     compat.assign_action(obj, action)
     if old is not None:
-        retire(obj, old, kept)
+        retire(obj, old, kept, edited)
     action.name = name  # takes the plain name once the old one is gone
     return action

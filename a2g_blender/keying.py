@@ -2,8 +2,8 @@
 """Bulk keyframes: bone quaternions written and read in one go per F-curve.
 
 Where the F-curves live (legacy or slotted actions) is :mod:`.compat`'s business. Keys are
-written with ``keyframe_points.add`` + ``foreach_set("co", ...)`` + ``fc.update()`` (hundreds of
-times faster than ``keyframe_insert``). Used by generation, batch, pinning and
+written with ``keyframe_points.add`` + ``foreach_set("co", ...)`` + ``handles_recalc()`` (hundreds
+of times faster than ``keyframe_insert``). Used by generation, batch, pinning and
 resampling features alike.
 """
 
@@ -43,6 +43,7 @@ def write_bone_quaternions(obj, action, bone_names, frames, quats) -> int:
     new_fcurve = compat.fcurve_maker(obj, action)
     co = np.empty((n, 2), dtype=np.float32)
     co[:, 0] = frames
+    finish = _finisher(co[:, 0])
     for b, bone in enumerate(bone_names):
         path = quaternion_path(bone)
         for i in range(4):
@@ -50,8 +51,17 @@ def write_bone_quaternions(obj, action, bone_names, frames, quats) -> int:
             fc.keyframe_points.add(n)
             co[:, 1] = quats[:, b, i]
             fc.keyframe_points.foreach_set("co", co.ravel())
-            fc.update()
+            finish(fc)
     return n * n_bones * 4
+
+
+def _finisher(key_frames: np.ndarray):
+    """What a new F-curve needs after its keys are set: ``update()`` (sort, then handles), or
+    only the handles when the keys' frames already rise strictly (as generated frames do):
+    the same handles, measured on 5.0 and 4.2, without the sort's cost."""
+    if key_frames.size < 2 or np.all(np.diff(key_frames) > 0):
+        return lambda fc: fc.keyframe_points.handles_recalc()
+    return lambda fc: fc.update()
 
 
 def read_bone_quaternions(obj, action, bone_names):
@@ -86,4 +96,4 @@ def write_property_keys(obj, action, data_path: str, frames, values, group: str 
     fc = compat.fcurve_maker(obj, action)(data_path, 0, group)
     fc.keyframe_points.add(frames.size)
     fc.keyframe_points.foreach_set("co", co.ravel())
-    fc.update()
+    _finisher(co[:, 0])(fc)

@@ -50,7 +50,6 @@ from .noise import gaussian_window, unit_noise
 from .parallel import for_each_span
 from .prior import PRIORS, scale_intensity
 from .rotations import (
-    _skew,
     matrix_to_quat,
     matrix_to_sixd,
     quat_slerp,
@@ -327,23 +326,38 @@ def scale_about(rotations: np.ndarray, mean: np.ndarray, factor) -> np.ndarray:
     ``mean @ exp(factor * log(mean^T @ R))``, float32 ``(T, J, 3, 3)``.
 
     Rodrigues on the relative rotation (axis k, angle t from its skew part and trace):
-    ``cos(f t) I + sin(f t) [k]x + (1 - cos(f t)) k k^T``, elementwise, so three minutes of
-    52 joints take a few tens of milliseconds. A relative rotation of almost exactly 180
-    degrees (axis undefined from the skew part; never seen in gestures) is left unscaled."""
+    ``cos(f t) I + sin(f t) [k]x + (1 - cos(f t)) k k^T``. Computed entry by entry on (T, J)
+    arrays (float32), several times faster than 3x3 matrix products over many small matrices.
+    A relative rotation of almost exactly 180 degrees (axis undefined from the skew part;
+    never seen in gestures) is left unscaled."""
     m = np.asarray(mean, dtype=np.float32)
-    rel = np.matmul(np.swapaxes(m, -1, -2)[None], np.asarray(rotations, dtype=np.float32))
-    v = 0.5 * np.stack([rel[..., 2, 1] - rel[..., 1, 2], rel[..., 0, 2] - rel[..., 2, 0],
-                        rel[..., 1, 0] - rel[..., 0, 1]], axis=-1)
-    sin = np.linalg.norm(v, axis=-1)
-    cos = 0.5 * (rel[..., 0, 0] + rel[..., 1, 1] + rel[..., 2, 2] - 1.0)
+    R = np.asarray(rotations, dtype=np.float32)
+
+    def rel(a: int, b: int) -> np.ndarray:  # (mean^T @ R)[a, b]
+        return m[:, 0, a] * R[..., 0, b] + m[:, 1, a] * R[..., 1, b] + m[:, 2, a] * R[..., 2, b]
+
+    r = [[rel(a, b) for b in range(3)] for a in range(3)]
+    vx, vy, vz = 0.5 * (r[2][1] - r[1][2]), 0.5 * (r[0][2] - r[2][0]), 0.5 * (r[1][0] - r[0][1])
+    sin = np.sqrt(vx * vx + vy * vy + vz * vz)
+    cos = 0.5 * (r[0][0] + r[1][1] + r[2][2] - 1.0)
     angle = np.arctan2(sin, cos) * np.asarray(factor, dtype=np.float32)
-    k = v / np.maximum(sin, 1e-12)[..., None]
-    c, s1 = np.cos(angle)[..., None, None], np.sin(angle)[..., None, None]
-    scaled = c * np.eye(3, dtype=np.float32) + s1 * _skew(k) + (1.0 - c) * (k[..., :, None] * k[..., None, :])
+    inv = 1.0 / np.maximum(sin, np.float32(1e-12))
+    kx, ky, kz = vx * inv, vy * inv, vz * inv
+    c, s = np.cos(angle), np.sin(angle)
+    d = 1.0 - c
+    scaled = [[c + d * kx * kx, d * kx * ky - s * kz, d * kx * kz + s * ky],
+              [d * ky * kx + s * kz, c + d * ky * ky, d * ky * kz - s * kx],
+              [d * kz * kx - s * ky, d * kz * ky + s * kx, c + d * kz * kz]]
     flipped = (sin < 1e-4) & (cos < 0.0)
     if flipped.any():
-        scaled[flipped] = rel[flipped]
-    return np.matmul(m[None], scaled).astype(np.float32)
+        for a in range(3):
+            for b in range(3):
+                scaled[a][b][flipped] = r[a][b][flipped]
+    out = np.empty(R.shape, dtype=np.float32)
+    for a in range(3):  # mean @ scaled
+        for b in range(3):
+            out[..., a, b] = m[:, a, 0] * scaled[0][b] + m[:, a, 1] * scaled[1][b] + m[:, a, 2] * scaled[2][b]
+    return out
 
 
 def _to_matrices(sixd: np.ndarray, n_joints: int) -> np.ndarray:

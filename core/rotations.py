@@ -235,15 +235,24 @@ def sixd_to_matrix(d6) -> np.ndarray:
 
     b1 = normalise(a1), b2 = normalise(a2 - (b1 . a2) b1), b3 = b1 x b2; the columns of
     the result are (b1, b2, b3), so any (non-degenerate) input gives a proper rotation.
+    Computed component by component on (...,)-shaped arrays (float64), which is several
+    times faster than vector operations over a trailing axis of 3 and gives the same bits.
     """
     x, dt = _prepare(d6, (6,), "sixd_to_matrix")
-    a1, a2 = x[..., :3], x[..., 3:]
     eps = 1e-12
-    b1 = a1 / np.maximum(np.linalg.norm(a1, axis=-1, keepdims=True), eps)
-    b2 = a2 - np.sum(b1 * a2, axis=-1, keepdims=True) * b1
-    b2 = b2 / np.maximum(np.linalg.norm(b2, axis=-1, keepdims=True), eps)
-    b3 = np.cross(b1, b2)
-    return np.stack([b1, b2, b3], -1).astype(dt, copy=False)
+    ax, ay, az, bx, by, bz = (x[..., i] for i in range(6))
+    n1 = np.maximum(np.sqrt(ax * ax + ay * ay + az * az), eps)
+    b1 = (ax / n1, ay / n1, az / n1)
+    dot = b1[0] * bx + b1[1] * by + b1[2] * bz
+    u = (bx - dot * b1[0], by - dot * b1[1], bz - dot * b1[2])
+    n2 = np.maximum(np.sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]), eps)
+    b2 = (u[0] / n2, u[1] / n2, u[2] / n2)
+    b3 = (b1[1] * b2[2] - b1[2] * b2[1], b1[2] * b2[0] - b1[0] * b2[2], b1[0] * b2[1] - b1[1] * b2[0])
+    out = np.empty(x.shape[:-1] + (3, 3), dtype=dt)
+    for col, b in enumerate((b1, b2, b3)):
+        for row in range(3):
+            out[..., row, col] = b[row]
+    return out
 
 
 def quat_multiply(q1, q2) -> np.ndarray:

@@ -202,3 +202,48 @@ def test_a_minute_of_speech_keys_every_frame(addon, rig, tmp_path):
     frames, quats = keyed(addon, rig)
     assert len(frames) == 60 * scene.render.fps
     assert np.all(np.diff(frames) == 1) and quats.shape == (len(frames), len(BODY_JOINT_NAMES), 4)
+
+
+def _handles(fc):
+    n = len(fc.keyframe_points)
+    left, right = np.empty(2 * n, np.float32), np.empty(2 * n, np.float32)
+    fc.keyframe_points.foreach_get("handle_left", left)
+    fc.keyframe_points.foreach_get("handle_right", right)
+    return left, right
+
+
+@pytest.mark.parametrize("frames", [np.arange(1.0, 41.0), np.array([5.0, 1.0, 3.0, 2.0, 9.0])],
+                         ids=["rising", "unsorted"])
+def test_bulk_keys_have_the_handles_keyframe_update_gives(addon, rig, frames):
+    """Bulk keying only recalculates the handles when the frames already rise (no sort): the
+    keys and handles are those of the same keys followed by F-curve ``update()``."""
+    keying = __import__(f"{MODULE_NAME}.keying", fromlist=["keying"])
+    compat = __import__(f"{MODULE_NAME}.compat", fromlist=["compat"])
+    rng = np.random.default_rng(3)
+    quats = rng.normal(size=(len(frames), 1, 4))
+    action = bpy.data.actions.new("bulk")
+    compat.assign_action(rig, action)
+    keying.write_bone_quaternions(rig, action, ["pelvis"], frames, quats)
+    reference = bpy.data.actions.new("reference")
+    other = bpy.data.objects.new("other", rig.data)
+    bpy.context.scene.collection.objects.link(other)
+    compat.assign_action(other, reference)
+    new_fcurve = compat.fcurve_maker(other, reference)
+    order = np.argsort(frames)
+    for i in range(4):
+        fc = new_fcurve(keying.quaternion_path("pelvis"), i, "pelvis")
+        fc.keyframe_points.add(len(frames))
+        co = np.stack([frames, quats[:, 0, i]], -1).astype(np.float32)
+        fc.keyframe_points.foreach_set("co", co.ravel())
+        fc.update()
+    got = sorted(compat.fcurves_of(action, rig), key=lambda fc: fc.array_index)
+    want = sorted(compat.fcurves_of(reference, other), key=lambda fc: fc.array_index)
+    assert len(got) == len(want) == 4
+    for g, w in zip(got, want, strict=True):
+        co_g = np.empty(2 * len(frames), np.float32)
+        g.keyframe_points.foreach_get("co", co_g)
+        assert np.array_equal(co_g.reshape(-1, 2)[:, 0], frames[order].astype(np.float32))
+        for a, b in zip(_handles(g), _handles(w), strict=True):
+            assert np.array_equal(a, b)
+        left, right = _handles(g)
+        assert np.all(left.reshape(-1, 2)[1:, 0] < co_g.reshape(-1, 2)[1:, 0])  # handles were computed
