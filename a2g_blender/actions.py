@@ -40,19 +40,31 @@ def is_generated(action) -> bool:
 # ---- edits -------------------------------------------------------------------------------------
 def keys_digest(obj, action) -> str:
     """A fingerprint of every key of ``action``'s channels for ``obj`` (paths and values)."""
-    digest = hashlib.sha1()
-    curves = sorted(compat.fcurves_of(action, obj), key=lambda fc: (fc.data_path, fc.array_index))
-    for fc in curves:
+    curves = []
+    for fc in compat.fcurves_of(action, obj):
         co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
         fc.keyframe_points.foreach_get("co", co)
-        digest.update(f"{fc.data_path}[{fc.array_index}]:{co.size}".encode())
-        digest.update(co.tobytes())
+        curves.append((fc.data_path, fc.array_index, co))
+    return digest_of(curves)
+
+
+def digest_of(curves) -> str:
+    """:func:`keys_digest` of F-curves given as ``(data_path, array_index, co)``, ``co`` the
+    float32 (frame, value) pairs of their keys in key order, as ``foreach_get("co")`` reads them."""
+    digest = hashlib.sha1()
+    for path, index, co in sorted(curves, key=lambda c: (c[0], c[1])):
+        digest.update(f"{path}[{index}]:{co.size}".encode())
+        digest.update(np.ascontiguousarray(co, dtype=np.float32).tobytes())
     return digest.hexdigest()
 
 
-def seal(obj, action) -> None:
-    """Record ``action``'s keys as generated (after generation or Resample wrote them)."""
-    action[KEYS] = keys_digest(obj, action)
+def seal(obj, action, written=None) -> None:
+    """Record ``action``'s keys as generated (after generation or Resample wrote them).
+
+    ``written``: every F-curve of the action as :func:`digest_of` takes them, when the caller
+    knows them exactly (it wrote them all with :func:`.keying.write_bone_quaternions` and
+    changed nothing since); this spares reading a million keys back. Else they are read."""
+    action[KEYS] = digest_of(written) if written is not None else keys_digest(obj, action)
 
 
 def is_edited(obj, action) -> bool:

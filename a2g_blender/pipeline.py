@@ -169,7 +169,10 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int,
     }
     action = actions.replace_action(obj, name, metadata, kept,
                                     cover=(job.heard.first, job.heard.end - 1))
-    keying.write_bone_quaternions(obj, action, job.rig.bone_names, frames, quats)
+    # the keys as written are the action's whole content unless a Rigify or constrained rig
+    # adds or changes keys below: then the fingerprint reads them back
+    written = [] if job.rig.controls is None and not job.rig.constrained else None
+    keying.write_bone_quaternions(obj, action, job.rig.bone_names, frames, quats, written)
     if job.rig.controls is not None:  # a Rigify control rig: its IK/FK switches keyed at FK
         from . import rigify
 
@@ -178,7 +181,7 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int,
         from .rig_eval import refine
 
         refine(obj, action, job.rig, frames, quats)
-    actions.seal(obj, action)
+    actions.seal(obj, action, written)
     return action
 
 

@@ -247,3 +247,18 @@ def test_bulk_keys_have_the_handles_keyframe_update_gives(addon, rig, frames):
             assert np.array_equal(a, b)
         left, right = _handles(g)
         assert np.all(left.reshape(-1, 2)[1:, 0] < co_g.reshape(-1, 2)[1:, 0])  # handles were computed
+
+
+def test_the_fingerprint_of_written_keys_is_the_one_read_back(addon, rig, speech_wav):
+    """Generate seals its action from the keys as it wrote them (no read back): the same
+    fingerprint as reading every key, so an unedited take is never taken for an edited one."""
+    actions = __import__(f"{MODULE_NAME}.actions", fromlist=["actions"])
+    use_file(speech_wav)
+    assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
+    action = rig.animation_data.action
+    assert action[actions.KEYS] == actions.keys_digest(rig, action)
+    assert not actions.is_edited(rig, action)
+    compat = __import__(f"{MODULE_NAME}.compat", fromlist=["compat"])
+    first = next(iter(compat.fcurves_of(action, rig)))
+    first.keyframe_points[3].co.y += 0.25
+    assert actions.is_edited(rig, action)
