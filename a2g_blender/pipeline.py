@@ -99,15 +99,24 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
 def compute(job: Job, progress=None, cancelled=None) -> Result:
     """Run the model for ``job``; pure numpy. ``progress(fraction)`` is called between stages,
     ``cancelled()`` polled there too (raises :class:`Cancelled`)."""
-    from .core.features import features_for_motion
-    from .core.generate import generate
-    from .rig import scene_quaternions
+    from .core.network import SPLIT_FRAMES
+    from .core.parallel import one_blas_thread
 
     def step(fraction):
         if cancelled is not None and cancelled():
             raise Cancelled()
         if progress is not None:
             progress(fraction)
+
+    # long takes: the stages split their work over the cores themselves (core/parallel.py)
+    with one_blas_thread(job.heard.end - job.heard.first >= SPLIT_FRAMES):
+        return _compute(job, step)
+
+
+def _compute(job: Job, step) -> Result:
+    from .core.features import features_for_motion
+    from .core.generate import generate
+    from .rig import scene_quaternions
 
     heard = job.heard
     step(0.05)

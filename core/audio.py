@@ -15,6 +15,7 @@ import struct
 
 import numpy as np
 
+from . import parallel
 from .errors import UserError
 from .features import SAMPLE_RATE
 
@@ -333,10 +334,16 @@ def _resample_1d_gemm(x: np.ndarray, up: int, down: int, kernels, half_len: int,
     padded = padded.reshape(rows, width)
     out = np.empty((rows - 1, groups), dtype=np.float32)
     step = max(1, _BLOCK // max(width, groups))  # rows per block (bounds temporaries)
-    for r0 in range(0, rows - 1, step):
-        r1 = min(rows - 1, r0 + step)
+
+    def block(r0: int, r1: int) -> None:
         np.matmul(padded[r0:r1], top, out=out[r0:r1])
         out[r0:r1] += padded[r0 + 1:r1 + 1] @ bottom
+
+    if parallel.blas_is_held():  # blocks on the cores, each product on one BLAS thread
+        parallel.for_each_span(block, rows - 1, step)
+    else:
+        for r0 in range(0, rows - 1, step):
+            block(r0, min(rows - 1, r0 + step))
     return out.reshape(-1)[:n_out]
 
 

@@ -45,9 +45,9 @@ import numpy as np
 
 from .errors import UserError
 from .model_file import LoadedModel
-from .network import Network
+from .network import SPLIT_FRAMES, Network
 from .noise import gaussian_window, unit_noise
-from .parallel import for_each_span
+from .parallel import for_each_span, one_blas_thread
 from .prior import PRIORS, scale_intensity
 from .rotations import (
     matrix_to_quat,
@@ -167,7 +167,16 @@ def generate(
             np.isfinite(intensity) and 0.0 < intensity <= MAX_INTENSITY):
         raise ValueError(f"intensity must be a number in (0, {MAX_INTENSITY}], got {intensity!r}")
     sampler = _Sampler(net, c.code_prior if prior is None else prior, float(intensity))
+    # long inputs: the nets split their work over the cores themselves (core/network.py)
+    with one_blas_thread(T >= SPLIT_FRAMES):
+        return _generate(net, sampler, feats, int(seed), pins, resamples, intensity)
 
+
+def _generate(net: Network, sampler, feats: np.ndarray, seed: int, pins, resamples,
+              intensity: float) -> np.ndarray:
+    """The body of :func:`generate`, on checked arguments."""
+    c = net.config
+    T = feats.shape[0]
     shared = net.audio_encode(net.normalise_features(feats))
     noise, code = sampler.sample(T, shared, np.random.default_rng(int(seed)))
     pin_codes = [(p.start, p.end, _pin_code(net, p)) for p in pins]

@@ -10,17 +10,22 @@ the work and there is no Python loop over time.
 Memory stays bounded for long inputs (an hour = 108,000 frames): each net processes chunks of
 ``chunk_frames`` output frames, reading ``receptive_radius(net)`` extra frames ("halo") on each
 side, which makes the result equal to one pass over the whole sequence (to float32 rounding).
+The chunks run on the cores at once (``core.parallel``), smaller ones when that makes one a core.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import parallel
 from .config import ModelConfig
 from .model_file import LoadedModel
 from .prior import make_prior
 
 _F32 = np.float32
+# From this many frames on, the nets run one chunk per core (when BLAS can be held to one
+# thread): below it the chunks' halos cost more than the split saves.
+SPLIT_FRAMES = 1024
 
 
 class _Conv:
@@ -168,14 +173,23 @@ class Network:
         """Run ``layers`` over time-major x (T, C) in chunks with a ``radius`` halo -> (T, C_out)."""
         T = x.shape[0]
         n = self.chunk_frames
+        split = parallel.blas_is_held() and T >= SPLIT_FRAMES
+        if split:  # one chunk per core, each on one BLAS thread (core/parallel.py)
+            n = min(n, -(-T // parallel.worker_count()))
         if T <= n:
             return np.ascontiguousarray(_run(layers, np.ascontiguousarray(x.T)).T)
         out = np.empty((T, out_channels), dtype=_F32)
-        for s in range(0, T, n):
-            e = min(T, s + n)
+
+        def chunk(s: int, e: int) -> None:
             lo, hi = max(0, s - radius), min(T, e + radius)
             y = _run(layers, np.ascontiguousarray(x[lo:hi].T))
             out[s:e] = y[:, s - lo: e - lo].T
+
+        if split:
+            parallel.for_each_span(chunk, T, n)
+        else:  # BLAS spreads each product over the cores itself
+            for s in range(0, T, n):
+                chunk(s, min(T, s + n))
         return out
 
     # ---- public API ----------------------------------------------------------------------

@@ -46,3 +46,47 @@ def test_nested_spans_run_in_the_calling_thread():
 
     parallel.for_each_span(outer, 8, 1)  # would wait forever on a full pool if nested spans queued
     assert np.all(seen == 1)
+
+
+needs_openblas = pytest.mark.skipif(not parallel.blas_is_held(),
+                                    reason="numpy's BLAS here is not an OpenBLAS this module can reach")
+
+
+@needs_openblas
+def test_blas_is_held_to_one_thread_inside_and_given_back_after():
+    set_threads, get_threads = parallel._openblas()
+    before = get_threads()
+    seen = []
+    with parallel.one_blas_thread():
+        seen.append(get_threads())
+        with parallel.one_blas_thread():  # nested: still one, and the outer one restores
+            seen.append(get_threads())
+        seen.append(get_threads())
+    assert seen == [1, 1, 1] and get_threads() == before
+    with parallel.one_blas_thread(active=False):
+        assert get_threads() == before
+
+    def work(a, b):
+        seen.append(get_threads())
+
+    seen.clear()
+    parallel.for_each_span(work, 4, 1)  # pieces run with BLAS on one thread
+    assert seen == [1, 1, 1, 1] and get_threads() == before
+
+
+@needs_openblas
+def test_long_inputs_split_over_the_cores_give_the_one_pass_result(monkeypatch):
+    from core.audio import resample
+    from core.model_file import random_model
+    from core.network import SPLIT_FRAMES, Network
+
+    rng = np.random.default_rng(4)
+    net = Network(random_model(seed=2))
+    feats = rng.standard_normal((SPLIT_FRAMES + 300, net.config.n_mels)).astype(np.float32)
+    audio = rng.standard_normal(48000 * 3).astype(np.float32) * 0.1
+    split_codes, split_audio = net.audio_encode(feats), resample(audio, 48000, 16000)
+    monkeypatch.setattr(parallel, "blas_is_held", lambda: False)  # one pass, BLAS threads its own
+    one_codes, one_audio = net.audio_encode(feats), resample(audio, 48000, 16000)
+    np.testing.assert_allclose(split_codes, one_codes, rtol=0, atol=1e-5 * np.abs(one_codes).max())
+    np.testing.assert_allclose(split_audio, one_audio, rtol=0, atol=1e-6)
+    assert not np.array_equal(split_codes, np.zeros_like(split_codes))
