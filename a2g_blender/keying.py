@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import compat
+from .core.timeline import strictly_rising
 
 
 def new_action(name: str):
@@ -45,7 +46,7 @@ def write_bone_quaternions(obj, action, bone_names, frames, quats, written: list
     new_fcurve = compat.fcurve_maker(obj, action)
     co = np.empty((n, 2), dtype=np.float32)
     co[:, 0] = frames
-    rising = _rising(co[:, 0])
+    rising = strictly_rising(co[:, 0])
     if written is not None and not rising:  # update() would sort the keys out of this order
         raise ValueError("write_bone_quaternions: 'written' needs frames that rise strictly")
     finish = _finisher(rising)
@@ -60,10 +61,6 @@ def write_bone_quaternions(obj, action, bone_names, frames, quats, written: list
             if written is not None:
                 written.append((path, i, co.ravel().copy()))
     return n * n_bones * 4
-
-
-def _rising(key_frames: np.ndarray) -> bool:
-    return bool(key_frames.size < 2 or np.all(np.diff(key_frames) > 0))
 
 
 def _finisher(rising: bool):
@@ -107,4 +104,4 @@ def write_property_keys(obj, action, data_path: str, frames, values, group: str 
     fc = compat.fcurve_maker(obj, action)(data_path, 0, group)
     fc.keyframe_points.add(frames.size)
     fc.keyframe_points.foreach_set("co", co.ravel())
-    _finisher(_rising(co[:, 0]))(fc)
+    _finisher(strictly_rising(co[:, 0]))(fc)

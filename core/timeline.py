@@ -72,6 +72,13 @@ def frame_count(seconds, fps, fps_base=1.0) -> int:
 KEY_FRAME_TOLERANCE = 1e-3
 
 
+def strictly_rising(key_frames) -> bool:
+    """Whether key frames (N,) rise strictly (fewer than two do): keys written in this order
+    need no sorting."""
+    f = np.asarray(key_frames)
+    return bool(f.size < 2 or np.all(np.diff(f) > 0))
+
+
 def key_indices(key_frames, frames) -> np.ndarray:
     """For each of ``frames`` (N,), the index into the sorted ``key_frames`` (K,) of the key on
     that frame (within :data:`KEY_FRAME_TOLERANCE`), else of the first key after it (K when none

@@ -122,3 +122,11 @@ def test_key_indices_finds_the_key_on_each_frame_within_float32_rounding():
     keys = np.array([1.0, 2.0, 3.0000002, 4.0, 7.0], dtype=np.float32)
     np.testing.assert_array_equal(tl.key_indices(keys, [1.0, 3.0, 4.0, 7.0]), [0, 2, 3, 4])
     np.testing.assert_array_equal(tl.key_indices(keys, [2.9995, 5.0, 8.0]), [2, 4, 5])  # next key, or K
+
+
+def test_strictly_rising_key_frames():
+    from core.timeline import strictly_rising
+
+    assert strictly_rising(np.arange(1.0, 6.0)) and strictly_rising([]) and strictly_rising([3.0])
+    assert not strictly_rising([1.0, 2.0, 2.0, 3.0])  # a repeated frame
+    assert not strictly_rising(np.array([1.0, 3.0, 2.0], dtype=np.float32))
