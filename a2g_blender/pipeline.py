@@ -99,6 +99,7 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
 def compute(job: Job, progress=None, cancelled=None) -> Result:
     """Run the model for ``job``; pure numpy. ``progress(fraction)`` is called between stages,
     ``cancelled()`` polled there too (raises :class:`Cancelled`)."""
+    from .core.features import n_motion_frames
     from .core.network import SPLIT_FRAMES
     from .core.parallel import one_blas_thread
 
@@ -108,8 +109,9 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
         if progress is not None:
             progress(fraction)
 
-    # long takes: the stages split their work over the cores themselves (core/parallel.py)
-    with one_blas_thread(job.heard.end - job.heard.first >= SPLIT_FRAMES):
+    # long takes (as generate counts them: model frames) split their work over the cores
+    # themselves (core/parallel.py)
+    with one_blas_thread(n_motion_frames(job.heard.samples.shape[0]) >= SPLIT_FRAMES):
         return _compute(job, step)
 
 

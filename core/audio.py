@@ -339,11 +339,7 @@ def _resample_1d_gemm(x: np.ndarray, up: int, down: int, kernels, half_len: int,
         np.matmul(padded[r0:r1], top, out=out[r0:r1])
         out[r0:r1] += padded[r0 + 1:r1 + 1] @ bottom
 
-    if parallel.blas_is_held():  # blocks on the cores, each product on one BLAS thread
-        parallel.for_each_span(block, rows - 1, step)
-    else:
-        for r0 in range(0, rows - 1, step):
-            block(r0, min(rows - 1, r0 + step))
+    parallel.for_each_product_span(block, rows - 1, step)  # blocks on the cores
     return out.reshape(-1)[:n_out]
 
 

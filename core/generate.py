@@ -178,7 +178,7 @@ def _generate(net: Network, sampler, feats: np.ndarray, seed: int, pins, resampl
     c = net.config
     T = feats.shape[0]
     shared = net.audio_encode(net.normalise_features(feats))
-    noise, code = sampler.sample(T, shared, np.random.default_rng(int(seed)))
+    noise, code = sampler.sample(T, shared, np.random.default_rng(seed))
     pin_codes = [(p.start, p.end, _pin_code(net, p)) for p in pins]
     _apply_pins(code, pin_codes)
     base = _decode(net, shared, code)

@@ -173,8 +173,7 @@ class Network:
         """Run ``layers`` over time-major x (T, C) in chunks with a ``radius`` halo -> (T, C_out)."""
         T = x.shape[0]
         n = self.chunk_frames
-        split = parallel.blas_is_held() and T >= SPLIT_FRAMES
-        if split:  # one chunk per core, each on one BLAS thread (core/parallel.py)
+        if parallel.blas_is_held() and T >= SPLIT_FRAMES:  # one chunk per core (core/parallel.py)
             n = min(n, -(-T // parallel.worker_count()))
         if T <= n:
             return np.ascontiguousarray(_run(layers, np.ascontiguousarray(x.T)).T)
@@ -185,11 +184,7 @@ class Network:
             y = _run(layers, np.ascontiguousarray(x[lo:hi].T))
             out[s:e] = y[:, s - lo: e - lo].T
 
-        if split:
-            parallel.for_each_span(chunk, T, n)
-        else:  # BLAS spreads each product over the cores itself
-            for s in range(0, T, n):
-                chunk(s, min(T, s + n))
+        parallel.for_each_product_span(chunk, T, n)
         return out
 
     # ---- public API ----------------------------------------------------------------------

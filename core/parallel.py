@@ -57,6 +57,17 @@ def for_each_span(work, total: int, span: int) -> None:
             future.result()
 
 
+def for_each_product_span(work, total: int, span: int) -> None:
+    """:func:`for_each_span` for pieces that are mostly matrix products: on the cores when
+    numpy's BLAS can be held to one thread (:func:`blas_is_held`), else one after another in
+    this thread, where BLAS spreads each product over the cores itself."""
+    if blas_is_held():
+        for_each_span(work, total, span)
+        return
+    for a in range(0, total, max(1, span)):
+        work(a, min(total, a + span))
+
+
 # ---- numpy's OpenBLAS threads ----------------------------------------------------------------
 _blas: tuple | None = None  # (set_num_threads, get_num_threads) once found
 _blas_searched = False

@@ -90,3 +90,13 @@ def test_long_inputs_split_over_the_cores_give_the_one_pass_result(monkeypatch):
     np.testing.assert_allclose(split_codes, one_codes, rtol=0, atol=1e-5 * np.abs(one_codes).max())
     np.testing.assert_allclose(split_audio, one_audio, rtol=0, atol=1e-6)
     assert not np.array_equal(split_codes, np.zeros_like(split_codes))
+
+
+def test_product_spans_run_in_this_thread_where_blas_cannot_be_held(monkeypatch):
+    import threading
+
+    seen = []
+    monkeypatch.setattr(parallel, "blas_is_held", lambda: False)
+    parallel.for_each_product_span(lambda a, b: seen.append((a, b, threading.current_thread())), 10, 4)
+    assert [(a, b) for a, b, _ in seen] == [(0, 4), (4, 8), (8, 10)]
+    assert all(t is threading.current_thread() for *_, t in seen)
