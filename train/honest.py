@@ -127,7 +127,9 @@ def held_out_columns(loaded: LoadedModel, data: HeldOutData, positions_cm, seeds
     """Every number of the protocol for one model and prior (module docstring).
     ``positions_cm``: local rotations -> body positions in cm (``train.evaluate.positions_cm``)."""
     stats = FeatureStats(loaded.feature_mean, loaded.feature_std)
-    recs, pos = data.recordings, data.positions
+    dim = loaded.config.motion_dim  # a body-only model encodes the body joints (the first 22) only
+    recs = [dataclasses.replace(r, motion=r.motion[:, :dim]) for r in data.recordings]
+    pos = data.positions
     ratios, means, arms, jerks, bcs = [], [], [], [], []
     for h, held in enumerate(recs):
         others = [r for i, r in enumerate(recs) if i != h]
