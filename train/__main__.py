@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="code priors to evaluate the model with, a row each (default: all it has)")
     p_eval.add_argument("--val-fraction", type=float, default=None,
                         help="default: the model's training val_fraction (0.15)")
+    p_eval.add_argument("--speakers", default=None,
+                        help="BEAT2 speaker ids whose test rows to use ('2', '2,4', 'all'; default: "
+                             "the model's training speakers)")
 
     p_bench = sub.add_parser("bench", help="training steps per second at batch 32")
     p_bench.add_argument("--batch-size", type=int, default=32)
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
         evaluate(args.model, args.data, args.out, baselines=args.baselines, n_samples=args.samples,
                  seed=args.seed, val_fraction=args.val_fraction, priors=args.priors,
-                 intensities=args.intensities)
+                 intensities=args.intensities, speakers=args.speakers)
     elif args.command == "bench":
         from train.bench import bench
 

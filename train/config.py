@@ -55,10 +55,12 @@ class TrainConfig:
     """Everything a training run needs besides the architecture (``core.config.ModelConfig``)."""
 
     # ---- data ------------------------------------------------------------------------------
-    data_dir: str = "../shared/data/beat2"
+    data_dir: str = "../shared/data/beat2"  # a flat folder of pairs, or BEAT2 as published
     out_dir: str = "runs/a2g"
+    speakers: str = "all"  # "all", or speaker ids (a recording name's first field): "2" or "2,4"
+    additional: bool = False  # BEAT2 layout: also train on the split's "additional" rows
     crop_frames: int = 128  # 4.2 s at 30 fps, the paper's Trinity crop
-    val_fraction: float = 0.15  # the last 15 % of each recording is validation
+    val_fraction: float = 0.15  # flat folders: the last 15 % of each recording is validation
     mirror_prob: float = 0.5  # probability that a training crop is mirrored left/right
     data_mode: str = "auto"  # "memory" (tiny data), "stream" (IterableDataset), "auto"
     memory_limit_mb: float = 2048.0  # "auto" keeps data in memory below this size

@@ -59,44 +59,166 @@ class DataError(UserError):
 
 
 # ---- files ------------------------------------------------------------------------------------
+#: What a recording is used for: "train" (all its frames train), "val" (all validate), "test"
+#: (held out: only ``evaluate`` reads it) or "split" (a flat folder: the last ``val_fraction`` of
+#: it validates, the rest trains).
+ROLES = ("train", "val", "test", "split")
+#: The published BEAT2 layout (``beat_english_v2.0.0/``): the split table and its folders.
+BEAT2_SPLIT = "train_test_split.csv"
+BEAT2_MOTION_DIR = "smplxflame_30"
+BEAT2_AUDIO_DIR = "wave16k"
+#: The published BEAT2 folder name, looked for inside ``--data`` when the split is not there.
+BEAT2_ENGLISH = "beat_english_v2.0.0"
+MOTION_SUFFIXES = (".npz", ".bvh")
+
+
 @dataclass(frozen=True)
 class Pair:
-    """One recording on disk: motion ``.npz`` and its audio file."""
+    """One recording on disk: motion (SMPL-X ``.npz`` or ``.bvh``) and its audio file; ``role``
+    (``ROLES``) and ``speaker`` (the name's first ``_`` field, e.g. "2" of "2_scott_0_1_1")."""
 
     name: str
     motion_path: Path
     audio_path: Path
+    role: str = "split"
+    speaker: str = ""
 
     @property
     def n_bytes(self) -> int:
         return self.motion_path.stat().st_size + self.audio_path.stat().st_size
 
 
-def find_pairs(data_dir) -> list[Pair]:
-    """Every ``<name>.npz`` under ``data_dir`` (recursively) with an audio file of the same stem
-    beside it, sorted by path. Audio without motion (unseen speech) is ignored."""
+def speaker_of(name: str) -> str:
+    """The speaker of a BEAT2-style id ``{speaker}_{name}_{type}_{start}_{end}``: its first field."""
+    return name.split("_", 1)[0]
+
+
+def parse_speakers(text: str | None) -> frozenset[str] | None:
+    """``--speakers``: "all" (or empty) -> None (every speaker); "2" or "2,4" -> those ids."""
+    if text is None or str(text).strip().lower() in ("", "all"):
+        return None
+    chosen = frozenset(t.strip() for t in str(text).split(",") if t.strip())
+    if not chosen:
+        raise DataError(f"--speakers {text!r}: give speaker ids separated by commas (e.g. 2,4) or 'all'")
+    return chosen
+
+
+def beat2_root(data_dir) -> Path | None:
+    """The folder holding BEAT2's ``train_test_split.csv`` (``data_dir`` itself or its
+    ``beat_english_v2.0.0``), or None for a flat folder of pairs."""
+    root = Path(data_dir)
+    for candidate in (root, root / BEAT2_ENGLISH):
+        if (candidate / BEAT2_SPLIT).is_file():
+            return candidate
+    return None
+
+
+def read_split_table(path) -> list[tuple[str, str]]:
+    """BEAT2's ``train_test_split.csv`` (columns ``id,type``) -> ``[(id, type), ...]``."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows or [c.strip().lower() for c in rows[0][:2]] != ["id", "type"]:
+        raise DataError(f"{path}: expected a header 'id,type' (BEAT2's train_test_split.csv)")
+    table = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row or not row[0].strip():
+            continue
+        if len(row) < 2:
+            raise DataError(f"{path}, line {line}: expected 'id,type', got {','.join(row)!r}")
+        table.append((row[0].strip(), row[1].strip().lower()))
+    return table
+
+
+def find_pairs(data_dir, speakers: str | None = None, additional: bool = False,
+               rows: str = "fit") -> list[Pair]:
+    """The recordings of ``data_dir`` for ``rows`` = "fit" (training and validation) or
+    "test" (held out, for ``evaluate``), of the chosen ``speakers`` (``parse_speakers``).
+
+    - BEAT2 as published (``beat2_root``): ``train_test_split.csv`` decides. "fit" gives its
+      ``train`` rows (role "train"), ``val`` rows (role "val") and, with ``additional``, its
+      ``additional`` rows (role "train"); "test" gives its ``test`` rows. Motion is
+      ``smplxflame_30/<id>.npz``, audio ``wave16k/<id>.wav``.
+    - A flat folder: every motion file (``.npz`` or ``.bvh``) under it (recursively) with an
+      audio file of the same stem beside it, role "split" (a tail of each validates); "test"
+      gives the same recordings (their validation tails are the held-out part).
+
+    Sorted by name; audio without motion (unseen speech) is ignored."""
     root = Path(data_dir)
     if not root.is_dir():
         raise DataError(f"{root}: data folder not found")
-    pairs = []
-    for npz in sorted(root.rglob("*.npz")):
-        audio = next((npz.with_suffix(s) for s in AUDIO_SUFFIXES if npz.with_suffix(s).is_file()), None)
-        if audio is not None:
-            pairs.append(Pair(npz.stem, npz, audio))
+    if rows not in ("fit", "test"):
+        raise ValueError(f"rows must be 'fit' or 'test', got {rows!r}")
+    chosen = parse_speakers(speakers)
+    beat2 = beat2_root(root)
+    pairs = _beat2_pairs(beat2, chosen, additional, rows) if beat2 is not None else _flat_pairs(root, chosen)
     if not pairs:
-        raise DataError(f"{root}: no motion .npz with an audio file of the same name "
-                        f"({', '.join(AUDIO_SUFFIXES)}) found")
+        which = "" if chosen is None else f" of speaker(s) {','.join(sorted(chosen))}"
+        if beat2 is not None:
+            raise DataError(f"{beat2 / BEAT2_SPLIT}: no {'test' if rows == 'test' else 'train or val'} "
+                            f"rows{which}; check --speakers")
+        raise DataError(f"{root}: no motion file ({', '.join(MOTION_SUFFIXES)}) with an audio file of the "
+                        f"same name ({', '.join(AUDIO_SUFFIXES)}) found{which}, and no BEAT2 {BEAT2_SPLIT}")
     return pairs
 
 
+def _beat2_pairs(root: Path, chosen, additional: bool, rows: str) -> list[Pair]:
+    roles = {"test": "test"} if rows == "test" else {"train": "train", "val": "val"}
+    if additional and rows == "fit":
+        roles["additional"] = "train"
+    pairs, missing = [], []
+    for rec_id, kind in read_split_table(root / BEAT2_SPLIT):
+        speaker = speaker_of(rec_id)
+        if kind not in roles or (chosen is not None and speaker not in chosen):
+            continue
+        motion, audio = root / BEAT2_MOTION_DIR / f"{rec_id}.npz", root / BEAT2_AUDIO_DIR / f"{rec_id}.wav"
+        if not motion.is_file() or not audio.is_file():
+            missing.append(str((motion if not motion.is_file() else audio).relative_to(root)))
+            continue
+        pairs.append(Pair(rec_id, motion, audio, roles[kind], speaker))
+    if missing:
+        raise DataError(f"{root / BEAT2_SPLIT} lists {len(missing)} recording(s) whose files are missing "
+                        f"(first: {', '.join(missing[:3])}); download them, or choose the speakers you have "
+                        f"with --speakers (e.g. --speakers 2)")
+    return sorted(pairs, key=lambda p: p.name)
+
+
+def _flat_pairs(root: Path, chosen) -> list[Pair]:
+    pairs = []
+    for motion in sorted(p for p in root.rglob("*") if p.suffix.lower() in MOTION_SUFFIXES and p.is_file()):
+        audio = next((motion.with_suffix(s) for s in AUDIO_SUFFIXES if motion.with_suffix(s).is_file()), None)
+        if audio is None:
+            continue
+        speaker = speaker_of(motion.stem)
+        if chosen is None or speaker in chosen:
+            pairs.append(Pair(motion.stem, motion, audio, "split", speaker))
+    twice = sorted(n for n, k in collections.Counter(p.name for p in pairs).items() if k > 1)
+    if twice:
+        raise DataError(f"{root}: recording name(s) {', '.join(twice[:3])} occur more than once (e.g. as "
+                        "both .npz and .bvh); keep one motion file per name")
+    return pairs
+
+
+def recordings_metadata(pairs: list[Pair]) -> dict:
+    """What the model file records about its data: ``train_recordings`` and ``val_recordings``
+    (names; a flat folder's recordings are in both: their tails validate), ``speakers``."""
+    return {"train_recordings": [p.name for p in pairs if p.role in ("train", "split")],
+            "val_recordings": [p.name for p in pairs if p.role in ("val", "split")],
+            "speakers": sorted({p.speaker for p in pairs})}
+
+
 def find_unpaired_audio(data_dir) -> list[Path]:
-    """Audio files under ``data_dir`` with no motion ``.npz`` of the same stem (speech the
-    model never trained on: evaluations use it as unseen speech), sorted by path."""
+    """Audio files under ``data_dir`` with no motion file of the same stem (speech the
+    model never trained on: evaluations use it as unseen speech), sorted by path. None for the
+    published BEAT2 layout (its held-out speech is the ``test`` rows)."""
     root = Path(data_dir)
     if not root.is_dir():
         raise DataError(f"{root}: data folder not found")
+    if beat2_root(root) is not None:
+        return []
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES
-                  and not p.with_suffix(".npz").is_file())
+                  and not any(p.with_suffix(s).is_file() for s in MOTION_SUFFIXES))
 
 
 def read_audio(path) -> np.ndarray:
@@ -152,6 +274,8 @@ class Recording:
     motion: np.ndarray
     features: np.ndarray
     audio: np.ndarray | None = None
+    role: str = "split"  # ROLES
+    speaker: str = ""
 
     @property
     def n_frames(self) -> int:
@@ -162,7 +286,13 @@ class Recording:
         return self.motion.nbytes + self.features.nbytes + (0 if self.audio is None else self.audio.nbytes)
 
     def n_train(self, val_fraction: float) -> int:
-        """Frames in the training part: all but the last ``round(T * val_fraction)``."""
+        """Frames in the training part (the first ``n_train`` frames; the rest validate): all of
+        a "train" recording, none of a "val" or "test" one, and all but the last
+        ``round(T * val_fraction)`` of a "split" one (a flat folder's)."""
+        if self.role == "train":
+            return self.n_frames
+        if self.role in ("val", "test"):
+            return 0
         return self.n_frames - int(round(self.n_frames * val_fraction))
 
 
@@ -177,7 +307,7 @@ def load_recording(pair: Pair, keep_audio: bool = False, hands: bool = False) ->
         raise DataError(f"{pair.name}: motion ({rot.shape[0]} frames) and audio "
                         f"({feats.shape[0]} frames) overlap by fewer than 2 frames")
     return Recording(pair.name, rotations_to_motion(rot[:n]), np.ascontiguousarray(feats[:n]),
-                     audio if keep_audio else None)
+                     audio if keep_audio else None, pair.role, pair.speaker)
 
 
 # ---- feature normalisation ---------------------------------------------------------------------

@@ -21,7 +21,15 @@ from core.model_file import LoadedModel, load_model, save_model
 from core.network import Network
 from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.config import TrainConfig
-from train.data import FeatureStats, batch_crops, find_pairs, load_recording, mirror_motion, tile_crops
+from train.data import (
+    FeatureStats,
+    batch_crops,
+    find_pairs,
+    load_recording,
+    mirror_motion,
+    recordings_metadata,
+    tile_crops,
+)
 from train.model import Audio2Gestures
 from train.priors import fit_finger_gain, fit_prior_arrays
 
@@ -143,9 +151,11 @@ def export_checkpoint(checkpoint, data_dir, path, output_smoothing: int | None =
     if output_smoothing is not None:
         model.config = dataclasses.replace(model.config, output_smoothing=int(output_smoothing))
     config = dataclasses.replace(config, data_dir=str(data_dir))
-    recordings = [load_recording(p, hands=config.hands) for p in find_pairs(data_dir)]
+    pairs = find_pairs(data_dir, config.speakers, config.additional)
+    recordings = [load_recording(p, hands=config.hands) for p in pairs]
+    extra = {"checkpoint": os.path.basename(str(checkpoint)), **recordings_metadata(pairs)}
     return export_run(model, config, stats, recordings, torch.device("cpu"), Path(path), int(state["step"]),
-                      {"checkpoint": os.path.basename(str(checkpoint))}, code_prior)
+                      extra, code_prior)
 
 
 def reexport_model_file(source, data_dir, path, code_prior: str = DEFAULT_PRIOR,
@@ -157,7 +167,8 @@ def reexport_model_file(source, data_dir, path, code_prior: str = DEFAULT_PRIOR,
     train_cfg = loaded.metadata.get("train_config", {})
     config = TrainConfig.from_dict({**train_cfg, "data_dir": str(data_dir)}) if train_cfg else \
         TrainConfig(data_dir=str(data_dir))
-    recordings = [load_recording(p, hands=loaded.config.hands) for p in find_pairs(data_dir)]
+    recordings = [load_recording(p, hands=loaded.config.hands)
+                  for p in find_pairs(data_dir, config.speakers, config.additional)]
     stats = FeatureStats(loaded.feature_mean, loaded.feature_std)
     prior = fit_prior_arrays(Network(loaded), recordings, stats, config.val_fraction)
     changes = {"code_prior": code_prior if loaded.config.specific_dim else "paper", "finger_gain": 1.0}

@@ -53,6 +53,7 @@ from train.data import (
     batch_crops,
     find_pairs,
     load_recording,
+    recordings_metadata,
     tile_crops,
 )
 from train.export import MODEL_NAME, export_run
@@ -142,7 +143,7 @@ def use_memory(config: TrainConfig, pairs: list[Pair]) -> bool:
 
 def build_data(config: TrainConfig, rt: Runtime, start_step: int) -> TrainingData:
     """Find and load the data; crops are drawn from a stream seeded by (seed, rank, start_step)."""
-    pairs = find_pairs(config.data_dir)
+    pairs = find_pairs(config.data_dir, config.speakers, config.additional)
     seed = derive_seed(config.seed, rt.rank, start_step)
     if use_memory(config, pairs):
         recordings = [load_recording(p, hands=config.hands) for p in pairs]
@@ -334,7 +335,7 @@ def fit(config: TrainConfig, model_config: ModelConfig | None = None, resume: bo
         log = JsonlLog(out / LOG_NAME)
         log.write({"split": "meta", "step": start_step, "resumed": resume, "world_size": rt.world_size,
                    "device": str(rt.device), "train_config": config.to_dict(), "model_config": arch.to_dict(),
-                   "recordings": [p.name for p in data.pairs], "time": time.time()})
+                   **recordings_metadata(data.pairs), "time": time.time()})
     bar = tqdm(total=config.steps, initial=start_step, disable=not rt.is_main, dynamic_ncols=True,
                desc=f"fit {config.variant}")
     t_last, steps_since = time.perf_counter(), 0
@@ -380,7 +381,7 @@ def fit(config: TrainConfig, model_config: ModelConfig | None = None, resume: bo
 
     if rt.is_main:
         export_run(model, config, data.stats, data.iter_recordings(), rt.device, out / MODEL_NAME,
-                   config.steps, {"recordings": [p.name for p in data.pairs]})
+                   config.steps, recordings_metadata(data.pairs))
     if rt.distributed:
         dist.barrier()
         if rt.owns_group:
