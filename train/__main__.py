@@ -1,4 +1,4 @@
-"""Command line: ``python -m train {fit,evaluate,bench,export} ...``.
+"""Command line: ``python -m train {fit,evaluate,bench,export,convert} ...``.
 
     python -m train fit --data ../shared/data/beat2 --variant full --steps 20000 --out runs/full
     python -m train fit --out runs/full --steps 40000 --resume   # the run's own settings, more steps
@@ -7,6 +7,7 @@
         --baselines runs/baseline runs/split runs/mapping runs/bicycle runs/regression
     python -m train bench
     python -m train export --checkpoint runs/full/ckpt.pt --data DIR --out models/a2g.json
+    python -m train convert take.bvh --out take.npz   # BVH -> SMPL-X .npz (AMASS/BEAT2 layout)
 
 Every ``TrainConfig`` field is an option of ``fit`` (``--crop-frames``, ``--w-kl``, ...,
 booleans as ``--amp/--no-amp``); ``--data`` and ``--out`` are short for ``--data-dir`` and
@@ -99,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     p_export.add_argument("--output-smoothing", type=int, default=None,
                           help="sigma (frames) of the inference low-pass on the decoder output")
 
+    p_convert = sub.add_parser("convert", help="convert a BVH take to an SMPL-X .npz (AMASS/BEAT2 layout)")
+    p_convert.add_argument("bvh", help="the BVH file")
+    p_convert.add_argument("--out", required=True, help="the .npz to write")
+    p_convert.add_argument("--bone-map", default="", help="a bone-map preset (.json) for odd bone names")
+
     args = parser.parse_args(argv)
     if args.command == "fit":
         from train.fit import fit
@@ -114,6 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         from train.bench import bench
 
         bench(args.batch_size, args.crop_frames, args.steps, args.variant, args.threads)
+    elif args.command == "convert":
+        from core.errors import UserError
+        from train.convert import convert_bvh
+
+        try:
+            print(convert_bvh(args.bvh, args.out, args.bone_map))
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     elif args.command == "export":
         from train.export import DEFAULT_PRIOR, export_checkpoint, reexport_model_file
 

@@ -59,6 +59,7 @@ class TrainConfig:
     out_dir: str = "runs/a2g"
     speakers: str = "all"  # "all", or speaker ids (a recording name's first field): "2" or "2,4"
     additional: bool = False  # BEAT2 layout: also train on the split's "additional" rows
+    bone_map: str = ""  # BVH data: a bone-map preset (.json) for odd bone names; "" detects them
     crop_frames: int = 128  # 4.2 s at 30 fps, the paper's Trinity crop
     val_fraction: float = 0.15  # flat folders: the last 15 % of each recording is validation
     mirror_prob: float = 0.5  # probability that a training crop is mirrored left/right

@@ -1,9 +1,17 @@
 """Training data: paired SMPL-X motion + speech -> 6D body rotations and log-mel features.
 
-A *recording* is an AMASS/BEAT2-style SMPL-X ``<name>.npz`` (``poses (T, 165)`` axis-angle,
-``mocap_frame_rate`` or ``mocap_framerate``; read by ``core.smplx_npz``) with an audio file of
-the same stem beside it (any format libsndfile reads: wav, flac, ogg, mp3, aiff). Loading one
-gives:
+A *recording* is motion with its speech. Where they are (``find_pairs``):
+
+- a flat folder: an AMASS/BEAT2-style SMPL-X ``<name>.npz`` (``poses (T, 165)`` axis-angle,
+  ``mocap_frame_rate`` or ``mocap_framerate``; read by ``core.smplx_npz``) or a humanoid
+  ``<name>.bvh`` (Trinity, ZEGGS, Mixamo, mocap suits; converted to SMPL-X through its rest pose
+  by ``core.bvh_smplx``) with an audio file of the same stem beside it (any format libsndfile
+  reads: wav, flac, ogg, mp3, aiff); the last ``val_fraction`` of each validates;
+- BEAT2 as published (``beat_english_v2.0.0/``): ``train_test_split.csv`` names the train,
+  val, test and additional recordings (``smplxflame_30/<id>.npz`` + ``wave16k/<id>.wav``);
+  ``--speakers`` picks speakers by the id's first field.
+
+Loading one gives:
 
 - ``motion (T, 132)`` float32: the 22 body joints' local rotations as 6D (joint-major, the
   layout of docs/DESIGN.md), resampled to 30 fps by slerp when recorded at another rate;
@@ -11,7 +19,8 @@ gives:
   audio mixed to mono and resampled to 16 kHz with ``core.audio`` (the runtime's own code, so
   training and inference features cannot drift); both cropped to their common length.
 
-Split by time: the last ``val_fraction`` (15 %) of each recording is validation.
+A recording's ``role`` says which frames train (``Recording.n_train``): all of a "train" row,
+none of a "val" or "test" row, all but the last ``val_fraction`` (15 %) of a flat folder's.
 Training crops are random ``crop_frames`` windows of the training part, mirrored left/right
 with probability ``mirror_prob`` (``core.skeleton.mirror_rotations``; audio unchanged).
 Features are normalised per mel band with ``FeatureStats`` of the training split.
@@ -82,6 +91,7 @@ class Pair:
     audio_path: Path
     role: str = "split"
     speaker: str = ""
+    bone_map: str = ""  # a BVH's bone-map preset (``--bone-map``); "" detects it
 
     @property
     def n_bytes(self) -> int:
@@ -132,7 +142,7 @@ def read_split_table(path) -> list[tuple[str, str]]:
 
 
 def find_pairs(data_dir, speakers: str | None = None, additional: bool = False,
-               rows: str = "fit") -> list[Pair]:
+               rows: str = "fit", bone_map: str = "") -> list[Pair]:
     """The recordings of ``data_dir`` for ``rows`` = "fit" (training and validation) or
     "test" (held out, for ``evaluate``), of the chosen ``speakers`` (``parse_speakers``).
 
@@ -144,7 +154,8 @@ def find_pairs(data_dir, speakers: str | None = None, additional: bool = False,
       audio file of the same stem beside it, role "split" (a tail of each validates); "test"
       gives the same recordings (their validation tails are the held-out part).
 
-    Sorted by name; audio without motion (unseen speech) is ignored."""
+    Sorted by name; audio without motion (unseen speech) is ignored. ``bone_map``: the preset
+    BVH files are read with (``read_motion``)."""
     root = Path(data_dir)
     if not root.is_dir():
         raise DataError(f"{root}: data folder not found")
@@ -152,7 +163,10 @@ def find_pairs(data_dir, speakers: str | None = None, additional: bool = False,
         raise ValueError(f"rows must be 'fit' or 'test', got {rows!r}")
     chosen = parse_speakers(speakers)
     beat2 = beat2_root(root)
-    pairs = _beat2_pairs(beat2, chosen, additional, rows) if beat2 is not None else _flat_pairs(root, chosen)
+    if beat2 is not None:
+        pairs = _beat2_pairs(beat2, chosen, additional, rows)
+    else:
+        pairs = _flat_pairs(root, chosen, bone_map)
     if not pairs:
         which = "" if chosen is None else f" of speaker(s) {','.join(sorted(chosen))}"
         if beat2 is not None:
@@ -184,7 +198,7 @@ def _beat2_pairs(root: Path, chosen, additional: bool, rows: str) -> list[Pair]:
     return sorted(pairs, key=lambda p: p.name)
 
 
-def _flat_pairs(root: Path, chosen) -> list[Pair]:
+def _flat_pairs(root: Path, chosen, bone_map: str) -> list[Pair]:
     pairs = []
     for motion in sorted(p for p in root.rglob("*") if p.suffix.lower() in MOTION_SUFFIXES and p.is_file()):
         audio = next((motion.with_suffix(s) for s in AUDIO_SUFFIXES if motion.with_suffix(s).is_file()), None)
@@ -192,7 +206,8 @@ def _flat_pairs(root: Path, chosen) -> list[Pair]:
             continue
         speaker = speaker_of(motion.stem)
         if chosen is None or speaker in chosen:
-            pairs.append(Pair(motion.stem, motion, audio, "split", speaker))
+            pairs.append(Pair(motion.stem, motion, audio, "split", speaker,
+                              bone_map if motion.suffix.lower() == ".bvh" else ""))
     twice = sorted(n for n, k in collections.Counter(p.name for p in pairs).items() if k > 1)
     if twice:
         raise DataError(f"{root}: recording name(s) {', '.join(twice[:3])} occur more than once (e.g. as "
@@ -232,22 +247,41 @@ def read_audio(path) -> np.ndarray:
     return resample(to_mono(samples), rate, SAMPLE_RATE)
 
 
-def read_motion(path, hands: bool = False) -> np.ndarray:
-    """SMPL-X ``.npz`` (``core.smplx_npz``) -> the model joints' local rotations ``(T, J, 3, 3)``
-    float32 at 30 fps (slerped to the 30 fps frames inside the recorded span when stored at
-    another rate). J = 22 body joints, or 52 with ``hands`` (fingers as absolute local
-    rotations: the relaxed mean hand is applied, ``core.smplx_npz``)."""
-    try:
-        clip = read_smplx_npz(path)
-    except SmplxNpzError as exc:
-        raise DataError(str(exc)) from exc
-    if clip.n_frames < 2:
-        raise DataError(f"{path}: {clip.n_frames} frame(s); a recording needs at least 2")
-    rot = clip.local_rot[:, list(model_joint_indices(hands))]
-    if abs(clip.fps - FPS) > 1e-6:
-        n_out = int(math.floor((clip.n_frames - 1) * FPS / clip.fps + 1e-9)) + 1
-        rot = quat_to_matrix(resample_rotations(rot, clip.fps, FPS, n_out=n_out))
+def read_motion(path, hands: bool = False, bone_map: str = "") -> np.ndarray:
+    """Motion file -> the model joints' local rotations ``(T, J, 3, 3)`` float32 at 30 fps
+    (slerped to the 30 fps frames inside the recorded span when stored at another rate).
+    J = 22 body joints, or 52 with ``hands`` (fingers as absolute local rotations: the relaxed
+    mean hand is applied). An SMPL-X ``.npz`` is read by ``core.smplx_npz``; a ``.bvh`` is
+    converted through its rest pose by ``core.bvh_smplx`` (bones detected, or from the
+    ``bone_map`` preset file; fingers it lacks are the relaxed hand)."""
+    if Path(path).suffix.lower() == ".bvh":
+        local, fps = read_bvh_motion(path, bone_map)
+    else:
+        try:
+            clip = read_smplx_npz(path)
+        except SmplxNpzError as exc:
+            raise DataError(str(exc)) from exc
+        local, fps = clip.local_rot, clip.fps
+    n_frames = local.shape[0]
+    if n_frames < 2:
+        raise DataError(f"{path}: {n_frames} frame(s); a recording needs at least 2")
+    rot = local[:, list(model_joint_indices(hands))]
+    if abs(fps - FPS) > 1e-6:
+        n_out = int(math.floor((n_frames - 1) * FPS / fps + 1e-9)) + 1
+        rot = quat_to_matrix(resample_rotations(rot, fps, FPS, n_out=n_out))
     return np.ascontiguousarray(rot, dtype=np.float32)
+
+
+def read_bvh_motion(path, bone_map: str = "") -> tuple[np.ndarray, float]:
+    """A BVH file as SMPL-X local rotations ``(T, 55, 3, 3)`` and its frame rate
+    (``core.bvh_smplx.bvh_to_smplx``); ``bone_map``: a preset file, "" to detect the bones."""
+    from core.bone_map import read_preset
+    from core.bvh import read_bvh
+    from core.bvh_smplx import bvh_to_smplx
+
+    preset = read_preset(bone_map, "--bone-map") if bone_map else None
+    converted = bvh_to_smplx(read_bvh(path), preset, Path(path).name)
+    return converted.local_rot, converted.fps
 
 
 def rotations_to_motion(rot: np.ndarray) -> np.ndarray:
@@ -299,7 +333,7 @@ class Recording:
 def load_recording(pair: Pair, keep_audio: bool = False, hands: bool = False) -> Recording:
     """Read motion (with the finger joints when ``hands``) and audio of ``pair``; crop both to
     their common number of frames."""
-    rot = read_motion(pair.motion_path, hands)
+    rot = read_motion(pair.motion_path, hands, pair.bone_map)
     audio = read_audio(pair.audio_path)
     feats = features_for_motion(audio)
     n = min(rot.shape[0], feats.shape[0])

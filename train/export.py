@@ -151,7 +151,7 @@ def export_checkpoint(checkpoint, data_dir, path, output_smoothing: int | None =
     if output_smoothing is not None:
         model.config = dataclasses.replace(model.config, output_smoothing=int(output_smoothing))
     config = dataclasses.replace(config, data_dir=str(data_dir))
-    pairs = find_pairs(data_dir, config.speakers, config.additional)
+    pairs = find_pairs(data_dir, config.speakers, config.additional, bone_map=config.bone_map)
     recordings = [load_recording(p, hands=config.hands) for p in pairs]
     extra = {"checkpoint": os.path.basename(str(checkpoint)), **recordings_metadata(pairs)}
     return export_run(model, config, stats, recordings, torch.device("cpu"), Path(path), int(state["step"]),
@@ -168,7 +168,7 @@ def reexport_model_file(source, data_dir, path, code_prior: str = DEFAULT_PRIOR,
     config = TrainConfig.from_dict({**train_cfg, "data_dir": str(data_dir)}) if train_cfg else \
         TrainConfig(data_dir=str(data_dir))
     recordings = [load_recording(p, hands=loaded.config.hands)
-                  for p in find_pairs(data_dir, config.speakers, config.additional)]
+                  for p in find_pairs(data_dir, config.speakers, config.additional, bone_map=config.bone_map)]
     stats = FeatureStats(loaded.feature_mean, loaded.feature_std)
     prior = fit_prior_arrays(Network(loaded), recordings, stats, config.val_fraction)
     changes = {"code_prior": code_prior if loaded.config.specific_dim else "paper", "finger_gain": 1.0}

@@ -143,7 +143,7 @@ def use_memory(config: TrainConfig, pairs: list[Pair]) -> bool:
 
 def build_data(config: TrainConfig, rt: Runtime, start_step: int) -> TrainingData:
     """Find and load the data; crops are drawn from a stream seeded by (seed, rank, start_step)."""
-    pairs = find_pairs(config.data_dir, config.speakers, config.additional)
+    pairs = find_pairs(config.data_dir, config.speakers, config.additional, bone_map=config.bone_map)
     seed = derive_seed(config.seed, rt.rank, start_step)
     if use_memory(config, pairs):
         recordings = [load_recording(p, hands=config.hands) for p in pairs]
