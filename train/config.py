@@ -64,9 +64,11 @@ class TrainConfig:
     val_fraction: float = 0.15  # flat folders: the last 15 % of each recording is validation
     mirror_prob: float = 0.5  # probability that a training crop is mirrored left/right
     data_mode: str = "auto"  # "memory" (tiny data), "stream" (IterableDataset), "auto"
-    memory_limit_mb: float = 2048.0  # "auto" keeps data in memory below this size
+    memory_limit_mb: float = 256.0  # "auto" keeps data in memory below this size of motion + audio files
     num_workers: int = 0  # DataLoader workers for the streaming path
-    cache_mb: float = 512.0  # per-process LRU cache of decoded recordings (streaming path)
+    cache_mb: float = 512.0  # per-process LRU cache of decoded recordings (streaming path, cache_dir "off")
+    cache_dir: str = "auto"  # preprocessed recordings (train.cache): "auto" (~/.cache/...), a folder, "off"
+    preprocess_workers: int = 0  # processes that fill the cache (0: one per core, at most 8, shared by ranks)
 
     # ---- optimisation ----------------------------------------------------------------------
     batch_size: int = 32  # per process; DDP's global batch is batch_size * world size

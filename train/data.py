@@ -344,6 +344,63 @@ def load_recording(pair: Pair, keep_audio: bool = False, hands: bool = False) ->
                      audio if keep_audio else None, pair.role, pair.speaker)
 
 
+class Recordings:
+    """The recordings of ``pairs``, loaded one at a time by ``loader`` (``Pair -> Recording``)
+    each time it is iterated: a corpus that is never all in memory at once."""
+
+    def __init__(self, pairs: Sequence[Pair], loader=None, hands: bool = False) -> None:
+        self.pairs = list(pairs)
+        self.loader = loader if loader is not None else (lambda p: load_recording(p, hands=hands))
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __iter__(self) -> Iterator[Recording]:
+        for pair in self.pairs:
+            yield self.loader(pair)
+
+
+class TrainingWindows:
+    """At most about ``max_frames`` training frames of ``recordings``, as "train"-role windows
+    of ``window`` frames spread evenly over every recording's training part, each recording
+    contributing in proportion to its length (all of the training parts when they hold fewer
+    frames). Re-iterable; one window in memory at a time. For what is fitted on the training
+    data at export (code statistics, code priors, finger gain): its cost and the model file stay
+    bounded however large the corpus."""
+
+    def __init__(self, recordings: Iterable[Recording], val_fraction: float, max_frames: int,
+                 window: int = 256) -> None:
+        self.recordings = recordings
+        self.val_fraction = val_fraction
+        self.max_frames = int(max_frames)
+        self.window = int(window)
+        self._total: int | None = None
+
+    def total_training_frames(self) -> int:
+        if self._total is None:
+            self._total = sum(rec.n_train(self.val_fraction) for rec in self.recordings)
+        return self._total
+
+    def __iter__(self) -> Iterator[Recording]:
+        total = self.total_training_frames()
+        share = 1.0 if total <= self.max_frames else self.max_frames / total
+        for rec in self.recordings:
+            n = rec.n_train(self.val_fraction)
+            if n < 2:
+                continue
+            if share >= 1.0:
+                spans = [(0, n)]
+            else:
+                length = min(self.window, n)
+                count = max(1, int(round(n * share / length)))
+                starts = np.linspace(0, n - length, count).round().astype(int)
+                spans = [(int(a), int(a) + length) for a in starts]
+            for a, b in spans:
+                yield Recording(rec.name if (a, b) == (0, n) else f"{rec.name}[{a}:{b}]",
+                                np.array(rec.motion[a:b]), np.array(rec.features[a:b]), None, "train",
+                                rec.speaker)
+
+
 # ---- feature normalisation ---------------------------------------------------------------------
 @dataclass
 class FeatureStats:
@@ -471,9 +528,10 @@ class InMemoryCrops:
 class RecordingCache:
     """LRU cache of loaded recordings bounded by ``max_bytes`` (0 disables caching)."""
 
-    def __init__(self, max_bytes: float, hands: bool = False) -> None:
+    def __init__(self, max_bytes: float, hands: bool = False, loader=None) -> None:
         self.max_bytes = max_bytes
         self.hands = hands
+        self.loader = loader  # Pair -> Recording (e.g. train.cache.FeatureCache.load); default decodes
         self._items: collections.OrderedDict[Pair, Recording] = collections.OrderedDict()
         self._bytes = 0
 
@@ -481,7 +539,7 @@ class RecordingCache:
         if pair in self._items:
             self._items.move_to_end(pair)
             return self._items[pair]
-        rec = load_recording(pair, hands=self.hands)
+        rec = self.loader(pair) if self.loader is not None else load_recording(pair, hands=self.hands)
         if rec.n_bytes <= self.max_bytes:
             self._items[pair] = rec
             self._bytes += rec.n_bytes
@@ -502,7 +560,7 @@ class StreamingCrops(IterableDataset):
 
     def __init__(self, pairs: Sequence[Pair], stats: FeatureStats, crop_frames: int, val_fraction: float,
                  mirror_prob: float = 0.5, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 cache_mb: float = 512.0, buffer_size: int = 256, hands: bool = False) -> None:
+                 cache_mb: float = 512.0, buffer_size: int = 256, hands: bool = False, loader=None) -> None:
         super().__init__()
         if not pairs:
             raise DataError("StreamingCrops needs at least one recording")
@@ -517,6 +575,7 @@ class StreamingCrops(IterableDataset):
         self.cache_mb = cache_mb
         self.buffer_size = buffer_size
         self.hands = hands
+        self.loader = loader  # Pair -> Recording (train.cache: memory-mapped; then pass cache_mb=0)
 
     def shard(self) -> tuple[list[Pair], int]:
         """This process's recordings and shard index."""
@@ -534,7 +593,7 @@ class StreamingCrops(IterableDataset):
             return
         for _ in range(math.ceil(n / self.crop_frames)):
             start = int(rng.integers(n - self.crop_frames + 1))
-            motion = rec.motion[start:start + self.crop_frames]
+            motion = np.array(rec.motion[start:start + self.crop_frames])  # a copy: no memory map kept
             if rng.random() < self.mirror_prob:
                 motion = mirror_motion(motion)
             yield motion, self.stats.normalise(rec.features[start:start + self.crop_frames])
@@ -542,7 +601,7 @@ class StreamingCrops(IterableDataset):
     def __iter__(self):
         pairs, index = self.shard()
         rng = np.random.default_rng([self.seed, index])
-        cache = RecordingCache(self.cache_mb * 2**20, self.hands)
+        cache = RecordingCache(self.cache_mb * 2**20, self.hands, self.loader)
         buffer: list[tuple[np.ndarray, np.ndarray]] = []
         for epoch in itertools.count():
             produced = False

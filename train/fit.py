@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from core.config import ModelConfig
 from core.model_file import load_model
 from core.rotations import axis_angle_to_matrix, matrix_to_sixd
 from core.skeleton import hand_mean
+from train.cache import FeatureCache
 from train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.data import (
@@ -49,6 +51,7 @@ from train.data import (
     InMemoryCrops,
     Pair,
     Recording,
+    Recordings,
     StreamingCrops,
     batch_crops,
     find_pairs,
@@ -125,14 +128,13 @@ class TrainingData:
     pairs: list[Pair]
     recordings: list[Recording] | None  # in-memory path only
     hands: bool = False  # recordings carry the finger joints too
+    loader: Callable[[Pair], Recording] | None = None  # Pair -> Recording (the cache's, or decoding)
 
-    def iter_recordings(self) -> Iterator[Recording]:
-        """The recordings, loaded lazily on the streaming path."""
+    def iter_recordings(self) -> Iterable[Recording]:
+        """The recordings: the in-memory list, else loaded lazily one at a time (re-iterable)."""
         if self.recordings is not None:
-            yield from self.recordings
-        else:
-            for pair in self.pairs:
-                yield load_recording(pair, hands=self.hands)
+            return self.recordings
+        return Recordings(self.pairs, self.loader, self.hands)
 
 
 def use_memory(config: TrainConfig, pairs: list[Pair]) -> bool:
@@ -141,12 +143,30 @@ def use_memory(config: TrainConfig, pairs: list[Pair]) -> bool:
     return sum(p.n_bytes for p in pairs) <= config.memory_limit_mb * 2**20
 
 
+def recording_loader(config: TrainConfig, pairs: list[Pair], rt: Runtime) -> Callable[[Pair], Recording]:
+    """How recordings are read: from the preprocessed cache (``train.cache``; each rank fills
+    its share of the missing entries, in parallel, then waits for the others), or decoded each
+    time (``cache_dir = "off"``)."""
+    if config.cache_dir == "off":
+        return functools.partial(load_recording, hands=config.hands)
+    cache = FeatureCache(None if config.cache_dir == "auto" else config.cache_dir, config.hands)
+    workers = config.preprocess_workers or max(1, min(8, (os.cpu_count() or 1) // rt.world_size))
+    report = cache.build(pairs[rt.rank::rt.world_size], workers, progress=rt.is_main)
+    if rt.distributed:
+        dist.barrier()
+    if rt.is_main:
+        tqdm.write(f"preprocess: {report['built']} of {report['recordings']} recording(s) decoded into "
+                   f"{cache.root} in {report['seconds']:.1f} s (rank 0's share; the rest were cached)")
+    return cache.load
+
+
 def build_data(config: TrainConfig, rt: Runtime, start_step: int) -> TrainingData:
     """Find and load the data; crops are drawn from a stream seeded by (seed, rank, start_step)."""
     pairs = find_pairs(config.data_dir, config.speakers, config.additional, bone_map=config.bone_map)
+    loader = recording_loader(config, pairs, rt)
     seed = derive_seed(config.seed, rt.rank, start_step)
     if use_memory(config, pairs):
-        recordings = [load_recording(p, hands=config.hands) for p in pairs]
+        recordings = [loader(p) for p in pairs]
         stats = FeatureStats.from_recordings(recordings, config.val_fraction)
         crops = InMemoryCrops(recordings, stats, config.crop_frames, config.val_fraction,
                               config.mirror_prob, rt.device)
@@ -155,20 +175,21 @@ def build_data(config: TrainConfig, rt: Runtime, start_step: int) -> TrainingDat
     else:
         recordings = None
         own = pairs[rt.rank::rt.world_size]
-        sums = FeatureStats.sums((load_recording(p, hands=config.hands) for p in own), config.val_fraction)
+        sums = FeatureStats.sums((loader(p) for p in own), config.val_fraction)
         if rt.distributed:
             total = torch.from_numpy(sums)
             dist.all_reduce(total)
             sums = total.numpy()
         stats = FeatureStats.from_sums(sums)
+        cache_mb = config.cache_mb if config.cache_dir == "off" else 0.0  # memory maps need no LRU
         dataset = StreamingCrops(pairs, stats, config.crop_frames, config.val_fraction, config.mirror_prob,
-                                 seed=seed, rank=rt.rank, world_size=rt.world_size, cache_mb=config.cache_mb,
-                                 hands=config.hands)
-        loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers,
-                            pin_memory=rt.device.type == "cuda", persistent_workers=config.num_workers > 0)
+                                 seed=seed, rank=rt.rank, world_size=rt.world_size, cache_mb=cache_mb,
+                                 hands=config.hands, loader=loader)
+        loader_ = DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers,
+                             pin_memory=rt.device.type == "cuda", persistent_workers=config.num_workers > 0)
         batches = ((m.to(rt.device, non_blocking=True), f.to(rt.device, non_blocking=True))
-                   for m, f in loader)
-    data = TrainingData(stats, batches, [], pairs, recordings, config.hands)
+                   for m, f in loader_)
+    data = TrainingData(stats, batches, [], pairs, recordings, config.hands, loader)
     if rt.is_main:
         crops = tile_crops(data.iter_recordings(), stats, config.crop_frames, config.val_fraction, "val",
                            max_crops=config.val_batches * config.batch_size)

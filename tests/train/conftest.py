@@ -21,6 +21,20 @@ TINY = ModelConfig(audio_channels=(8, 8), motion_channels=(8, 8), decoder_channe
                    audio_head_hidden=8, decoder_head_hidden=16)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache(tmp_path_factory):
+    """The preprocessed-recordings cache (train.cache) of these tests lives in a temporary folder."""
+    import os
+
+    old = os.environ.get("A2G_CACHE")
+    os.environ["A2G_CACHE"] = str(tmp_path_factory.mktemp("a2g_cache"))
+    yield
+    if old is None:
+        os.environ.pop("A2G_CACHE", None)
+    else:
+        os.environ["A2G_CACHE"] = old
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """The CI machine is small and shared: one torch thread per test process."""
