@@ -107,9 +107,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "fit":
+        from torch.distributed.elastic.multiprocessing.errors import record
+
         from train.fit import fit
 
-        fit(_config_from(args), resume=args.resume)
+        # under torchrun, a failing rank's error and traceback go into torchrun's summary
+        record(fit)(_config_from(args), resume=args.resume)
     elif args.command == "evaluate":
         from train.evaluate import evaluate
 

@@ -87,6 +87,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:1"
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     compile: bool = False  # torch.compile the model (CUDA)
+    ddp_timeout_s: float = 900.0  # DDP: a rank waiting longer than this on the others fails with the reason
 
     # ---- model / ablation ------------------------------------------------------------------
     variant: str = "full"

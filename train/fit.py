@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import functools
 import json
 import math
@@ -108,7 +109,8 @@ def setup_runtime(config: TrainConfig) -> Runtime:
         torch.cuda.set_device(device)
     owns_group = not dist.is_initialized()
     if owns_group:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                timeout=datetime.timedelta(seconds=config.ddp_timeout_s))
     return Runtime(rank, world_size, device, owns_group)
 
 
@@ -198,6 +200,27 @@ def build_data(config: TrainConfig, rt: Runtime, start_step: int) -> TrainingDat
                              f"to validate on in {config.data_dir}")
         data.val_batches = batch_crops(crops, config.batch_size)
     return data
+
+
+def check_losses_finite(total: torch.Tensor, terms: dict, rt: Runtime, step: int) -> None:
+    """Raise ``FloatingPointError`` on every rank when the loss of any rank is not finite, naming
+    the rank(s) and values (under DDP the ranks share their losses in one all-reduce, so none is
+    left waiting for a rank that stopped)."""
+    loss = float(total.detach())
+    if rt.distributed:
+        losses = torch.zeros(rt.world_size, dtype=torch.float64, device=rt.device)
+        losses[rt.rank] = loss
+        dist.all_reduce(losses)
+        values = losses.tolist()
+    else:
+        values = [loss]
+    bad = [r for r, v in enumerate(values) if not math.isfinite(v)]
+    if bad:
+        detail = {k: float(v) for k, v in terms.items()} if rt.rank in bad else {}
+        raise FloatingPointError(
+            f"step {step}: the loss is not finite on rank(s) {bad} ({', '.join(f'{values[r]}' for r in bad)})"
+            + (f"; this rank's terms {detail}" if detail else "; see that rank's error for its terms")
+            + ". Every rank stops; resume from the last checkpoint with a lower --lr or --grad-clip")
 
 
 # ---- side jobs ---------------------------------------------------------------------------------
@@ -376,13 +399,13 @@ def fit(config: TrainConfig, model_config: ModelConfig | None = None, resume: bo
         steps_since += 1
         done = step + 1
         last = done == config.steps
+        logging = done % config.log_every == 0 or last
+        if logging:
+            check_losses_finite(total, terms, rt, done)  # every rank, so all stop together
         if not rt.is_main:
             continue
-        if done % config.log_every == 0 or last:
+        if logging:
             loss = float(total.detach())
-            if not math.isfinite(loss):
-                values = {k: float(v) for k, v in terms.items()}
-                raise FloatingPointError(f"step {done}: loss is {loss}; terms {values}")
             now = time.perf_counter()
             sps = steps_since / max(now - t_last, 1e-9)
             t_last, steps_since = now, 0
@@ -400,11 +423,11 @@ def fit(config: TrainConfig, model_config: ModelConfig | None = None, resume: bo
             save_checkpoint(ckpt_path, model, optimizer, done, config, data.stats)
     bar.close()
 
+    if rt.distributed and rt.owns_group:
+        # training is over on every rank (the last step's gradients were averaged): leave the group
+        # now, so no rank waits on a barrier while rank 0 exports (however long that takes)
+        dist.destroy_process_group()
     if rt.is_main:
         export_run(model, config, data.stats, data.iter_recordings(), rt.device, out / MODEL_NAME,
                    config.steps, recordings_metadata(data.pairs))
-    if rt.distributed:
-        dist.barrier()
-        if rt.owns_group:
-            dist.destroy_process_group()
     return model
