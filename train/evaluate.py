@@ -127,15 +127,26 @@ class EvalData:
 #: give the FGD reference and the BC speed normaliser; bounded so evaluation memory does not
 #: grow with the corpus.
 REFERENCE_RECORDINGS = 16
+#: At most this many held-out recordings are evaluated, spread evenly over them (sorted by
+#: name): evaluation memory and time stay bounded however large the corpus.
+EVAL_MAX_RECORDINGS = 64
+
+
+def spread(items: list, count: int) -> list:
+    """At most ``count`` of ``items``, evenly spaced (all of them when there are fewer)."""
+    if len(items) <= count:
+        return list(items)
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, count).round()]
 
 
 def load_eval_data(data_dir, val_fraction: float, speakers: str | None = None) -> EvalData:
     """The held-out speech and motion of ``data_dir``: a flat folder's validation tails, or the
     ``test`` rows of BEAT2 as published (whole recordings; the training reference and further
-    real takes then come from ``REFERENCE_RECORDINGS`` of its ``train`` rows), of ``speakers``."""
+    real takes then come from ``REFERENCE_RECORDINGS`` of its ``train`` rows), of ``speakers``;
+    at most ``EVAL_MAX_RECORDINGS`` of them, spread evenly."""
     segments, train_positions, takes, take_rotations, take_features = [], [], [], [], []
     published = beat2_root(data_dir) is not None
-    for pair in find_pairs(data_dir, speakers, rows="test"):
+    for pair in spread(find_pairs(data_dir, speakers, rows="test"), EVAL_MAX_RECORDINGS):
         rec = load_recording(pair, keep_audio=True, hands=True)
         n_train = rec.n_train(val_fraction)
         rotations = motion_to_rotations(rec.motion)
@@ -151,8 +162,7 @@ def load_eval_data(data_dir, val_fraction: float, speakers: str | None = None) -
             train_positions.append(positions[:n_train])
     if published:
         train = [p for p in find_pairs(data_dir, speakers) if p.role == "train"]
-        step = max(1, len(train) // REFERENCE_RECORDINGS)
-        for pair in train[::step][:REFERENCE_RECORDINGS]:  # also real takes for the window statistics
+        for pair in spread(train, REFERENCE_RECORDINGS):  # also real takes for the window statistics
             rec = load_recording(pair, hands=True)
             rotations = motion_to_rotations(rec.motion)
             train_positions.append(positions_cm(rotations))
