@@ -361,12 +361,13 @@ class Recordings:
 
 
 class TrainingWindows:
-    """At most about ``max_frames`` training frames of ``recordings``, as "train"-role windows
-    of ``window`` frames spread evenly over every recording's training part, each recording
-    contributing in proportion to its length (all of the training parts when they hold fewer
-    frames). Re-iterable; one window in memory at a time. For what is fitted on the training
-    data at export (code statistics, code priors, finger gain): its cost and the model file stay
-    bounded however large the corpus."""
+    """At most ``max_frames`` training frames of ``recordings``: all of their training parts when
+    they hold fewer, else ``max_frames // window`` windows of ``window`` frames placed evenly
+    along all training frames in a row (so every stretch of the corpus, and every speaker, is
+    represented in proportion to its length), as "train"-role recordings. Re-iterable; one
+    window in memory at a time. For what is fitted on the training data at export (code
+    statistics, code priors, finger gain): its cost and the model file stay bounded however
+    large the corpus."""
 
     def __init__(self, recordings: Iterable[Recording], val_fraction: float, max_frames: int,
                  window: int = 256) -> None:
@@ -374,28 +375,42 @@ class TrainingWindows:
         self.val_fraction = val_fraction
         self.max_frames = int(max_frames)
         self.window = int(window)
-        self._total: int | None = None
+        self._lengths: list[int] | None = None
+
+    def training_lengths(self) -> list[int]:
+        """Training frames of each recording (one pass over them, remembered)."""
+        if self._lengths is None:
+            self._lengths = [rec.n_train(self.val_fraction) for rec in self.recordings]
+        return self._lengths
 
     def total_training_frames(self) -> int:
-        if self._total is None:
-            self._total = sum(rec.n_train(self.val_fraction) for rec in self.recordings)
-        return self._total
+        return sum(self.training_lengths())
+
+    def spans(self) -> list[list[tuple[int, int]]]:
+        """Per recording, the ``(start, end)`` frames of its windows."""
+        lengths = self.training_lengths()
+        total = sum(lengths)
+        if total <= self.max_frames:
+            return [[(0, n)] if n >= 2 else [] for n in lengths]
+        count = max(1, self.max_frames // self.window)
+        centres = (np.arange(count) + 0.5) * total / count  # evenly along all frames in a row
+        ends = np.cumsum(lengths)
+        owner = np.searchsorted(ends, centres, side="right")
+        out: list[list[tuple[int, int]]] = [[] for _ in lengths]
+        for centre, k in zip(centres, owner, strict=True):
+            n = lengths[k]
+            length = min(self.window, n)
+            offset = centre - (ends[k] - n)
+            start = int(np.clip(round(offset - length / 2), 0, n - length))
+            if length >= 2 and (start, start + length) not in out[k]:
+                out[k].append((start, start + length))
+        return out
 
     def __iter__(self) -> Iterator[Recording]:
-        total = self.total_training_frames()
-        share = 1.0 if total <= self.max_frames else self.max_frames / total
-        for rec in self.recordings:
+        spans = self.spans()
+        for rec, windows in zip(self.recordings, spans, strict=True):
             n = rec.n_train(self.val_fraction)
-            if n < 2:
-                continue
-            if share >= 1.0:
-                spans = [(0, n)]
-            else:
-                length = min(self.window, n)
-                count = max(1, int(round(n * share / length)))
-                starts = np.linspace(0, n - length, count).round().astype(int)
-                spans = [(int(a), int(a) + length) for a in starts]
-            for a, b in spans:
+            for a, b in windows:
                 yield Recording(rec.name if (a, b) == (0, n) else f"{rec.name}[{a}:{b}]",
                                 np.array(rec.motion[a:b]), np.array(rec.features[a:b]), None, "train",
                                 rec.speaker)

@@ -68,9 +68,11 @@ def test_training_windows_are_bounded_and_spread(corpus):
     assert [w.name for w in everything] == [f"take{i}" for i in range(6)]  # all fits: whole training parts
     assert sum(w.n_frames for w in everything) == sum(r.n_train(0.15) for r in recordings)
     bounded = list(TrainingWindows(recordings, 0.15, max_frames=600, window=64))
-    total = sum(w.n_frames for w in bounded)
-    assert 400 <= total <= 800 and all(w.n_frames == 64 and w.role == "train" for w in bounded)
-    assert {w.name.split("[")[0] for w in bounded} == {f"take{i}" for i in range(6)}  # every recording
+    assert sum(w.n_frames for w in bounded) == 9 * 64 and all(w.role == "train" for w in bounded)
+    assert {w.name.split("[")[0] for w in bounded} == {f"take{i}" for i in range(6)}  # spread over all
+    # a corpus ten times larger keeps the same bound
+    tenfold = list(TrainingWindows(Recordings(find_pairs(corpus) * 10), 0.15, max_frames=600, window=64))
+    assert sum(w.n_frames for w in tenfold) == 9 * 64
 
 
 def test_a_second_run_reads_the_cache(corpus, tmp_path):

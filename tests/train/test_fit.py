@@ -198,7 +198,8 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(excerpt, tmp_path):
         proc.wait()
     killed_at = load_checkpoint(out / CHECKPOINT_NAME)["step"]
     assert killed_at >= 6 and killed_at % 3 == 0
-    assert not list(out.glob("*.tmp"))  # no half-written checkpoint left behind
+    # (ckpt.pt was read above: a kill during a save leaves at most a stray temporary file, never
+    # a half-written checkpoint)
     fit(TrainConfig(steps=killed_at + 2, **settings), TINY, resume=True)
     assert load_checkpoint(out / CHECKPOINT_NAME)["step"] == killed_at + 2
     steps = [r["step"] for r in read_log(out / LOG_NAME) if r["split"] == "train"]
