@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p_eval = sub.add_parser("evaluate", help="metrics table and plots on the validation split")
     p_eval.add_argument("--model", required=True, help="our exported model (.json) or run folder")
-    p_eval.add_argument("--data", required=True, help="data folder (the validation tails are used)")
+    p_eval.add_argument("--data", required=True,
+                        help="data folder (flat: its validation tails; BEAT2 as published: its test rows)")
     p_eval.add_argument("--out", required=True, help="folder for results.md, results.json and PNGs")
     p_eval.add_argument("--baselines", nargs="*", default=[],
                         help="run folders / model files / checkpoints of ablations and baselines")
@@ -106,6 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     p_convert.add_argument("--bone-map", default="", help="a bone-map preset (.json) for odd bone names")
 
     args = parser.parse_args(argv)
+    from core.errors import UserError
+
+    try:
+        return _run(args)
+    except UserError as exc:  # bad input: the message says what to do; no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "fit":
         from torch.distributed.elastic.multiprocessing.errors import record
 
@@ -124,14 +135,9 @@ def main(argv: list[str] | None = None) -> int:
 
         bench(args.batch_size, args.crop_frames, args.steps, args.variant, args.threads)
     elif args.command == "convert":
-        from core.errors import UserError
         from train.convert import convert_bvh
 
-        try:
-            print(convert_bvh(args.bvh, args.out, args.bone_map))
-        except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        print(convert_bvh(args.bvh, args.out, args.bone_map))
     elif args.command == "export":
         from train.export import DEFAULT_PRIOR, export_checkpoint, reexport_model_file
 

@@ -157,8 +157,9 @@ def recording_loader(config: TrainConfig, pairs: list[Pair], rt: Runtime) -> Cal
     if rt.distributed:
         dist.barrier()
     if rt.is_main:
-        tqdm.write(f"preprocess: {report['built']} of {report['recordings']} recording(s) decoded into "
-                   f"{cache.root} in {report['seconds']:.1f} s (rank 0's share; the rest were cached)")
+        share = f" (rank 0's share of {len(pairs)})" if rt.distributed else ""
+        tqdm.write(f"preprocess: {report['built']} of {report['recordings']} recording(s){share} decoded "
+                   f"into {cache.root} in {report['seconds']:.1f} s; the rest were already there")
     return cache.load
 
 
