@@ -215,6 +215,12 @@ def _flat_pairs(root: Path, chosen, bone_map: str) -> list[Pair]:
     return pairs
 
 
+def training_pairs(pairs: Sequence[Pair]) -> list[Pair]:
+    """The recordings that hold training frames (roles "train" and "split"), e.g. to shard
+    training crops over: a shard of validation rows only would have nothing to give."""
+    return [p for p in pairs if p.role in ("train", "split")]
+
+
 def recordings_metadata(pairs: list[Pair]) -> dict:
     """What the model file records about its data: ``train_recordings`` and ``val_recordings``
     (names; a flat folder's recordings are in both: their tails validate), ``speakers``."""

@@ -59,6 +59,7 @@ from train.data import (
     load_recording,
     recordings_metadata,
     tile_crops,
+    training_pairs,
 )
 from train.export import MODEL_NAME, export_run
 from train.losses import TrainingStep
@@ -185,9 +186,9 @@ def build_data(config: TrainConfig, rt: Runtime, start_step: int) -> TrainingDat
             sums = total.numpy()
         stats = FeatureStats.from_sums(sums)
         cache_mb = config.cache_mb if config.cache_dir == "off" else 0.0  # memory maps need no LRU
-        dataset = StreamingCrops(pairs, stats, config.crop_frames, config.val_fraction, config.mirror_prob,
-                                 seed=seed, rank=rt.rank, world_size=rt.world_size, cache_mb=cache_mb,
-                                 hands=config.hands, loader=loader)
+        dataset = StreamingCrops(training_pairs(pairs), stats, config.crop_frames, config.val_fraction,
+                                 config.mirror_prob, seed=seed, rank=rt.rank, world_size=rt.world_size,
+                                 cache_mb=cache_mb, hands=config.hands, loader=loader)
         loader_ = DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers,
                              pin_memory=rt.device.type == "cuda", persistent_workers=config.num_workers > 0)
         batches = ((m.to(rt.device, non_blocking=True), f.to(rt.device, non_blocking=True))

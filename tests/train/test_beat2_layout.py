@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -85,3 +86,20 @@ def test_a_flat_folder_still_splits_each_recording_by_time(excerpt):
     pairs = find_pairs(excerpt)
     assert {p.role for p in pairs} == {"split"}
     assert [p.name for p in find_pairs(excerpt, rows="test")] == [p.name for p in pairs]
+
+
+
+def test_streaming_shards_hold_training_rows_only(beat2_tree):
+    """Two ranks' streaming shards: with the validation row among the recordings, rank 1's shard
+    would be that row alone (no crops: an error); training_pairs leaves it out."""
+    from train.data import FeatureStats, StreamingCrops, training_pairs
+
+    pairs = find_pairs(beat2_tree, "2,4")
+    assert [p.name for p in training_pairs(pairs)] == ["2_scott_0_1_1", "4_lawrence_0_1_1"]
+    stats = FeatureStats(np.zeros(64, np.float32), np.ones(64, np.float32))
+    with pytest.raises(DataError, match="no recording in this shard"):
+        next(iter(StreamingCrops(pairs, stats, 16, 0.15, rank=1, world_size=2, buffer_size=1)))
+    for rank in (0, 1):
+        shard = StreamingCrops(training_pairs(pairs), stats, 16, 0.15, rank=rank, world_size=2, buffer_size=1)
+        motion, feats = next(iter(shard))
+        assert motion.shape == (16, 132) and feats.shape == (16, 64)
