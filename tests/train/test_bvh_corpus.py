@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
+import soundfile
 
 torch = pytest.importorskip("torch")
 
@@ -30,12 +30,13 @@ TAKES = ("2_scott_0_1_1_excerpt", "2_scott_0_2_2_excerpt")
 @pytest.fixture(scope="module")
 def bvh_folder(tmp_path_factory):
     """The excerpt as a mocap user would bring it: Mixamo-named A-pose BVH in centimetres at
-    60 fps, each with its audio (same stem) beside it."""
+    60 fps, each with its WAV (same stem) beside it."""
     folder = tmp_path_factory.mktemp("bvh")
     for name in TAKES:
         motion = read_smplx_npz(EXCERPT / f"{name}.npz").local_rot
         write_take(folder / f"{name}.bvh", motion, 30.0, out_fps=60.0)
-        shutil.copy(EXCERPT / f"{name}.flac", folder / f"{name}.flac")
+        audio, rate = soundfile.read(str(EXCERPT / f"{name}.flac"), dtype="int16")
+        soundfile.write(str(folder / f"{name}.wav"), audio, rate, subtype="PCM_16")
     return folder
 
 
