@@ -15,16 +15,27 @@ from tests.core.rigs import MIXAMO, a_pose_joints, build_rig
 MIXAMO_PREFIXED = {joint: f"mixamorig:{bone}" for joint, bone in MIXAMO.items()}
 
 
+#: Rokoko's names: Mixamo's body, fingers numbered 1 (thumb) to 5 (pinky).
+ROKOKO = {j: b for j, b in MIXAMO.items()
+          if not any(f in j for f in ("index", "middle", "ring", "pinky", "thumb"))}
+for _s, _S in (("left", "Left"), ("right", "Right")):
+    for _f, _n in (("thumb", 1), ("index", 2), ("middle", 3), ("ring", 4), ("pinky", 5)):
+        _segs = ("Metacarpal", "Proximal", "Distal") if _f == "thumb" else ("Proximal", "Medial", "Distal")
+        for _k, _seg in zip((1, 2, 3), _segs, strict=True):
+            ROKOKO[f"{_s}_{_f}{_k}"] = f"{_S}Finger{_n}{_seg}"
+
+
 def write_take(path, local_rot, fps: float = 30.0, out_fps: float | None = None, a_pose: float | None = 40.0,
                scale: float = 100.0, rolls: float = np.pi, fingers: bool = True, trans=None,
-               to_armature=None, seed: int = 0):
+               to_armature=None, seed: int = 0, names=None):
     """Write SMPL-X ``local_rot`` (T, 55, 3, 3) at ``fps`` as a BVH take of a Mixamo-named rig
     (A-pose at ``a_pose`` degrees, or T-pose for None; ``scale`` units per metre: 100 = cm;
-    random bone rolls; an extra root bone and unmapped twist bones under the upper arms),
+    random bone rolls; an extra root bone and unmapped twist bones under the upper arms; other
+    ``names``: ``{joint: bone}``),
     resampled to ``out_fps``. ``trans`` (T, 3) moves the root (metres). Returns the path."""
     joints = a_pose_joints(a_pose) if a_pose else None
-    rig, joint_bones = build_rig(MIXAMO_PREFIXED, joints, scale=scale, rolls=rolls, seed=seed,
-                                 fingers=fingers, to_armature=to_armature)
+    rig, joint_bones = build_rig(MIXAMO_PREFIXED if names is None else names, joints, scale=scale,
+                                 rolls=rolls, seed=seed, fingers=fingers, to_armature=to_armature)
     rt = build(rig, joint_bones, n_joints=55)
     rot = np.asarray(local_rot, dtype=np.float64)
     out_fps = fps if out_fps is None else out_fps

@@ -16,7 +16,7 @@ from core.rotations import axis_angle_to_matrix, quat_to_matrix
 from core.skeleton import HAND_JOINTS, JOINT_INDEX, hand_mean
 from core.smplx_npz import read_smplx_npz
 from core.timeline import resample_rotations
-from tests.core.bvh_takes import write_take
+from tests.core.bvh_takes import ROKOKO, write_take
 
 EXCERPT = Path(__file__).resolve().parents[1] / "data" / "beat2_excerpt" / "2_scott_0_1_1_excerpt.npz"
 ARM_SPINE = [("pelvis", "spine1"), ("spine1", "spine2"), ("spine2", "spine3"), ("spine3", "neck")] + [
@@ -105,6 +105,15 @@ def test_a_take_converts_back_to_the_source_motion(case, tmp_path):
           f"fingers median {np.median(fingers):.3f} p95 {np.percentile(fingers, 95):.3f} deg")
     assert np.median(arms) < 3.0 and np.percentile(arms, 95) < 8.0
     assert np.median(fingers) < 3.0 and np.percentile(fingers, 95) < 8.0
+
+
+def test_rokoko_fingers_are_detected(tmp_path):
+    source = read_smplx_npz(EXCERPT).local_rot[:30].astype(np.float64)
+    converted = bvh_to_smplx(read_bvh(write_take(tmp_path / "take.bvh", source, names=ROKOKO)))
+    assert converted.bone_map.scheme == "rokoko" and converted.fingers
+    assert converted.bone_map.joints["left_thumb1"] == ("LeftFinger1Metacarpal",)
+    assert converted.bone_map.joints["right_index1"] == ("RightFinger2Proximal",)
+    assert _errors(source, converted.local_rot, FINGERS + ARM_SPINE).max() < 0.01
 
 
 def test_a_take_without_fingers_gets_relaxed_hands(tmp_path):
