@@ -188,10 +188,10 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int,
         from . import rigify
 
         rigify.key_fk(obj, action, job.rig.controls, float(frames[0]))
-    if job.rig.constrained:  # bones under constraint-driven parents: keys from the evaluated rig
-        from .rig_eval import refine
+    if job.rig.constrained:  # bones under constraint-driven parents: checked on the evaluated rig
+        from .rig_eval import settle
 
-        refine(obj, action, job.rig, frames, quats)
+        settle(obj, action, job.rig, frames, quats)
     actions.seal(obj, action, written)
     return action
 

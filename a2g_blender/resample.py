@@ -165,9 +165,11 @@ def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
     step(0.55)
     new = keys(new_recipe.resamples)
     step(0.9)
-    # bones keyed against the evaluated rig (rig_eval) differ from the replay by design: the
-    # other bones tell whether the take is still what its recipe makes
-    plain = [k for k, n in enumerate(job.rig.bone_names) if n not in job.rig.constrained] or \
+    # bones keyed against the evaluated rig frame by frame (rig_eval.refine) differ from the
+    # replay by design: the other bones tell whether the take is still what its recipe makes
+    # (keys solved in numpy, body.chain, replay exactly)
+    plain = [k for k, n in enumerate(job.rig.bone_names)
+             if job.rig.chain is not None or n not in job.rig.constrained] or \
         list(range(len(job.rig.bone_names)))
     replayed = same_keys(old[:, plain], job.current[:, plain])
     quats = new if replayed else blend_edges(job.current, new, tl.fps)
@@ -200,10 +202,10 @@ def apply(result: ResampleResult):
         co[idx, 1] = result.quats[:, b, i]
         fc.keyframe_points.foreach_set("co", co.ravel())
         fc.update()
-    if job.rig.constrained:  # keys under constraint-driven parents: from the evaluated rig
-        from .rig_eval import refine
+    if job.rig.constrained:  # keys under constraint-driven parents: checked on the evaluated rig
+        from .rig_eval import settle
 
-        refine(obj, action, job.rig, np.arange(fa, fb + 1, dtype=np.float64), result.quats)
+        settle(obj, action, job.rig, np.arange(fa, fb + 1, dtype=np.float64), result.quats)
     write_recipe(action, result.recipe)
     if not edited:
         actions.seal(obj, action)  # the new keys are generated ones too

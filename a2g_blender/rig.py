@@ -46,6 +46,7 @@ class BodyRig:
     model_joints: int = 22  # joints of the model's motion (22 body, 52 with the fingers)
     joints: tuple[int, ...] = ()  # the SMPL-X joint each keyed bone plays (bone_names' order)
     columns: tuple[int, ...] = ()  # SMPL-X rigs: each keyed bone's column in the model's output
+    chain: object = None  # core.bone_constraints.BoneChain: those keys solved in numpy (rig_eval)
 
 
 def bone_name_map(bones) -> dict[str, str]:
@@ -201,11 +202,15 @@ def retarget_rig(obj, n_joints: int = 22) -> BodyRig:
         rt = build(target_of(obj), bone_map.joints, 22 if n_joints == 22 else 55)
     pose_bones = obj.pose.bones
     non_quat = tuple(n for n in rt.keyed if pose_bones[n].rotation_mode != "QUATERNION")
-    from .rig_eval import constrained_bones
+    from .rig_eval import constrained_bones, read_chain
 
-    return BodyRig(rt.keyed, None, "Z", non_quat, rt, bone_map.scheme, controls,
-                   tuple(constrained_bones(obj, rt.keyed)), int(n_joints),
-                   tuple(int(j) for j in rt.key_joint))
+    constrained = tuple(constrained_bones(obj, rt.keyed))
+    chain = None
+    if constrained:  # read with a Rigify rig's limbs at FK, as generation keys them
+        with rigify.at_fk(obj, controls):
+            chain = read_chain(obj, rt.keyed)
+    return BodyRig(rt.keyed, None, "Z", non_quat, rt, bone_map.scheme, controls, constrained,
+                   int(n_joints), tuple(int(j) for j in rt.key_joint), chain=chain)
 
 
 def scene_quaternions(body: BodyRig, local_rot, first: int, end: int, fps: float) -> np.ndarray:
@@ -222,4 +227,12 @@ def scene_quaternions(body: BodyRig, local_rot, first: int, end: int, fps: float
             local = local[:, list(body.columns)]
         return to_scene_quaternions(local, first, end, fps, body.change)
     q = resample_rotations(np.asarray(local_rot, dtype=np.float64), MODEL_FPS, fps, end - first)
-    return to_target(body.retarget, quat_to_matrix(q))
+    if body.chain is None:
+        return to_target(body.retarget, quat_to_matrix(q))
+    from .core.bone_constraints import solve
+    from .core.retarget import target_poses
+    from .core.rotations import matrix_to_quat, quat_make_continuous
+
+    keys = quat_make_continuous(matrix_to_quat(solve(body.chain, target_poses(body.retarget,
+                                                                              quat_to_matrix(q)))))
+    return keys * np.where(keys[:1, :, :1] < 0, -1.0, 1.0) if keys.shape[0] else keys

@@ -303,6 +303,19 @@ def _power(r, frac: float) -> np.ndarray:
 # ---- forward -----------------------------------------------------------------------------------
 def target_rotations(rt: Retarget, local_rot) -> np.ndarray:
     """Pose-bone rotation matrices (T, K, 3, 3) of ``rt.keyed`` for SMPL-X ``local_rot``."""
+    return _forward(rt, local_rot)[1]
+
+
+def target_poses(rt: Retarget, local_rot) -> np.ndarray:
+    """Armature-space rotations (T, K, 3, 3) the keyed bones ``rt.keyed`` must show for SMPL-X
+    ``local_rot`` (``P_b``; what core.bone_constraints.solve takes for constrained rigs)."""
+    glob = _forward(rt, local_rot)[0]
+    return glob[:, rt.key_index]
+
+
+def _forward(rt: Retarget, local_rot) -> tuple[np.ndarray, np.ndarray]:
+    """(armature-space rotations (T, R, 3, 3) of ``rt.names``, pose-bone rotations (T, K, 3, 3)
+    of ``rt.keyed``) for SMPL-X ``local_rot``."""
     g = smplx_globals(to_smplx_order(local_rot), max(rt.n_joints, 22))
     a = rt.axes
     d = a @ g @ a.T  # (T, J, 3, 3) armature space
@@ -330,7 +343,7 @@ def target_rotations(rt: Retarget, local_rot) -> np.ndarray:
                 out[:, k] = m.T @ rt.rest_rot[p] @ np.swapaxes(glob[:, p], -1, -2) @ glob[:, i]
         else:
             glob[:, i] = m if p < 0 else glob[:, p] @ rt.rest_rot[p].T @ m
-    return out
+    return glob, out
 
 
 def to_target(rt: Retarget, local_rot) -> np.ndarray:

@@ -386,6 +386,52 @@ def test_rigify_control_rig_keys_fk_controls(real_speech, record_property, tmp_p
     assert fig["arms_median"] < ARM_MEDIAN_DEG and fig["arms_p95"] < ARM_P95_DEG
 
 
+@needs_rigify
+def test_rigify_control_rig_keys_solved_in_numpy_match_the_frame_by_frame_refinement(
+        addon, record_property, tmp_path_factory):
+    """The FK controls' keys come from the rig's constraint chain read once (numpy), not from
+    evaluating the rig frame by frame: Blender shows the keyed bones where the numpy chain says
+    (sample check), and the deform bones follow as they do with the frame-by-frame refinement."""
+    import dataclasses
+
+    from core.rotations import geodesic_angle
+    from tests.core.rigs import random_motion
+
+    target = rigify_control_rig(tmp_path_factory)
+    body = mod("rig").body_rig(target, 52)  # the fingers too: their chain runs through DEF bones
+    assert body.chain is not None and body.constrained
+    n = 60
+    frames = np.arange(1, n + 1, dtype=np.float64)
+    local = random_motion(n_frames=n, n_joints=52, scale=0.3, seed=4)
+    for name in body.non_quaternion:
+        target.pose.bones[name].rotation_mode = "QUATERNION"
+    deform = [b.name for b in target.data.bones if b.name.startswith("DEF-")]
+    scene = bpy.context.scene
+
+    def keyed(rig, name):
+        quats = mod("rig").scene_quaternions(rig, local, 1, n + 1, 30.0)
+        action = mod("actions").replace_action(target, name, {})
+        mod("keying").write_bone_quaternions(target, action, rig.bone_names, frames, quats)
+        mod("rigify").key_fk(target, action, rig.controls, 1.0)
+        done = mod("rig_eval").settle(target, action, rig, frames, quats)
+        shown = np.empty((n, len(deform), 3, 3))
+        for t, f in enumerate(frames):
+            scene.frame_set(int(f))
+            for k, b in enumerate(deform):
+                shown[t, k] = np.array(target.pose.bones[b].matrix.to_3x3().normalized())
+        return done, shown
+
+    solved, ours = keyed(body, "numpy")
+    assert solved["passes"] == 0 and solved["checked"] < 0.01  # no frame-by-frame pass needed
+    refined, theirs = keyed(dataclasses.replace(body, chain=None), "refined")
+    assert refined["passes"] >= 2
+    angle = np.degrees(geodesic_angle(ours, theirs))
+    print(f"\nRIGIFY deform bones, numpy keys vs frame-by-frame refinement: median "
+          f"{np.median(angle):.4f} deg, p95 {np.percentile(angle, 95):.4f}, max {angle.max():.4f}")
+    record_property("rigify numpy vs refined max deg", float(angle.max()))
+    assert np.median(angle) < 0.01 and angle.max() < 0.1
+
+
 # ---- directing on the artist's rig ------------------------------------------------------------
 def _keys(obj, action, names):
     return mod("keying").read_bone_quaternions(obj, action, names)
