@@ -11,18 +11,19 @@ import bpy
 from .core.errors import message_for
 from .properties import intensity_property, seed_property
 
-_active_worker = None  # the interactive job's worker thread, while one runs
+_active_worker = None  # the last interactive job's worker thread (cancelled ones too)
+STOPPING = "The cancelled job is stopping: wait a moment"
 
 
 def is_running(context) -> bool:
-    """An interactive generation is under way (its worker thread is still computing).
+    """An interactive generation is under way, or a cancelled one is still stopping: its
+    worker thread is still computing, so no new job may start beside it.
 
     Checked on the thread itself, so a job whose modal handler vanished (a file loaded
     meanwhile) cannot leave Generate disabled for good.
     """
     worker = _active_worker
-    return (context.window_manager.a2g_progress.running and worker is not None
-            and worker.is_alive())
+    return worker is not None and worker.is_alive()
 
 
 def armature_blocker(context, purpose: str = "") -> str | None:
@@ -33,6 +34,8 @@ def armature_blocker(context, purpose: str = "") -> str | None:
     if context.scene is None:
         return "No scene"
     if is_running(context):
+        if not context.window_manager.a2g_progress.running:
+            return STOPPING
         return "Gestures are being generated or resampled: wait, or press Esc to cancel"
     if context.mode not in {"OBJECT", "POSE"}:
         return f"Switch to Object or Pose Mode{purpose}"
@@ -173,8 +176,12 @@ class BackgroundJob:
         raise NotImplementedError
 
     def _finish(self, context):
+        """The modal half ends. A cancelled worker that is still computing stays the active
+        one until it stops (it polls the cancel event between and inside its stages), so a new
+        job never overlaps it; its result is dropped."""
         global _active_worker
-        _active_worker = None
+        if _active_worker is self._worker and not self._worker.is_alive():
+            _active_worker = None
         wm = context.window_manager
         wm.event_timer_remove(self._timer)
         wm.progress_end()

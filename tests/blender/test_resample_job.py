@@ -120,6 +120,32 @@ def test_modal_esc_cancels_cleanly(take):
     assert state() == before
 
 
+def test_a_cancelled_job_still_computing_blocks_a_new_one_until_it_stops(take):
+    """Esc while the worker is inside a stage: the modal half ends at once, but the worker stays
+    the active one until it stops, so no new job (Generate, Resample Range) overlaps it."""
+    resample, operators = mod("resample"), mod("operators")
+    release = threading.Event()
+
+    def stuck_compute(job, progress=None, cancelled=None):
+        release.wait(10)  # inside a long stage when Esc comes
+        return resample.compute(job, progress, cancelled)
+
+    before = state()
+    drv, reports = _driver(_job(take), stuck_compute, None)
+    context = bpy.context
+    assert drv.modal(context, Event(type="ESC", value="PRESS")) == {"CANCELLED"}
+    assert not context.window_manager.a2g_progress.running
+    assert operators.is_running(context)  # the cancelled worker has not stopped yet
+    assert bpy.ops.a2g.generate.poll() is False and bpy.ops.a2g.resample_range.poll() is False
+    assert operators.generate_blocker(context) == operators.STOPPING
+    release.set()
+    drv._worker.join()
+    assert drv._worker.result is None  # it saw the cancel and stopped
+    assert not operators.is_running(context)
+    assert bpy.ops.a2g.generate.poll() is True
+    assert state() == before
+
+
 def test_modal_finishes_and_writes_the_range(take):
     resample = mod("resample")
     job = _job(take)
