@@ -215,19 +215,13 @@ def write_motion_npz(path, obj, rig, bone_quats, fps: float, model_local=None) -
     ``model_local`` (T, 52, 3, 3), the model's own 30 fps output: the fingers of a hands model
     that the rig has no bones for are written from it.
     """
-    if rig.retarget is not None:  # the artist's rig: back to SMPL-X through the inverse map
-        from .core.retarget import to_smplx
+    from .core.rig_keys import from_keys
 
-        rot = np.broadcast_to(np.eye(3, dtype=np.float32), (len(bone_quats), NUM_JOINTS, 3, 3)).copy()
-        local = to_smplx(rig.retarget, bone_quats, 55 if rig.retarget.n_joints > 22 else 22)
-        rot[:, : local.shape[1]] = local
+    rot = from_keys(rig.key_target, bone_quats, NUM_JOINTS)  # any rig, core.rig_keys' inverse
+    if rig.retarget is not None:  # the artist's rig: rotations only
         trans = np.zeros((rot.shape[0], 3))
-        write_smplx_npz(path, _unkeyed_fingers(rot, rig, model_local, fps), trans, fps=fps)
-        return
-    from .core.scene_motion import pose_to_smplx_rotations
-
-    rot = pose_to_smplx_rotations(bone_quats, rig.change, joints=rig.joints)
-    trans = np.broadcast_to(armature_translation(obj, rig.up_axis), (rot.shape[0], 3))
+    else:
+        trans = np.broadcast_to(armature_translation(obj, rig.up_axis), (rot.shape[0], 3))
     write_smplx_npz(path, _unkeyed_fingers(rot, rig, model_local, fps), trans, fps=fps)
 
 

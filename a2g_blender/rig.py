@@ -48,6 +48,15 @@ class BodyRig:
     columns: tuple[int, ...] = ()  # SMPL-X rigs: each keyed bone's column in the model's output
     chain: object = None  # core.bone_constraints.BoneChain: those keys solved in numpy (rig_eval)
 
+    @property
+    def key_target(self):
+        """What the keys mean, as core.rig_keys converts them both ways."""
+        from .core.rig_keys import KeyTarget
+
+        columns = tuple(self.columns) if self.columns else tuple(range(len(self.bone_names)))
+        return KeyTarget(tuple(self.joints), None if self.retarget is not None else columns,
+                         self.change, self.retarget, self.chain)
+
 
 def bone_name_map(bones) -> dict[str, str]:
     """SMPL-X joint name -> bone name, for every joint the armature has (any spelling)."""
@@ -215,24 +224,7 @@ def retarget_rig(obj, n_joints: int = 22) -> BodyRig:
 
 def scene_quaternions(body: BodyRig, local_rot, first: int, end: int, fps: float) -> np.ndarray:
     """Bone quaternions (end - first, len(body.bone_names), 4) at scene frames first .. end - 1
-    for the model's 30 fps SMPL-X local rotations (T, J, 3, 3)."""
-    from .core.retarget import to_target
-    from .core.rotations import quat_to_matrix
-    from .core.scene_motion import to_scene_quaternions
-    from .core.timeline import MODEL_FPS, resample_rotations
+    for the model's 30 fps SMPL-X local rotations (T, J, 3, 3) (core.rig_keys.to_keys)."""
+    from .core.rig_keys import to_keys
 
-    if body.retarget is None:  # the keyed bones' columns of the model's output
-        local = np.asarray(local_rot)
-        if body.columns and tuple(body.columns) != tuple(range(local.shape[1])):
-            local = local[:, list(body.columns)]
-        return to_scene_quaternions(local, first, end, fps, body.change)
-    q = resample_rotations(np.asarray(local_rot, dtype=np.float64), MODEL_FPS, fps, end - first)
-    if body.chain is None:
-        return to_target(body.retarget, quat_to_matrix(q))
-    from .core.bone_constraints import solve
-    from .core.retarget import target_poses
-    from .core.rotations import matrix_to_quat, quat_make_continuous
-
-    keys = quat_make_continuous(matrix_to_quat(solve(body.chain, target_poses(body.retarget,
-                                                                              quat_to_matrix(q)))))
-    return keys * np.where(keys[:1, :, :1] < 0, -1.0, 1.0) if keys.shape[0] else keys
+    return to_keys(body.key_target, local_rot, first, end, fps)

@@ -408,8 +408,10 @@ def test_rigify_control_rig_keys_solved_in_numpy_match_the_frame_by_frame_refine
     deform = [b.name for b in target.data.bones if b.name.startswith("DEF-")]
     scene = bpy.context.scene
 
+    made = {}
+
     def keyed(rig, name):
-        quats = mod("rig").scene_quaternions(rig, local, 1, n + 1, 30.0)
+        quats = made[name] = mod("rig").scene_quaternions(rig, local, 1, n + 1, 30.0)
         action = mod("actions").replace_action(target, name, {})
         mod("keying").write_bone_quaternions(target, action, rig.bone_names, frames, quats)
         mod("rigify").key_fk(target, action, rig.controls, 1.0)
@@ -430,6 +432,16 @@ def test_rigify_control_rig_keys_solved_in_numpy_match_the_frame_by_frame_refine
           f"{np.median(angle):.4f} deg, p95 {np.percentile(angle, 95):.4f}, max {angle.max():.4f}")
     record_property("rigify numpy vs refined max deg", float(angle.max()))
     assert np.median(angle) < 0.01 and angle.max() < 0.1
+    # .npz export from the Rigify rig's keys (core.rig_keys.from_keys, no rig evaluation)
+    from core.smplx_npz import read_smplx_npz
+
+    path = tmp_path_factory.mktemp("export") / "rigify.npz"
+    mod("npz_import").write_motion_npz(path, target, body, made["numpy"], 30.0)
+    back = read_smplx_npz(path).local_rot
+    from core.retarget import to_smplx  # the inverse of the plain retargeting's keys: the same
+
+    expected = to_smplx(body.retarget, made["refined"], 55)  # (first-pass keys, rest hierarchy)
+    assert np.degrees(geodesic_angle(back, expected)).max() < 0.01
 
 
 # ---- directing on the artist's rig ------------------------------------------------------------
