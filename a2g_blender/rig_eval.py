@@ -250,12 +250,27 @@ def refine(obj, action, body, frames, quats, wanted=None) -> int:
     whose keys ``quats`` (N, K, 4) were written (from the rest hierarchy, unless the
     armature-space rotations the keyed bones must show are given: ``wanted`` (N, K, 3, 3)).
     The action must be the one ``obj`` plays. Returns the number of passes made."""
+    steps = refine_steps(obj, action, body, frames, quats, wanted)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+#: frames evaluated between two progress reports of :func:`refine_steps`
+REFINE_CHUNK = 64
+
+
+def refine_steps(obj, action, body, frames, quats, wanted=None):
+    """:func:`refine` as a generator: yields the fraction done (0..1) after every
+    :data:`REFINE_CHUNK` evaluated frames, so a caller can report progress and stop it (the
+    scene frame is put back either way); returns the number of passes. Each pass writes its
+    keys (keying.set_bone_quaternions) once all its frames are evaluated."""
     import bpy
 
-    from .compat import fcurves_of
     from .core.retarget import key_under_parent, pose_globals
-    from .core.timeline import key_indices
-    from .keying import quaternion_path
+    from .keying import set_bone_quaternions
 
     rt = body.retarget
     bones = constrained_bones(obj, body.bone_names)
@@ -271,14 +286,7 @@ def refine(obj, action, body, frames, quats, wanted=None) -> int:
     rest = {b: _rotation(data[b].matrix_local) for b in bones}
     parent = {b: pbs[b].parent.name for b in bones}
     parent_rest = {b: _rotation(data[parent[b]].matrix_local) for b in bones}
-    by_path = {(fc.data_path, fc.array_index): fc for fc in fcurves_of(action, obj)}
-    curves = {b: [by_path[(quaternion_path(b), i)] for i in range(4)] for b in bones}
-    index = {}
-    for b in bones:
-        co = np.empty(2 * len(curves[b][0].keyframe_points), dtype=np.float32)
-        curves[b][0].keyframe_points.foreach_get("co", co)
-        index[b] = key_indices(co[0::2], frames)
-    current = {b: quats[:, slot[b]].copy() for b in bones}
+    current = {b: np.asarray(quats)[:, slot[b]].copy() for b in bones}
     scene = bpy.context.scene
     frame_was, subframe_was = scene.frame_current, scene.frame_subframe
     n = frames.size
@@ -291,18 +299,14 @@ def refine(obj, action, body, frames, quats, wanted=None) -> int:
                 scene.frame_set(int(round(f)))
                 for b in bones:
                     poses[b][t] = _rotation(pbs[parent[b]].matrix)
+                if (t + 1) % REFINE_CHUNK == 0:
+                    yield min(0.99, (passes - 1 + (t + 1) / n) / MAX_PASSES)
             change = 0.0
             for b in bones:
                 q, moved = key_under_parent(rest[b], parent_rest[b], poses[b], wanted[b], current[b])
                 change = max(change, moved)
                 current[b] = q
-                for i, fc in enumerate(curves[b]):
-                    co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
-                    fc.keyframe_points.foreach_get("co", co)
-                    co = co.reshape(-1, 2)
-                    co[index[b], 1] = q[:, i]
-                    fc.keyframe_points.foreach_set("co", co.ravel())
-                    fc.update()
+            set_bone_quaternions(obj, action, bones, frames, np.stack([current[b] for b in bones], 1))
             if change < TOLERANCE_DEG:
                 break
     finally:

@@ -444,6 +444,62 @@ def test_rigify_control_rig_keys_solved_in_numpy_match_the_frame_by_frame_refine
     assert np.degrees(geodesic_angle(back, expected)).max() < 0.01
 
 
+def _mechanism_parent(arm, keyed, parent, constraint, target):
+    """Put a mechanism bone "mechanism" between ``keyed`` and its parent ``parent`` (same
+    rest), with ``constraint`` following ``target``: the keyed bone hangs from a
+    constraint-driven parent, as on rigs made with Rigify and similar tools."""
+    bpy.ops.object.mode_set(mode="EDIT")
+    eb = arm.data.edit_bones
+    mch = eb.new("mechanism")
+    mch.head, mch.tail, mch.roll = eb[keyed].head, eb[keyed].tail, eb[keyed].roll
+    mch.parent = eb[parent]
+    eb[keyed].parent = mch
+    bpy.ops.object.mode_set(mode="OBJECT")
+    c = arm.pose.bones["mechanism"].constraints.new(constraint)
+    c.target, c.subtarget = arm, target
+    return c
+
+
+@pytest.mark.parametrize("constraint", ["COPY_ROTATION", "DAMPED_TRACK"])
+def test_keys_under_a_constraint_driven_parent_show_the_wanted_pose(speech, constraint):
+    """A keyed neck under a mechanism bone that copies the left arm's rotation (read once and
+    solved in numpy) or tracks the left hand (not reproduced in numpy: refined frame by frame
+    against the evaluated rig); either way the neck shows the pose the retargeting wants."""
+    target = mixamo_fbx()
+    c = _mechanism_parent(target, "mixamorig:Neck", "mixamorig:Spine2", constraint,
+                          "mixamorig:LeftArm" if constraint == "COPY_ROTATION" else "mixamorig:LeftHand")
+    if constraint == "COPY_ROTATION":
+        c.influence = 0.5
+    body = mod("rig").body_rig(target)
+    assert body.constrained == ("mixamorig:Neck",)
+    why = []
+    chain = mod("rig_eval").read_chain(target, body.bone_names, why)
+    assert (body.chain is not None) == (constraint == "COPY_ROTATION") == (chain is not None)
+    if chain is None:
+        assert why == ["'mechanism': DAMPED_TRACK constraint 'Damped Track'"]
+    pipeline = mod("pipeline")
+    result = pipeline.compute(pipeline.prepare(bpy.context, target, 4))
+    pipeline.apply(result)
+    frames = result.frames
+    from core.retarget import pose_globals, rotation_part, to_target
+    from core.rotations import geodesic_angle, quat_to_matrix
+    from core.timeline import MODEL_FPS, resample_rotations
+
+    local = resample_rotations(result.local, MODEL_FPS, 30.0, len(frames))
+    wanted = pose_globals(body.retarget, to_target(body.retarget, quat_to_matrix(local)))[0]
+    wanted = wanted[:, body.retarget.key_index]
+    k = body.bone_names.index("mixamorig:Neck")
+    scene = bpy.context.scene
+    shown = []
+    for f in frames[::4]:
+        scene.frame_set(int(f))
+        shown.append(rotation_part(np.array(target.pose.bones["mixamorig:Neck"].matrix)))
+    angle = np.degrees(geodesic_angle(np.array(shown), wanted[::4, k]))
+    assert angle.max() < 0.1
+    moved = np.degrees(geodesic_angle(np.array(shown)[1:], np.array(shown)[:1]))
+    assert moved.max() > 1.0  # the motion is real
+
+
 # ---- directing on the artist's rig ------------------------------------------------------------
 def _keys(obj, action, names):
     return mod("keying").read_bone_quaternions(obj, action, names)
