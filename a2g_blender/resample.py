@@ -50,16 +50,16 @@ class ResampleJob:
     seed: int
     timeline: Timeline
     pins: tuple  # core.generate.Pin
-    current: np.ndarray  # (n, 22, 4) the keys in the range now
-    before: np.ndarray | None  # (22, 4) the key just before the range
-    after: np.ndarray | None  # (22, 4) the key just after it
+    current: np.ndarray  # (n, K, 4) the keys of the rig's K keyed bones in the range now
+    before: np.ndarray | None  # (K, 4) the key just before the range
+    after: np.ndarray | None  # (K, 4) the key just after it
     keys: str = ""  # actions.keys_digest of the take when prepared (apply checks it)
 
 
 @dataclass(frozen=True)
 class ResampleResult:
     job: ResampleJob
-    quats: np.ndarray  # (n, 22, 4) new keys for frames span.frame_start .. span.frame_end
+    quats: np.ndarray  # (n, K, 4) new keys for frames span.frame_start .. span.frame_end
     recipe: Recipe  # with the new range
     replayed: bool  # the recipe reproduced the keys that were there
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core.errors import UserError
-from .core.skeleton import BODY_JOINT_NAMES, JOINT_NAMES
+from .core.skeleton import BODY, BODY_JOINT_NAMES, JOINT_NAMES
 
 #: Other spellings of SMPL-X joint names used by existing Blender SMPL-X add-ons.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -43,7 +43,7 @@ class BodyRig:
     scheme: str = "smplx"  # how the bone map was found (core.bone_map.SCHEME_TITLES)
     controls: object = None  # rigify.ControlRig when the keys go on Rigify's FK controls
     constrained: tuple[str, ...] = ()  # keyed bones under constraint-driven parents (rig_eval)
-    model_set: object = None  # core.skeleton.JointSet of the model's motion (BODY, BODY_HANDS)
+    model_set: object = BODY  # core.skeleton.JointSet of the model's motion (BODY, BODY_HANDS)
     joints: tuple[int, ...] = ()  # the SMPL-X joint each keyed bone plays (bone_names' order)
     columns: tuple[int, ...] = ()  # SMPL-X rigs: each keyed bone's column in the model's output
     chain: object = None  # core.bone_constraints.BoneChain: those keys solved in numpy (rig_eval)
@@ -51,9 +51,7 @@ class BodyRig:
     @property
     def model_joints(self) -> int:
         """How many joints the model's motion has (its joint set's size)."""
-        from .core.skeleton import BODY
-
-        return len(self.model_set or BODY)
+        return len(self.model_set)
 
     @property
     def key_target(self):
@@ -124,7 +122,7 @@ def smplx_body_rig(obj, joints=None) -> BodyRig:
     finger bones too (a rig without them gets the body only). Jaw and eyes never get keys.
     """
     from .core.scene_motion import rig_frame_change
-    from .core.skeleton import BODY, joint_set
+    from .core.skeleton import joint_set
 
     model = joint_set(BODY if joints is None else joints)
     _check_object(obj)
@@ -209,7 +207,7 @@ def retarget_rig(obj, joints=None) -> BodyRig:
     from . import rigify
     from .core.errors import about
     from .core.retarget import build
-    from .core.skeleton import BODY, FULL, joint_set
+    from .core.skeleton import FULL, joint_set
 
     model = joint_set(BODY if joints is None else joints)
     _check_object(obj)

@@ -205,37 +205,11 @@ def main(argv=None) -> int:
     return 0
 
 
-_GENERATE_RIGIFY = """
-import os, sys, tempfile
-os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="a2g-rigify-")
-import bpy
-import addon_utils
-bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
-addon_utils.enable("rigify", default_set=True)
-bpy.ops.object.armature_human_metarig_add()
-bpy.ops.pose.rigify_generate()
-bpy.data.libraries.write(sys.argv[1], {bpy.data.objects["rig"]})
-sys.stdout.flush()
-os._exit(0)  # after rigify_generate the bpy 4.5 module hangs in its exit handlers
-"""
-
-
 def rigify_control_rig(tmp: Path):
     """The rig Rigify generates from its human metarig (made in a separate process)."""
-    import subprocess
+    from tests.rigify_rig import append_control_rig, write_control_rig
 
-    import bpy
-
-    path = tmp / "rigify.blend"
-    done = subprocess.run([sys.executable, "-c", _GENERATE_RIGIFY, str(path)], capture_output=True,
-                          text=True, timeout=600)
-    if done.returncode != 0 or not path.is_file():
-        raise RuntimeError(f"Rigify could not generate its control rig: {done.stderr[-1000:]}")
-    with bpy.data.libraries.load(str(path), link=False) as (_src, dst):
-        dst.objects = ["rig"]
-    rig = dst.objects[0]
-    bpy.context.scene.collection.objects.link(rig)
-    return rig
+    return append_control_rig(write_control_rig(tmp / "rigify.blend"))
 
 
 def bench_rigify(args, sub, local, t_smplx, tmp: Path) -> None:

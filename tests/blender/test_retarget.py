@@ -168,39 +168,16 @@ def rigify_metarig():
 
 
 _RIGIFY_BLEND = {}
-_GENERATE_RIGIFY = """
-import os, sys, tempfile
-os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="a2g-rigify-")
-import bpy
-import addon_utils
-bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
-addon_utils.enable("rigify", default_set=True)
-bpy.ops.object.armature_human_metarig_add()
-bpy.ops.pose.rigify_generate()
-bpy.data.libraries.write(sys.argv[1], {bpy.data.objects["rig"]})
-sys.stdout.flush()
-os._exit(0)  # after rigify_generate the bpy 4.5 module hangs in its exit handlers
-"""
 
 
 def rigify_control_rig(tmp_path_factory):
     """The rig Rigify generates from the human metarig, appended from a file written once per
-    session by a separate process (about 20 s): after ``rigify_generate`` the bpy 4.5 module
-    hangs when its process exits (measured with bpy 4.5.15), so that process ends with
-    ``os._exit``."""
-    import subprocess
-    import sys
+    session by a separate process (tests/rigify_rig.py)."""
+    from tests.rigify_rig import append_control_rig, write_control_rig
 
     if "path" not in _RIGIFY_BLEND:
-        path = tmp_path_factory.mktemp("rigify") / "rig.blend"
-        done = subprocess.run([sys.executable, "-c", _GENERATE_RIGIFY, str(path)],
-                              capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0 and path.is_file(), done.stderr[-2000:]
-        _RIGIFY_BLEND["path"] = path
-    with bpy.data.libraries.load(str(_RIGIFY_BLEND["path"]), link=False) as (src, dst):
-        dst.objects = ["rig"]
-    rig = dst.objects[0]
-    bpy.context.scene.collection.objects.link(rig)
+        _RIGIFY_BLEND["path"] = write_control_rig(tmp_path_factory.mktemp("rigify") / "rig.blend")
+    rig = append_control_rig(_RIGIFY_BLEND["path"])
     bpy.context.view_layer.objects.active = rig
     rig.location = (-3.0, 0.0, 0.0)
     return rig
