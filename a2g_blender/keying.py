@@ -64,11 +64,13 @@ def write_bone_quaternions(obj, action, bone_names, frames, quats, written: list
     return n * n_bones * 4
 
 
-def write_rig_keys(obj, action, body, frames, quats, written: list | None = None) -> int:
+def write_rig_keys(obj, action, body, frames, quats, written: list | None = None,
+                   settle: bool = True) -> int:
     """A rig's keys (``body``: rig.BodyRig; ``quats`` (N, K, 4) of its keyed bones at ``frames``)
     on a new ``action`` that ``obj`` plays: the bone quaternions, a Rigify control rig's IK/FK
     switches keyed at FK, and, for bones under constraint-driven parents, the check against
-    the evaluated rig (refined frame by frame only where it fails: :func:`rig_eval.settle`).
+    the evaluated rig (refined frame by frame only where it fails: :func:`rig_eval.settle`;
+    ``settle`` False: the keys were fitted to the rig already, :class:`rig_eval.Refinement`).
     ``written``: as :func:`write_bone_quaternions`. Returns the number of rotation keys."""
     for name in body.non_quaternion:
         obj.pose.bones[name].rotation_mode = "QUATERNION"
@@ -77,10 +79,10 @@ def write_rig_keys(obj, action, body, frames, quats, written: list | None = None
         from . import rigify
 
         rigify.key_fk(obj, action, body.controls, float(frames[0]))
-    if body.constrained:
-        from .rig_eval import settle
+    if body.constrained and settle:
+        from .rig_eval import settle as fit
 
-        settle(obj, action, body, frames, quats)
+        fit(obj, action, body, frames, quats)
     return n
 
 

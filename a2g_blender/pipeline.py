@@ -50,6 +50,30 @@ class Result:
     quats: np.ndarray  # (N, K, 4) the keys of the rig's K keyed bones (w, x, y, z)
     takes: tuple = ()  # (N, K, 4) the keys of takes 2 .. count
     local: np.ndarray | None = None  # take 1's model output (T, J, 3, 3) at 30 fps (.npz export)
+    settled: bool = False  # the keys were fitted to the evaluated rig already (refinement)
+
+
+def refinement(result: Result):
+    """What must still touch Blender frame by frame before ``result`` is written: a
+    rig_eval.Refinement of its takes (rigs whose constraint chain could not be read), else
+    None. The modal job steps it with progress and Esc; nothing is written until it is done."""
+    import bpy
+
+    from .rig_eval import Refinement, needs_refinement
+
+    if result.settled or not needs_refinement(result.job.rig):
+        return None
+    obj = bpy.data.objects.get(result.job.armature)
+    if obj is None:
+        raise UserError(f"The armature '{result.job.armature}' no longer exists: generate again")
+    return Refinement(obj, result.job.rig, result.frames, (result.quats, *result.takes))
+
+
+def refined(result: Result, done) -> Result:
+    """``result`` with the keys a finished :func:`refinement` fitted to the rig."""
+    from dataclasses import replace
+
+    return replace(result, quats=done.quats[0], takes=tuple(done.quats[1:]), settled=True)
 
 
 def target_armature(context, settings=None):
@@ -187,18 +211,19 @@ def apply(result: Result, kept: list | None = None):
     takes.remove_takes(obj, kept)
     if not result.takes:
         return _write_action(obj, job, job.seed, result.frames, result.quats,
-                             f"{job.heard.name} gestures", 0, kept)
+                             f"{job.heard.name} gestures", 0, kept, result.settled)
     made = []
     for i, quats in enumerate((result.quats, *result.takes)):
         action = _write_action(obj, job, job.seed + i, result.frames, quats,
-                               f"{job.heard.name} take {i + 1}", i + 1, kept)
+                               f"{job.heard.name} take {i + 1}", i + 1, kept, result.settled)
         takes.keep_take(obj, action, i + 1)
         made.append(action)
     takes.use_take(obj, made[0])
     return made[0]
 
 
-def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int, kept: list):
+def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int, kept: list,
+                  settled: bool = False):
     from . import actions, keying, takes
 
     metadata = {
@@ -213,7 +238,7 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int,
     # the keys as written are the action's whole content unless a Rigify or constrained rig
     # adds or changes keys below: then the fingerprint reads them back
     written = [] if job.rig.controls is None and not job.rig.constrained else None
-    keying.write_rig_keys(obj, action, job.rig, frames, quats, written)
+    keying.write_rig_keys(obj, action, job.rig, frames, quats, written, settle=not settled)
     actions.seal(obj, action, written)
     return action
 
