@@ -1,7 +1,10 @@
-"""Files, safely: writing whole or not at all, reading .npz archives without ever unpickling."""
+"""Files, safely: writing whole or not at all, reading .npz archives without ever unpickling,
+reading JSON text files the user gave with one plain message for whatever is wrong with them
+(not text, not UTF-8, nested too deep, too large)."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -77,3 +80,56 @@ def read_npz(path: str | os.PathLike, error: type[Exception] = ValueError,
                     f"({type(exc).__name__}: {exc})"
                 ) from exc
     return arrays
+
+
+MAX_JSON_BYTES = 64 * 1024 * 1024  # a preset is a few kB, a model description a few hundred
+
+
+def read_text(path: str | os.PathLike, error: type[Exception] = ValueError, name: str | None = None,
+              limit: int = MAX_JSON_BYTES) -> str:
+    """The UTF-8 text of the file at ``path`` (a byte-order mark is dropped), or
+    ``error(message)``: missing, a folder, unreadable, larger than ``limit`` bytes, or not
+    UTF-8 text (a binary file, another encoding). The message starts with ``name`` (how the
+    caller names the file), by default the path."""
+    label = str(path) if name is None else name
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise error(f"{label}: the file is {size / 1e6:.1f} MB, too large for this "
+                            f"(at most {limit / 1e6:.0f} MB): is it the right file?")
+            data = f.read(limit + 1)
+    except IsADirectoryError:
+        raise error(f"{label}: is a folder, not a file") from None
+    except FileNotFoundError:
+        raise error(f"{label}: file not found") from None
+    except OSError as exc:
+        raise error(f"{label}: cannot read it ({exc.strerror or exc})") from None
+    if len(data) > limit:  # grew while read (a pipe, a device)
+        raise error(f"{label}: too large for this (at most {limit / 1e6:.0f} MB): is it the right file?")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(f"{label}: not a text file (byte {exc.start} is not UTF-8 text): is it the "
+                    "right file? Save it as UTF-8 JSON") from None
+
+
+def parse_json(text: str, error: type[Exception] = ValueError, name: str = "the file"):
+    """The JSON value in ``text``, or ``error(message)`` naming ``name``: not JSON (where), or
+    nested too deeply for Python's parser (RecursionError), or numbers out of range."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{name}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise error(f"{name}: not valid JSON for this (nested too deeply)") from None
+    except (ValueError, OverflowError, MemoryError) as exc:  # e.g. a 5,000-digit integer
+        raise error(f"{name}: not valid JSON for this ({type(exc).__name__}: {exc})") from None
+
+
+def read_json(path: str | os.PathLike, error: type[Exception] = ValueError, name: str | None = None,
+              limit: int = MAX_JSON_BYTES):
+    """The JSON value of the file at ``path``: :func:`read_text` then :func:`parse_json`, every
+    problem as ``error(message)`` naming the file (``name``, by default its path)."""
+    label = str(path) if name is None else name
+    return parse_json(read_text(path, error, label, limit), error, label)
