@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 
 from .core.errors import UserError
@@ -113,10 +114,32 @@ def leaves_no_trace(obj_name: str):
         owner.nla_tracks.remove(track)
     for action in held:
         action.use_fake_user = False
+    removed = []
     for action in held:
         users = actions[action.as_pointer()][3]
         if users > 0 and action.users == 0 and is_generated(action):
+            removed.append(action.name)
             bpy.data.actions.remove(action)
+    _take_plain_names(obj_name, removed, set(actions))
+
+
+def _take_plain_names(obj_name: str, removed: list[str], before: set) -> None:
+    """The actions made in the block take the names of those it replaced ("speech gestures",
+    not "speech gestures.001"), and so do their strips."""
+    import bpy
+
+    made = [a for a in bpy.data.actions if a.as_pointer() not in before]
+    obj = bpy.data.objects.get(obj_name)
+    anim = obj.animation_data if obj is not None else None
+    for name in removed:
+        action = next((a for a in made if re.fullmatch(re.escape(name) + r"\.\d{3}", a.name)), None)
+        if action is None or name in bpy.data.actions:
+            continue
+        old, action.name = action.name, name
+        for track in anim.nla_tracks if anim is not None else ():
+            for strip in track.strips:
+                if strip.action == action and strip.name == old:
+                    strip.name = name
 
 
 def _restore(obj_name, had_anim, state, tracks, actions) -> None:

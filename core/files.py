@@ -40,6 +40,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     return out
 
 
+MAX_NPZ_BYTES = 4 * 1024 ** 3  # unpacked: a model is ~12 MB, an hour of SMPL-X motion ~70 MB
+
+
 def read_npz(path: str | os.PathLike, error: type[Exception] = ValueError,
              name: str | None = None) -> dict[str, np.ndarray]:
     """Every array of the .npz archive at ``path`` (never unpickles), or ``error(message)``.
@@ -64,6 +67,11 @@ def read_npz(path: str | os.PathLike, error: type[Exception] = ValueError,
                     f"({type(exc).__name__}: {exc})") from exc
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise error(f"{label}: is a single .npy array, not an .npz archive of named arrays")
+    unpacked = sum(info.file_size for info in npz.zip.infolist())
+    if unpacked > MAX_NPZ_BYTES:  # a zip bomb, or not a file made for this: refused unread
+        npz.close()
+        raise error(f"{label}: its arrays unpack to {unpacked / 1e6:,.0f} MB, more than this reads "
+                    f"(at most {MAX_NPZ_BYTES / 1e6:,.0f} MB): is it the right file?")
     arrays: dict[str, np.ndarray] = {}
     with npz:
         for member in npz.files:

@@ -17,7 +17,7 @@ from core import bone_map as bm
 from core.audio import load_audio_16k_mono
 from core.directing import Recipe
 from core.errors import UserError
-from core.files import MAX_JSON_BYTES, parse_json, read_json, read_text
+from core.files import MAX_JSON_BYTES, parse_json, read_json, read_npz, read_text
 from core.model_file import load_model, random_model, save_model
 from core.skeleton import JOINT_NAMES
 from core.smplx_npz import read_smplx_npz
@@ -162,3 +162,19 @@ def test_read_text_and_json_name_the_file(tmp_path):
 def test_unreadable_recipes_are_directing_errors(text):
     with pytest.raises(UserError, match="recipe is unreadable"):
         Recipe.from_json(text)
+
+
+def test_npz_bomb_is_refused_before_it_is_unpacked(tmp_path, monkeypatch):
+    """An archive whose members unpack beyond the limit (a zip bomb: gigabytes of zeros deflate
+    to megabytes) is refused from its directory, nothing unpacked. The limit is lowered here
+    so that the test needs no gigabytes."""
+    import core.files
+
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, poses=np.zeros((10_000, 165), np.float32))  # 6.6 MB -> 7 kB
+    assert path.stat().st_size < 100_000
+    monkeypatch.setattr(core.files, "MAX_NPZ_BYTES", 1_000_000)
+    with pytest.raises(ValueError, match=r"its arrays unpack to 7 MB, more than this reads"):
+        read_npz(path)
+    with pytest.raises(UserError, match="unpack to"):
+        read_smplx_npz(path)
