@@ -23,6 +23,12 @@ class A2GPreferences(bpy.types.AddonPreferences):
         path = model.model_path(context)
         layout.label(text=f"Using: {path}" if path else "No model found: choose a model file",
                      icon="FILE" if path else "ERROR")
+        if not self.model_path:
+            col = layout.column(align=True)
+            col.label(text="The bundled model is for non-commercial use only: it is made from BEAT2",
+                      icon="INFO")
+            col.label(text="motion capture (CC BY-NC 4.0). For commercial work, train a model on data")
+            col.label(text="you may use commercially and choose it as the Model File.")
 
 
 def get(context=None):
