@@ -102,7 +102,9 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     """
     from . import audio_source, model, pins, rig, takes
     from .core.generate import check_intensity
+    from .writable import check_writable
 
+    check_writable(obj)  # NLA tweak mode, linked without a library override: refused, nothing done
     scene = context.scene
     settings = settings or scene.a2g
     intensity = check_intensity(intensity)  # the panel's and a2g.generate()'s value
