@@ -31,7 +31,6 @@ KEYS = "a2g_keys"  # sha1 of the action's F-curves as generation or Resample lef
 EDITED = "a2g_edited"  # a generated action kept because it was edited by hand
 USER_TRACK = "Your Animation"
 EDITED_TRACK = "A2G Edited Takes"
-STASH_TRACK = "[Action Stash]"  # Blender's own name for stashed actions
 
 
 def is_generated(action) -> bool:

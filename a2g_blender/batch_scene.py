@@ -124,11 +124,11 @@ def add_sound_strip(scene, path: Path, frame: int):
 
 # ---- exports -----------------------------------------------------------------------------------
 def export_bvh(context, obj, path: Path, first: int, last: int) -> None:
-    """Blender's BVH exporter, then the file turned into world space, Y up (core.bvh), as BVH
+    """Blender's BVH exporter, then the file turned into world space, Y up (core.bvh_y_up), as BVH
     readers take it: Blender writes the armature's own space, Z up (lying on its back)."""
     import bpy
 
-    from .core.bvh import to_world_y_up
+    from .core.bvh_y_up import to_world_y_up
     from .core.files import atomic_write
 
     with context.temp_override(object=obj, active_object=obj, selected_objects=[obj]):

@@ -10,7 +10,7 @@
   ``channelbag.groups.new``. One slot rule: the slot the object plays, else the action's first
   slot for objects (``OBJECT`` or not yet bound, ``UNSPECIFIED``). NLA strips have an
   ``action_slot`` from 4.4.
-- NLA: the muted tracks the extension keeps actions on (stash, pins, takes).
+- NLA: the tracks the extension keeps actions on (pins, takes, edited takes, the user's own).
 - Materials and worlds: ``use_nodes`` must be set before 5.0 (always on, deprecated, there).
 - Render output: 5.0 chooses ``image_settings.media_type`` before ``file_format``.
 - Properties: a poll on an ID pointer crashes the bpy 4.2 module at exit (measured with 4.2.23).

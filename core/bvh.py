@@ -1,163 +1,359 @@
-"""BVH files the way BVH readers expect them: Y up.
+"""BVH motion files: read and write (numpy only).
 
-Blender's BVH exporter writes the armature's own space (Blender's Z up, the object's transform
-left out), so every reader that takes Y as up (Blender's own importer with its defaults,
-MotionBuilder, Unreal, bvhio) shows the character lying on its back. :func:`to_world_y_up`
-rewrites such a file into the world's space, turned Y up as BEAT, Trinity and Mixamo BVHs are:
-with ``linear`` (the armature object's 3x3) and ``translation`` (its location),
+A BVH file holds a joint hierarchy (``ROOT``/``JOINT`` with an ``OFFSET`` from the parent and
+``CHANNELS``; ``End Site`` tips) and a motion table (one row per frame, ``Frame Time`` seconds
+apart). Every joint's rest frame is the file's world frame (no rest rotations); a joint's local
+rotation is the product of its rotation channels in the order listed (``Zrotation Xrotation
+Yrotation`` -> ``Rz @ Rx @ Ry``), angles in degrees. Offsets and positions are in the file's
+unit (centimetres for Mixamo, Rokoko and Xsens exports, metres or inches elsewhere:
+:func:`unit_scale` guesses it from the skeleton's size).
 
-- every OFFSET ``p`` becomes ``C @ linear @ p`` (plus ``C @ translation`` for root joints),
-- every root position channel likewise (positions of parentless joints are absolute),
-- every joint's rotation ``R`` (from its Euler channels, in their order) becomes
-  ``Q @ R @ Q.T`` with ``Q = C @ rotation(linear)``, written back in the same channel order,
-  each frame's angles the equivalent nearest to the previous frame's (no 360-degree jumps).
-
-``C`` turns Blender's Z up into Y up: ``(x, y, z) -> (x, z, -y)`` (the inverse of
-docs/DESIGN.md's SMPL-X -> Blender). numpy only.
+- :func:`read_bvh` -> :class:`BvhClip`; :func:`local_rotations`, :func:`world_rotations` and
+  :func:`root_positions` decode its channels.
+- :func:`write_bvh` writes rotations (``Zrotation Xrotation Yrotation``) and root positions.
+- :func:`rest_heads` gives the rest-pose joint positions; :func:`bone_axes` a rest frame per
+  joint with its +Y along the bone (Blender's convention, for :mod:`core.retarget`).
 """
 
 from __future__ import annotations
 
-import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .errors import UserError
 
-Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
-_AXES = {"X": 0, "Y": 1, "Z": 2}
+ROTATION_CHANNELS = ("Xrotation", "Yrotation", "Zrotation")
+POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
+WRITE_ORDER = "ZXY"  # rotation channel order write_bvh uses
 
 
 class BvhError(UserError):
-    """A BVH text this module cannot rewrite (not what Blender's exporter writes)."""
+    """A BVH file that cannot be read; the message names the file, the line and the problem."""
 
 
-def euler_to_matrix(angles_deg: np.ndarray, order: str) -> np.ndarray:
-    """``(n, 3)`` angles in degrees, in channel ``order`` (e.g. "ZXY": the first channel is the
-    Z angle) -> ``(n, 3, 3)`` rotation matrices ``R_first @ R_second @ R_third`` (BVH's rule)."""
-    angles = np.radians(np.asarray(angles_deg, dtype=np.float64))
-    out = np.broadcast_to(np.eye(3), (angles.shape[0], 3, 3)).copy()
-    for col, axis in enumerate(order):
-        a = _AXES[axis]
-        b, c = (a + 1) % 3, (a + 2) % 3
-        cos, sin = np.cos(angles[:, col]), np.sin(angles[:, col])
-        r = np.zeros((angles.shape[0], 3, 3))
-        r[:, a, a] = 1.0
-        r[:, b, b] = cos
-        r[:, c, c] = cos
-        r[:, b, c] = -sin
-        r[:, c, b] = sin
-        out = out @ r
-    return out
+@dataclass(frozen=True)
+class BvhClip:
+    """A parsed BVH file. Joints in file order (parents before children)."""
+
+    names: tuple[str, ...]
+    parents: tuple[int, ...]  # index of each joint's parent, -1 for the root
+    offsets: np.ndarray  # (J, 3) from the parent's head, in the file's unit
+    end_offsets: np.ndarray  # (J, 3) the End Site tip of a leaf joint, NaN where there is none
+    channels: tuple[tuple[str, ...], ...]  # per joint, e.g. ("Xposition", ..., "Zrotation", ...)
+    frame_time: float  # seconds per frame
+    values: np.ndarray  # (T, C) the motion table, C = total channels
+
+    @property
+    def n_frames(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def fps(self) -> float:
+        """Frames per second; within 0.01 of a whole number it is that number (``Frame Time``
+        is written with a few decimals: 0.0166667 is 60 fps)."""
+        rate = 1.0 / self.frame_time
+        return float(round(rate)) if abs(rate - round(rate)) < 0.01 else rate
+
+    def columns(self, joint: int) -> range:
+        """The motion table's columns of ``joint``'s channels."""
+        start = sum(len(c) for c in self.channels[:joint])
+        return range(start, start + len(self.channels[joint]))
 
 
-def matrix_to_euler(matrices: np.ndarray, order: str) -> np.ndarray:
-    """Inverse of :func:`euler_to_matrix`: ``(n, 3, 3)`` -> ``(n, 3)`` degrees in channel
-    ``order``, the middle angle within [-90, 90]."""
-    i, j, k = (_AXES[a] for a in order)
-    even = (j - i) % 3 == 1  # XYZ, YZX, ZXY
-    e = 1.0 if even else -1.0
-    m = np.asarray(matrices, dtype=np.float64)
-    middle = np.arcsin(np.clip(e * m[:, i, k], -1.0, 1.0))
-    first = np.arctan2(-e * m[:, j, k], m[:, k, k])
-    last = np.arctan2(-e * m[:, i, j], m[:, i, i])
-    return np.degrees(np.stack([first, middle, last], axis=1))
-
-
-def _continuous(angles: np.ndarray) -> np.ndarray:
-    """Each frame's Euler angles (degrees) replaced by the equivalent (the same rotation: the
-    other solution, whole turns added) nearest to the previous frame's."""
-    out = angles.copy()
-    for t in range(1, len(out)):
-        prev = out[t - 1]
-        best, cost = None, math.inf
-        a, b, c = angles[t]
-        for cand in (np.array([a, b, c]), np.array([a + 180.0, 180.0 - b, c + 180.0])):
-            cand = cand - 360.0 * np.round((cand - prev) / 360.0)
-            d = float(np.abs(cand - prev).sum())
-            if d < cost:
-                best, cost = cand, d
-        out[t] = best
-    return out
-
-
-def _polar_rotation(linear: np.ndarray) -> np.ndarray:
-    """The orthogonal part of ``linear`` (rotation, possibly with a mirror), scale left out."""
-    u, _s, vt = np.linalg.svd(linear)
-    return u @ vt
-
-
-def to_world_y_up(text: str, linear=None, translation=None) -> str:
-    """The BVH ``text`` (as Blender's exporter writes it: armature space, Z up) in world space
-    turned Y up; ``linear`` (3x3) and ``translation`` (3,) the armature object's world
-    transform (identity and zero by default). :class:`BvhError` when the text is not a BVH."""
-    lin = np.eye(3) if linear is None else np.asarray(linear, dtype=np.float64).reshape(3, 3)
-    shift = np.zeros(3) if translation is None else np.asarray(translation, dtype=np.float64).reshape(3)
-    to_y = Z_UP_TO_Y_UP @ lin
-    q = Z_UP_TO_Y_UP @ _polar_rotation(lin)
-    lines = text.splitlines()
+# ---- reading -----------------------------------------------------------------------------------
+def read_bvh(path) -> BvhClip:
+    """Parse the BVH file at ``path``; :class:`BvhError` naming it when it cannot."""
     try:
-        motion_at = next(i for i, ln in enumerate(lines) if ln.strip() == "MOTION")
-    except StopIteration:
-        raise BvhError("not a BVH file (no MOTION section)") from None
-    out = []
-    # hierarchy: offsets turned; channel layout collected in file order. The object's location
-    # goes to the ROOT alone (its OFFSET and position channels: the importer places every
-    # other joint from it)
-    layout = []  # per joint: (first column, channel names, is the ROOT)
-    column = 0
-    blocks: list[list] = []  # open ROOT / JOINT / End Site blocks: [kind]
-    for line in lines[:motion_at]:
-        words = line.split()
-        head = words[0] if words else ""
-        indent = line[:len(line) - len(line.lstrip())]
-        if head in ("ROOT", "JOINT") or line.strip() == "End Site":
-            blocks.append([head if head != "End" else "End Site"])
-            out.append(line)
-        elif head == "OFFSET":
-            try:
-                p = to_y @ np.array([float(v) for v in words[1:4]])
-            except ValueError:
-                raise BvhError(f"not a BVH offset: {line.strip()!r}") from None
-            if blocks and blocks[-1][0] == "ROOT":
-                p = p + Z_UP_TO_Y_UP @ shift
-            out.append(f"{indent}OFFSET {p[0]:.6f} {p[1]:.6f} {p[2]:.6f}")
-        elif head == "CHANNELS":
-            n = int(words[1])
-            layout.append((column, words[2:2 + n], bool(blocks) and blocks[-1][0] == "ROOT"))
-            column += n
-            out.append(line)
-        else:
-            if head == "}" and blocks:
-                blocks.pop()
-            out.append(line)
-    frames_lines = lines[motion_at:]
-    header = []
-    rows = []
-    for line in frames_lines:
-        if not rows and (not line.strip() or line.strip() == "MOTION" or ":" in line):
-            header.append(line)
-        elif line.strip():
-            rows.append([float(v) for v in line.split()])
-    if not rows:
-        return "\n".join(out + header) + "\n"
-    data = np.array(rows, dtype=np.float64)
-    if data.ndim != 2 or data.shape[1] != column:
-        raise BvhError(f"a BVH whose frames have {data.shape[-1]} values for {column} channels")
-    for first, names, absolute in layout:
-        pos = [n for n in names if n.endswith("position")]
-        rot = [n for n in names if n.endswith("rotation")]
-        if len(pos) == 3:
-            cols = [first + names.index(f"{a}position") for a in "XYZ"]
-            p = data[:, cols] @ to_y.T
-            if absolute:
-                p = p + Z_UP_TO_Y_UP @ shift
-            data[:, cols] = p
-        if len(rot) == 3:
-            order = "".join(n[0] for n in rot)
-            cols = [first + names.index(n) for n in rot]
-            r = euler_to_matrix(data[:, cols], order)
-            data[:, cols] = _continuous(matrix_to_euler(q @ r @ q.T, order))
-    body = [" ".join(f"{v:.6f}" for v in row) for row in data]
-    return "\n".join(out + header + body) + "\n"
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise BvhError(f"{path}: cannot read the BVH file: {exc.strerror}") from None
+    return parse_bvh(text, str(path))
 
+
+def parse_bvh(text: str, name: str = "the BVH file") -> BvhClip:
+    """Parse BVH ``text`` (``name`` labels errors)."""
+    lines = text.splitlines()
+    names: list[str] = []
+    parents: list[int] = []
+    offsets: list[list[float]] = []
+    ends: list[list[float]] = []
+    channels: list[tuple[str, ...]] = []
+    stack: list[int] = []  # open joints (-2 marks an End Site block)
+    pending: int | None = None  # a joint or End Site whose "{" comes next
+    i = 0
+
+    def fail(msg: str, line: int) -> BvhError:
+        return BvhError(f"{name}, line {line + 1}: {msg}")
+
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i >= len(lines) or lines[i].strip().upper() != "HIERARCHY":
+        raise BvhError(f"{name}: not a BVH file (it does not start with HIERARCHY)")
+    i += 1
+    while i < len(lines):
+        words = lines[i].split()
+        if not words:
+            i += 1
+            continue
+        key = words[0].upper()
+        if key in ("ROOT", "JOINT"):
+            if key == "ROOT" and (names or stack):
+                raise fail("a second ROOT; only one skeleton per file is supported", i)
+            if key == "JOINT" and not stack:
+                raise fail("JOINT outside of ROOT", i)
+            joint_name = lines[i].strip()[len(words[0]):].strip()
+            if not joint_name:
+                raise fail(f"{words[0]} without a name", i)
+            names.append(joint_name)
+            parents.append(stack[-1] if stack else -1)
+            offsets.append([0.0, 0.0, 0.0])
+            ends.append([np.nan] * 3)
+            channels.append(())
+            pending = len(names) - 1
+        elif key == "END":
+            if not stack or stack[-1] < 0:
+                raise fail("End Site outside of a joint", i)
+            pending = -2
+        elif key == "{":
+            if pending is None:
+                raise fail("'{' without a joint", i)
+            stack.append(pending)
+            pending = None
+        elif key == "}":
+            if not stack:
+                raise fail("'}' without an open joint", i)
+            stack.pop()
+        elif key == "OFFSET":
+            if not stack or len(words) < 4:
+                raise fail("OFFSET needs three numbers inside a joint", i)
+            try:
+                value = [float(w) for w in words[1:4]]
+            except ValueError:
+                raise fail(f"OFFSET has a value that is not a number: {' '.join(words[1:4])}", i) from None
+            if stack[-1] == -2:
+                ends[stack[-2]] = value
+            else:
+                offsets[stack[-1]] = value
+        elif key == "CHANNELS":
+            if not stack or stack[-1] < 0:
+                raise fail("CHANNELS outside of a joint", i)
+            try:
+                count = int(words[1])
+            except (IndexError, ValueError):
+                raise fail("CHANNELS needs a count", i) from None
+            kinds = tuple(words[2:2 + count])
+            known = {c.upper(): c for c in ROTATION_CHANNELS + POSITION_CHANNELS}
+            if len(kinds) != count or any(k.upper() not in known for k in kinds):
+                raise fail(f"CHANNELS {count} {' '.join(words[2:])}: expected {count} of "
+                           f"{', '.join(ROTATION_CHANNELS + POSITION_CHANNELS)}", i)
+            channels[stack[-1]] = tuple(known[k.upper()] for k in kinds)
+        elif key == "MOTION":
+            break
+        else:
+            raise fail(f"unexpected {words[0]!r} in the hierarchy", i)
+        i += 1
+    if not names:
+        raise BvhError(f"{name}: no ROOT joint in the hierarchy")
+    if stack or i >= len(lines):
+        raise BvhError(f"{name}: the hierarchy is not closed or there is no MOTION section")
+    n_frames, frame_time, i = _motion_header(lines, i + 1, name)
+    n_channels = sum(len(c) for c in channels)
+    body = " ".join(lines[i:]).split()
+    try:
+        values = np.array(body, dtype=np.float64)
+    except ValueError:
+        raise BvhError(f"{name}: the motion table holds a value that is not a number") from None
+    if n_channels == 0 or values.size < n_frames * n_channels:
+        raise BvhError(f"{name}: {n_frames} frames of {n_channels} channels announced, but the motion "
+                       f"table holds {values.size} values")
+    values = values[: n_frames * n_channels].reshape(n_frames, n_channels)
+    if not np.isfinite(values).all():
+        raise BvhError(f"{name}: the motion table holds values that are not finite")
+    return BvhClip(tuple(names), tuple(parents), np.array(offsets, dtype=np.float64),
+                   np.array(ends, dtype=np.float64), tuple(channels), frame_time, values)
+
+
+def _motion_header(lines: list[str], i: int, name: str) -> tuple[int, float, int]:
+    n_frames = frame_time = None
+    while i < len(lines) and (n_frames is None or frame_time is None):
+        line = lines[i].strip()
+        i += 1
+        if not line:
+            continue
+        head, _, value = line.partition(":")
+        try:
+            if head.strip().lower() == "frames":
+                n_frames = int(value)
+            elif head.strip().lower() == "frame time":
+                frame_time = float(value)
+            else:
+                break
+        except ValueError:
+            break
+    if n_frames is None or frame_time is None or n_frames < 0 or not frame_time > 0:
+        raise BvhError(f"{name}: the MOTION section needs 'Frames: N' and 'Frame Time: seconds' (> 0)")
+    return n_frames, frame_time, i
+
+
+# ---- decoding ----------------------------------------------------------------------------------
+def _axis_rotation(axis: int, degrees: np.ndarray) -> np.ndarray:
+    a = np.radians(degrees)
+    c, s = np.cos(a), np.sin(a)
+    m = np.zeros(a.shape + (3, 3))
+    i, j = ((1, 2), (2, 0), (0, 1))[axis]  # cyclic: the right-handed rotation about the axis
+    m[..., axis, axis] = 1.0
+    m[..., i, i] = c
+    m[..., j, j] = c
+    m[..., i, j] = -s
+    m[..., j, i] = s
+    return m
+
+
+def local_rotations(clip: BvhClip) -> np.ndarray:
+    """(T, J, 3, 3): each joint's rotation relative to its parent (the product of its rotation
+    channels in the listed order; identity for a joint without rotation channels)."""
+    out = np.broadcast_to(np.eye(3), (clip.n_frames, len(clip.names), 3, 3)).copy()
+    for j, kinds in enumerate(clip.channels):
+        cols = clip.columns(j)
+        for kind, col in zip(kinds, cols, strict=True):
+            if kind in ROTATION_CHANNELS:
+                out[:, j] = out[:, j] @ _axis_rotation(ROTATION_CHANNELS.index(kind), clip.values[:, col])
+    return out
+
+
+def world_rotations(clip: BvhClip, local=None) -> np.ndarray:
+    """(T, J, 3, 3): each joint's rotation in the file's world frame (parent's times local)."""
+    local = local_rotations(clip) if local is None else local
+    out = np.empty_like(local)
+    for j, p in enumerate(clip.parents):
+        out[:, j] = local[:, j] if p < 0 else out[:, p] @ local[:, j]
+    return out
+
+
+def root_positions(clip: BvhClip) -> np.ndarray:
+    """(T, 3): the root joint's position in the file's unit (its offset where it has no position
+    channels)."""
+    pos = np.broadcast_to(clip.offsets[0], (clip.n_frames, 3)).copy()
+    for kind, col in zip(clip.channels[0], clip.columns(0), strict=True):
+        if kind in POSITION_CHANNELS:
+            pos[:, POSITION_CHANNELS.index(kind)] = clip.values[:, col]
+    return pos
+
+
+def rest_heads(clip: BvhClip) -> np.ndarray:
+    """(J, 3): rest-pose joint positions (the offsets summed down the hierarchy), file unit."""
+    heads = np.zeros((len(clip.names), 3))
+    for j, p in enumerate(clip.parents):
+        heads[j] = clip.offsets[j] + (heads[p] if p >= 0 else 0.0)
+    return heads
+
+
+def unit_scale(clip: BvhClip) -> float:
+    """File unit -> metres, guessed from the skeleton's rest size: its largest extent (height,
+    or arm span in a T-pose) over 10 units means centimetres (0.01), else metres (1)."""
+    heads = rest_heads(clip)
+    extent = float(np.max(heads.max(0) - heads.min(0)))
+    return 0.01 if extent > 10.0 else 1.0
+
+
+def bone_axes(clip: BvhClip) -> np.ndarray:
+    """(J, 3, 3): a rest frame per joint with its +Y column along the bone (towards its only
+    child, the mean of several children, or its End Site; a zero-length bone takes its parent's
+    direction). The other two axes are any perpendicular pair (the roll does not matter)."""
+    n = len(clip.names)
+    children: list[list[int]] = [[] for _ in range(n)]
+    for j, p in enumerate(clip.parents):
+        if p >= 0:
+            children[p].append(j)
+    out = np.empty((n, 3, 3))
+    for j in range(n):
+        if children[j]:
+            d = np.mean([clip.offsets[c] for c in children[j]], axis=0)
+        elif np.isfinite(clip.end_offsets[j]).all():
+            d = clip.end_offsets[j]
+        else:
+            d = np.zeros(3)
+        norm = np.linalg.norm(d)
+        if norm < 1e-9:
+            p = clip.parents[j]
+            y = out[p][:, 1] if p >= 0 else np.array([0.0, 1.0, 0.0])
+        else:
+            y = d / norm
+        helper = np.array([1.0, 0.0, 0.0]) if abs(y[0]) < 0.9 else np.array([0.0, 0.0, 1.0])
+        x = np.cross(y, helper)
+        x /= np.linalg.norm(x)
+        out[j] = np.stack([x, y, np.cross(x, y)], axis=1)
+    return out
+
+
+# ---- writing -----------------------------------------------------------------------------------
+def matrix_to_euler_zxy(rot) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) -> BVH angles in degrees (..., 3) as (z, x, y) with
+    ``R = Rz(z) @ Rx(x) @ Ry(y)``."""
+    r = np.asarray(rot, dtype=np.float64)
+    x = np.arcsin(np.clip(r[..., 2, 1], -1.0, 1.0))
+    y = np.arctan2(-r[..., 2, 0], r[..., 2, 2])
+    z = np.arctan2(-r[..., 0, 1], r[..., 1, 1])
+    return np.degrees(np.stack([z, x, y], axis=-1))
+
+
+def write_bvh(path, names, parents, offsets, local_rot, root_pos, fps: float,
+              end_offsets=None) -> Path:
+    """Write a BVH file: joints ``names`` with ``parents`` (parents first) and ``offsets`` (J, 3),
+    their local rotations ``local_rot`` (T, J, 3, 3) as ``Zrotation Xrotation Yrotation`` and
+    the root's position ``root_pos`` (T, 3); ``end_offsets`` (J, 3, NaN for none) adds End
+    Site tips to leaf joints. Written under a temporary name and renamed into place."""
+    from .files import atomic_write
+
+    offsets = np.asarray(offsets, dtype=np.float64)
+    rot = np.asarray(local_rot, dtype=np.float64)
+    n = len(names)
+    if rot.shape[1:] != (n, 3, 3) or offsets.shape != (n, 3) or np.shape(root_pos) != (rot.shape[0], 3):
+        raise ValueError(f"write_bvh: {n} joints need offsets ({n}, 3), rotations (T, {n}, 3, 3) and "
+                         f"root positions (T, 3); got {offsets.shape}, {rot.shape}, {np.shape(root_pos)}")
+    children: list[list[int]] = [[] for _ in range(n)]
+    for j, p in enumerate(parents):
+        if p >= 0:
+            children[p].append(j)
+    out: list[str] = ["HIERARCHY"]
+
+    def emit(j: int, depth: int) -> None:
+        pad = "  " * depth
+        out.append(f"{pad}{'ROOT' if parents[j] < 0 else 'JOINT'} {names[j]}")
+        out.append(pad + "{")
+        out.append(f"{pad}  OFFSET {' '.join(f'{v:.6f}' for v in offsets[j])}")
+        rot_channels = " ".join(f"{a}rotation" for a in WRITE_ORDER)
+        if parents[j] < 0:
+            out.append(f"{pad}  CHANNELS 6 Xposition Yposition Zposition {rot_channels}")
+        else:
+            out.append(f"{pad}  CHANNELS 3 {rot_channels}")
+        for c in children[j]:
+            emit(c, depth + 1)
+        if not children[j]:
+            tip = None if end_offsets is None else np.asarray(end_offsets[j], dtype=np.float64)
+            tip = tip if tip is not None and np.isfinite(tip).all() else np.zeros(3)
+            tip_text = " ".join(f"{v:.6f}" for v in tip)
+            out.extend([f"{pad}  End Site", pad + "  {", f"{pad}    OFFSET {tip_text}", pad + "  }"])
+        out.append(pad + "}")
+
+    order: list[int] = []
+
+    def walk(j: int) -> None:
+        order.append(j)
+        for c in children[j]:
+            walk(c)
+
+    roots = [j for j in range(n) if parents[j] < 0]
+    if len(roots) != 1:
+        raise ValueError(f"write_bvh: expected one root joint, got {len(roots)}")
+    emit(roots[0], 0)
+    walk(roots[0])
+    angles = matrix_to_euler_zxy(rot[:, order])  # (T, J, 3) in file order
+    table = np.concatenate([np.asarray(root_pos, dtype=np.float64), angles.reshape(rot.shape[0], -1)], axis=1)
+    out += ["MOTION", f"Frames: {rot.shape[0]}", f"Frame Time: {1.0 / float(fps):.8f}"]
+    text = "\n".join(out) + "\n" + "\n".join(" ".join(f"{v:.6f}" for v in row) for row in table) + "\n"
+    data = text.encode("utf-8")
+    return atomic_write(os.fspath(path), lambda f: f.write(data))

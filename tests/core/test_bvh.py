@@ -1,125 +1,134 @@
-"""core/bvh.py: a Blender-written (armature space, Z up) BVH turned into world space, Y up: every
-joint lands where the armature's world transform and the Z-up -> Y-up turn put it, every frame."""
+"""BVH files: reading any channel order and unit, writing, and the conversion to SMPL-X through
+the rest pose (core.bvh, core.bvh_smplx)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core.bvh import Z_UP_TO_Y_UP, BvhError, euler_to_matrix, matrix_to_euler, to_world_y_up
+from core.bone_map import BoneMap, BoneMapError
+from core.bvh import BvhError, local_rotations, parse_bvh, read_bvh, root_positions, unit_scale
+from core.bvh_smplx import bvh_to_smplx
+from core.retarget import direction_angles, smplx_world_positions
+from core.rotations import axis_angle_to_matrix, quat_to_matrix
+from core.skeleton import HAND_JOINTS, JOINT_INDEX, hand_mean
+from core.smplx_npz import read_smplx_npz
+from core.timeline import resample_rotations
+from tests.core.bvh_takes import ROKOKO, write_take
 
-ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
+EXCERPT = Path(__file__).resolve().parents[1] / "data" / "beat2_excerpt" / "2_scott_0_1_1_excerpt.npz"
+ARM_SPINE = [("pelvis", "spine1"), ("spine1", "spine2"), ("spine2", "spine3"), ("spine3", "neck")] + [
+    (f"{s}_{a}", f"{s}_{b}") for s in ("left", "right")
+    for a, b in (("collar", "shoulder"), ("shoulder", "elbow"), ("elbow", "wrist"))]
+FINGERS = [(f"{s}_{f}{k}", f"{s}_{f}{k + 1}") for s in ("left", "right")
+           for f in ("index", "middle", "pinky", "ring", "thumb") for k in (1, 2)]
 
-
-@pytest.mark.parametrize("order", ORDERS)
-def test_euler_round_trip(order):
-    rng = np.random.default_rng(1)
-    angles = rng.uniform(-170, 170, size=(200, 3))
-    angles[:, 1] = rng.uniform(-89, 89, size=200)
-    m = euler_to_matrix(angles, order)
-    np.testing.assert_allclose(m @ np.swapaxes(m, 1, 2), np.broadcast_to(np.eye(3), m.shape), atol=1e-12)
-    back = matrix_to_euler(m, order)
-    np.testing.assert_allclose(back, angles, atol=1e-9)
-
-
-def test_euler_channel_order_is_bvhs():
-    """"Zrotation Xrotation Yrotation" = Rz @ Rx @ Ry."""
-    m = euler_to_matrix(np.array([[30.0, 0, 0]]), "ZXY")[0]
-    c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
-    np.testing.assert_allclose(m, [[c, -s, 0], [s, c, 0], [0, 0, 1]], atol=1e-12)
-
-
-def _bvh(orders, frames):
-    """A chain ROOT hips (6 channels) -> JOINT spine (3) -> JOINT head (3) -> End Site, as
-    Blender's exporter lays it out; ``frames`` (n, 12) values."""
-    o0, o1, o2 = orders
-    text = f"""HIERARCHY
-ROOT hips
-{{
-\tOFFSET 0.100000 0.200000 1.000000
-\tCHANNELS 6 Xposition Yposition Zposition {o0[0]}rotation {o0[1]}rotation {o0[2]}rotation
-\tJOINT spine
-\t{{
-\t\tOFFSET 0.000000 0.050000 0.300000
-\t\tCHANNELS 3 {o1[0]}rotation {o1[1]}rotation {o1[2]}rotation
-\t\tJOINT head
-\t\t{{
-\t\t\tOFFSET 0.000000 -0.020000 0.400000
-\t\t\tCHANNELS 3 {o2[0]}rotation {o2[1]}rotation {o2[2]}rotation
-\t\t\tEnd Site
-\t\t\t{{
-\t\t\t\tOFFSET 0.000000 0.000000 0.200000
-\t\t\t}}
-\t\t}}
-\t}}
-}}
+SMALL = """HIERARCHY
+ROOT Hips
+{
+  OFFSET 0 90 0
+  CHANNELS 6 Xposition Yposition Zposition Xrotation Yrotation Zrotation
+  JOINT Chest
+  {
+    OFFSET 0 20 0
+    CHANNELS 3 Yrotation Zrotation Xrotation
+    End Site
+    {
+      OFFSET 0 10 0
+    }
+  }
+}
 MOTION
-Frames: {len(frames)}
-Frame Time: 0.033333
+Frames: 2
+Frame Time: 0.0333333
+1 90 2 10 20 30 40 50 60
+0 91 0 0 0 0 0 0 90
 """
-    return text + "\n".join(" ".join(f"{v:.6f}" for v in row) for row in frames) + "\n"
 
 
-def _fk(text):
-    """World positions (n, 4, 3) of hips, spine, head and the end site, read the BVH way."""
-    lines = text.splitlines()
-    offsets = [np.array([float(v) for v in ln.split()[1:4]])
-               for ln in lines if ln.strip().startswith("OFFSET")]
-    orders = ["".join(w[0] for w in ln.split()[2:] if w.endswith("rotation"))
-              for ln in lines if ln.strip().startswith("CHANNELS")]
-    start = lines.index("MOTION") + 3
-    data = np.array([[float(v) for v in ln.split()] for ln in lines[start:] if ln.strip()])
-    n = len(data)
-    rot = [euler_to_matrix(data[:, 3:6], orders[0]), euler_to_matrix(data[:, 6:9], orders[1]),
-           euler_to_matrix(data[:, 9:12], orders[2])]
-    pos = [data[:, 0:3]]
-    glob = rot[0]
-    for j in (1, 2, 3):
-        pos.append(pos[-1] + np.einsum("nij,j->ni", glob, offsets[j]))
-        if j < 3:
-            glob = glob @ rot[j]
-    return np.stack(pos, axis=1).reshape(n, 4, 3), offsets[0]
+def _rot(axis, deg):
+    return axis_angle_to_matrix(np.asarray(axis, float) * np.radians(deg))
 
 
-@pytest.mark.parametrize("orders", [("XYZ", "XYZ", "XYZ"), ("ZXY", "YZX", "XZY"), ("ZYX", "YXZ", "ZXY")])
-@pytest.mark.parametrize("transform", ["identity", "mixamo", "turned, moved, mirrored"])
-def test_joints_land_in_world_space_y_up(orders, transform):
-    rng = np.random.default_rng(3)
-    n = 40
-    frames = np.concatenate([rng.normal(size=(n, 3)) * 0.1 + [0.1, 0.2, 1.0],
-                             rng.uniform(-80, 80, size=(n, 9))], axis=1)
-    text = _bvh(orders, frames)
-    if transform == "identity":
-        lin, t = np.eye(3), np.zeros(3)
-    elif transform == "mixamo":  # FBX from Mixamo: turned 90 degrees about X, scaled 0.01
-        lin, t = euler_to_matrix(np.array([[90.0, 0, 0]]), "XYZ")[0] * 0.01, np.zeros(3)
-    else:
-        lin = euler_to_matrix(np.array([[10.0, -20.0, 75.0]]), "ZXY")[0] @ np.diag([-1.5, 1.5, 1.5])
-        t = np.array([2.0, -3.0, 0.5])
-    before, _ = _fk(text)
-    after, root_offset = _fk(to_world_y_up(text, lin, t))
-    expected = (before @ lin.T + t) @ Z_UP_TO_Y_UP.T
-    np.testing.assert_allclose(after, expected, atol=2e-5)
-    np.testing.assert_allclose(root_offset, Z_UP_TO_Y_UP @ (lin @ [0.1, 0.2, 1.0] + t), atol=1e-6)
+def test_channels_compose_in_the_listed_order():
+    clip = parse_bvh(SMALL)
+    assert clip.names == ("Hips", "Chest") and clip.parents == (-1, 0) and clip.fps == 30.0
+    local = local_rotations(clip)
+    x, y, z = np.eye(3)
+    np.testing.assert_allclose(local[0, 0], _rot(x, 10) @ _rot(y, 20) @ _rot(z, 30), atol=1e-12)
+    np.testing.assert_allclose(local[0, 1], _rot(y, 40) @ _rot(z, 50) @ _rot(x, 60), atol=1e-12)
+    np.testing.assert_allclose(local[1, 1], _rot(x, 90), atol=1e-12)
+    np.testing.assert_allclose(root_positions(clip), [[1, 90, 2], [0, 91, 0]])
+    np.testing.assert_allclose(clip.end_offsets[1], [0, 10, 0])
+    assert unit_scale(clip) == 0.01  # 120 units tall: centimetres
 
 
-def test_standing_character_stands_up_y():
-    """Blender's Z up: the head above the hips along Z; the file: along Y."""
-    text = _bvh(("XYZ",) * 3, np.array([[0.1, 0.2, 1.0] + [0.0] * 9]))
-    pos, _ = _fk(to_world_y_up(text))
-    up = pos[0, 2] - pos[0, 0]
-    assert up[1] > 0.6 and abs(up[2]) < 0.1
+@pytest.mark.parametrize("text, message", [
+    ("ROOT Hips\n", "does not start with HIERARCHY"),
+    (SMALL.replace("CHANNELS 3 Yrotation", "CHANNELS 3 Wrotation"), "line 9: CHANNELS 3"),
+    (SMALL.replace("Frames: 2", "Frames: 3"), "3 frames of 9 channels announced"),
+    (SMALL.replace("0 91 0", "0 nine 0"), "not a number"),
+    (SMALL.replace("Frame Time: 0.0333333", "Frame Time: 0"), "Frame Time"),
+])
+def test_bad_files_are_named_with_the_problem(text, message):
+    with pytest.raises(BvhError, match=message):
+        parse_bvh(text, "take.bvh")
 
 
-def test_angles_stay_continuous():
-    n = 100
-    frames = np.zeros((n, 12))
-    frames[:, 3] = np.linspace(-170, 170, n)  # the hips turn smoothly through 0
-    out = to_world_y_up(_bvh(("ZXY",) * 3, frames))
-    data = np.array([[float(v) for v in ln.split()] for ln in out.splitlines()[-n:]])
-    assert np.abs(np.diff(data[:, 3:], axis=0)).max() < 10.0
+def _errors(source, converted, pairs):
+    pa, pb = smplx_world_positions(source), smplx_world_positions(converted)
+    return np.concatenate([direction_angles(pa[:, JOINT_INDEX[b]] - pa[:, JOINT_INDEX[a]],
+                                            pb[:, JOINT_INDEX[b]] - pb[:, JOINT_INDEX[a]]) for a, b in pairs])
 
 
-def test_not_a_bvh():
-    with pytest.raises(BvhError, match="not a BVH"):
-        to_world_y_up("HIERARCHY\nROOT x\n")
+@pytest.mark.parametrize("case", [
+    dict(a_pose=40.0, scale=100.0, out_fps=60.0),  # Mixamo-named A-pose in centimetres at 60 fps
+    dict(a_pose=40.0, scale=100.0, out_fps=50.0),  # ... at a rate that is no multiple of 30
+    dict(a_pose=None, scale=1.0, out_fps=30.0,  # T-pose, metres, Z up
+         to_armature=np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])),
+])
+def test_a_take_converts_back_to_the_source_motion(case, tmp_path):
+    """The excerpt's motion, retargeted onto a rig with random bone rolls, an extra root and twist
+    bones (core.retarget.to_target), written as BVH, comes back through the rest pose with its
+    arm and spine directions (and fingers) within 3 degrees (median) and 8 degrees (95th pct)."""
+    source = read_smplx_npz(EXCERPT).local_rot.astype(np.float64)
+    path = write_take(tmp_path / "take.bvh", source, 30.0, **case)
+    converted = bvh_to_smplx(read_bvh(path))
+    assert converted.bone_map.scheme == "mixamo" and converted.fingers
+    assert converted.fps == case["out_fps"] and converted.unit == 1.0 / case["scale"]
+    back = quat_to_matrix(resample_rotations(converted.local_rot, converted.fps, 30.0, n_out=len(source)))
+    arms = _errors(source, back, ARM_SPINE)
+    fingers = _errors(source, back, FINGERS)
+    print(f"{case}: arm/spine median {np.median(arms):.3f} p95 {np.percentile(arms, 95):.3f} deg; "
+          f"fingers median {np.median(fingers):.3f} p95 {np.percentile(fingers, 95):.3f} deg")
+    assert np.median(arms) < 3.0 and np.percentile(arms, 95) < 8.0
+    assert np.median(fingers) < 3.0 and np.percentile(fingers, 95) < 8.0
+
+
+def test_rokoko_fingers_are_detected(tmp_path):
+    source = read_smplx_npz(EXCERPT).local_rot[:30].astype(np.float64)
+    converted = bvh_to_smplx(read_bvh(write_take(tmp_path / "take.bvh", source, names=ROKOKO)))
+    assert converted.bone_map.scheme == "rokoko" and converted.fingers
+    assert converted.bone_map.joints["left_thumb1"] == ("LeftFinger1Metacarpal",)
+    assert converted.bone_map.joints["right_index1"] == ("RightFinger2Proximal",)
+    assert _errors(source, converted.local_rot, FINGERS + ARM_SPINE).max() < 0.01
+
+
+def test_a_take_without_fingers_gets_relaxed_hands(tmp_path):
+    source = read_smplx_npz(EXCERPT).local_rot[:20].astype(np.float64)
+    converted = bvh_to_smplx(read_bvh(write_take(tmp_path / "take.bvh", source, fingers=False)))
+    assert not converted.fingers
+    relaxed = axis_angle_to_matrix(hand_mean())
+    np.testing.assert_allclose(converted.local_rot[:, list(HAND_JOINTS)],
+                               np.broadcast_to(relaxed, (20, 30, 3, 3)), atol=1e-9)
+    assert _errors(source, converted.local_rot, ARM_SPINE).max() < 0.01
+
+
+def test_odd_names_need_a_bone_map(tmp_path):
+    clip = parse_bvh(SMALL)
+    with pytest.raises(BoneMapError):
+        bvh_to_smplx(clip, name="odd.bvh")
+    with pytest.raises(BoneMapError, match="no such bone"):
+        bvh_to_smplx(clip, BoneMap({"pelvis": ("Hips",), "spine1": ("Spine",)}), name="odd.bvh")
