@@ -537,8 +537,9 @@ def to_json(bone_map: BoneMap) -> str:
 def from_json(text: str, source: str = "the preset") -> BoneMap:
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise BoneMapError(f"{source} is not a bone-map preset (not JSON: {exc})") from None
+    except (ValueError, RecursionError, OverflowError) as exc:  # RecursionError: nested too deep
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise BoneMapError(f"{source} is not a bone-map preset (not JSON: {why})") from None
     if not isinstance(data, dict) or data.get("format") != PRESET_FORMAT:
         raise BoneMapError(f"{source} is not a bone-map preset (no \"format\": "
                            f"\"{PRESET_FORMAT}\")")
@@ -561,15 +562,17 @@ def from_json(text: str, source: str = "the preset") -> BoneMap:
     return BoneMap(joints, "custom")
 
 
+MAX_PRESET_BYTES = 4 * 1024 * 1024  # a preset of every joint, each with a long chain, is a few kB
+
+
 def read_preset(path, option: str = "") -> BoneMap:
     """The bone map of the preset file at ``path``; :class:`BoneMapError` naming the file (and
     ``option``, the command-line option that gave it, e.g. ``--bone-map``) when it cannot."""
+    from .files import read_text
+
     named = f"{option} '{path}'" if option else f"'{path}'"
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise BoneMapError(f"Cannot read the bone-map preset {named}: {exc.strerror}") from None
+    # missing, a folder, unreadable, not UTF-8 text (a binary file), absurdly large: one sentence
+    text = read_text(path, BoneMapError, f"Cannot read the bone-map preset {named}", MAX_PRESET_BYTES)
     return from_json(text, named)
 
 

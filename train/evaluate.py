@@ -54,6 +54,8 @@ from train.data import (
 )
 from train.export import MODEL_NAME, export_checkpoint
 from train.fit import LOG_NAME, read_log
+from train.honest import HeldOutData, held_out_columns, real_bc
+from train.honest import table as held_out_table
 from train.plots import learning_curves, speed_traces
 
 CM = 100.0  # metres -> centimetres
@@ -121,6 +123,7 @@ class EvalData:
     take_rotations: list[np.ndarray]  # whole recordings' local rotations (T, 52, 3, 3): body + fingers
     take_features: list[np.ndarray]  # whole recordings' log-mel (the other-speech control)
     unseen: list[tuple[str, np.ndarray]]  # (name, log-mel) of speech without motion, else []
+    held_out: HeldOutData  # train/honest.py's protocol
 
 
 #: Published BEAT2 layout: training recordings (evenly spread over the split's train rows) that
@@ -145,9 +148,11 @@ def load_eval_data(data_dir, val_fraction: float, speakers: str | None = None) -
     real takes then come from ``REFERENCE_RECORDINGS`` of its ``train`` rows), of ``speakers``;
     at most ``EVAL_MAX_RECORDINGS`` of them, spread evenly."""
     segments, train_positions, takes, take_rotations, take_features = [], [], [], [], []
+    recordings, unseen_audio = [], []
     published = beat2_root(data_dir) is not None
     for pair in spread(find_pairs(data_dir, speakers, rows="test"), EVAL_MAX_RECORDINGS):
         rec = load_recording(pair, keep_audio=True, hands=True)
+        recordings.append(rec)
         n_train = rec.n_train(val_fraction)
         rotations = motion_to_rotations(rec.motion)
         positions = positions_cm(rotations)
@@ -170,8 +175,13 @@ def load_eval_data(data_dir, val_fraction: float, speakers: str | None = None) -
             take_rotations.append(rotations.astype(np.float32))
             take_features.append(rec.features)
     speed = np.concatenate([metrics.joint_speed(p, FPS) for p in train_positions if len(p) > 1])
-    unseen = [(p.stem, features_for_motion(read_audio(p))) for p in find_unpaired_audio(data_dir)]
-    return EvalData(segments, train_positions, speed.mean(0), takes, take_rotations, take_features, unseen)
+    for p in find_unpaired_audio(data_dir):
+        audio = read_audio(p)
+        unseen_audio.append((p.stem, features_for_motion(audio), audio))
+    unseen = [(name, feats) for name, feats, _ in unseen_audio]
+    held_out = HeldOutData(recordings, takes, unseen_audio, val_fraction)
+    return EvalData(segments, train_positions, speed.mean(0), takes, take_rotations, take_features, unseen,
+                    held_out)
 
 
 # ---- models -------------------------------------------------------------------------------------
@@ -414,9 +424,15 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
         for prior in wanted if loaded.config.specific_dim else [None]:
             # the model's default prior also gets the intensity rows
             jobs.append((source, path, prior, i == 0 and prior == loaded.config.code_prior))
+    held_rows = []
+    held_seeds = list(range(seed, seed + HELD_OUT_SEEDS))
     for source, path, prior, with_intensities in jobs:
         r = evaluate_model(path, data, n_samples, seed, prior)
         r["source_path"] = str(path)
+        if source is model and loaded_first(path).config.specific_dim:
+            syncs = (0.0, 1.0) if with_intensities else (0.0,)
+            r["held_out"] = {s: held_out_columns(loaded_first(path), data.held_out, positions_cm, held_seeds,
+                                                 prior, s) for s in syncs}
         if with_intensities:
             net = Network(load_model(path))
             r["unseen_intensity"] = {float(k): unseen_columns(net, data, seed, prior, float(k))
@@ -428,6 +444,8 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
             label = f"{label} [{Path(source).name}]"
         rows.append((label, r))
         results.append(r)
+        for sync, h in r.get("held_out", {}).items():
+            held_rows.append((label + (f", sync {sync:g}" if sync else ""), h))
         log = _log_for(Path(source), path)
         if log is not None and not (out / f"curves_{_slug(_curve_label(label))}.png").exists():
             learning_curves(read_log(log), out / f"curves_{_slug(_curve_label(label))}.png",
@@ -443,8 +461,13 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
     table = markdown_table(rows, gt)
     truth = unseen_ground_truth(data)
     speech = ", ".join(name for name, _ in data.unseen) or "the validation tails' audio"
-    table += (f"\n\n**Unseen speech** ({speech}; seeds {seed} and {seed + 1}), against the whole "
-              "recordings:\n\n" + unseen_table(rows, truth))
+    real = real_bc(data.held_out) if held_rows else None
+    if held_rows:
+        table += ("\n\n**Held out** (train/honest.py): against motion that neither the network nor the code "
+                  "prior saw\n\n" + held_out_table(held_rows, real, held_seeds))
+    table += (f"\n\n**Unseen speech, in-sample reference** ({speech}; seeds {seed} and {seed + 1}): compared "
+              "with the whole recordings, whose training parts the network trained on and the code prior "
+              "was fitted to; the held-out table above is the honest one.\n\n" + unseen_table(rows, truth))
     notes = [
         (f"Held out: the test rows of `{data_dir}` (BEAT2 {BEAT2_SPLIT}) " if beat2_root(data_dir) else
          f"Validation: the last {val_fraction:.0%} of each recording in `{data_dir}` ") +
@@ -467,11 +490,26 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
     for r in results:
         r.pop("first_run")
     summary = {"models": dict(zip([lb for lb, _ in rows], results, strict=True)), "ground_truth": gt,
+               "held_out_real_bc": real,
                "unseen_ground_truth": truth,
                "n_samples": n_samples, "val_fraction": val_fraction}
     (out / "results.json").write_text(json.dumps(_finite(summary), indent=1), encoding="utf-8")
     print(text)
     return out / "results.md"
+
+
+HELD_OUT_SEEDS = 4  # seeds of the held-out protocol (train/honest.py)
+
+
+def loaded_first(path: Path):
+    """The model file at ``path``, loaded once per evaluation."""
+    key = str(path)
+    if key not in _LOADED:
+        _LOADED[key] = load_model(path)
+    return _LOADED[key]
+
+
+_LOADED: dict[str, object] = {}
 
 
 def _curve_label(label: str) -> str:
