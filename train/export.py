@@ -40,6 +40,9 @@ CODE_STATS_MAX_CLIPS = 4096  # training crops whose I_M statistics go into the m
 #: spread over every recording (``train.data.TrainingWindows``), so export time, its memory and
 #: the retrieval library in the model file stay bounded however large the corpus (10 minutes).
 FIT_MAX_FRAMES = 18_000
+#: Frames per window of that bound: three of the retrieval prior's 150-frame segments, so each
+#: window offers a run of segment starts (core.prior.SEGMENT).
+FIT_WINDOW = 450
 #: The code prior exported models sample with by default: chosen by the numbers in
 #: models/MODEL_CARD.md (audio-matched retrieval: window statistics closest to real motion,
 #: arm movement near the mocap's, no more jitter than the mocap, follows the speech).
@@ -120,7 +123,7 @@ def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, 
     training parts of ``recordings`` (``train.priors``); ``code_prior`` is the default prior
     written into the config ("paper" for models without a motion-specific code), and the finger
     gain fitted there (``train.priors.fit_finger_gain``) too."""
-    recordings = TrainingWindows(recordings, config.val_fraction, FIT_MAX_FRAMES)
+    recordings = TrainingWindows(recordings, config.val_fraction, FIT_MAX_FRAMES, FIT_WINDOW)
     code_mean, code_std = code_statistics(model, recordings, stats, config, device)
     if model.config.specific_dim == 0:
         code_prior = "paper"
@@ -175,7 +178,7 @@ def reexport_model_file(source, data_dir, path, code_prior: str = DEFAULT_PRIOR,
         TrainConfig(data_dir=str(data_dir))
     pairs = find_pairs(data_dir, config.speakers, config.additional, bone_map=config.bone_map)
     recordings = TrainingWindows(Recordings(pairs, hands=loaded.config.hands), config.val_fraction,
-                                 FIT_MAX_FRAMES)
+                                 FIT_MAX_FRAMES, FIT_WINDOW)
     stats = FeatureStats(loaded.feature_mean, loaded.feature_std)
     prior = fit_prior_arrays(Network(loaded), recordings, stats, config.val_fraction)
     changes = {"code_prior": code_prior if loaded.config.specific_dim else "paper", "finger_gain": 1.0}
