@@ -19,6 +19,7 @@ import torch
 from core.config import ModelConfig
 from core.model_file import LoadedModel, load_model, save_model
 from core.network import Network
+from core.prior import SEGMENT
 from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.config import TrainConfig
 from train.data import (
@@ -135,6 +136,7 @@ def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, 
     model_config = dataclasses.replace(
         model_config, finger_gain=fit_finger_gain(with_prior, recordings, stats, config.val_fraction))
     metadata = {
+        **library_speakers(recordings, prior),
         "variant": config.variant,
         "steps": int(steps),
         "position_unit": config.position_unit,
@@ -147,6 +149,24 @@ def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, 
     }
     return export_model(model, path, stats.mean, stats.std, code_mean, code_std, metadata, prior,
                         model_config)
+
+
+def library_speakers(windows, prior: dict) -> dict:
+    """Speakers as styles (core/speakers.py): for a retrieval library drawn from two or more
+    speakers, ``prior_clip_speakers`` (each clip's speaker, in the order
+    ``core.prior.retrieval_arrays`` keeps the windows: those of a segment or more) and
+    ``default_speaker`` (the one with the most library frames); {} otherwise."""
+    if "prior_clip_ends" not in prior:
+        return {}
+    clips = [(w.speaker, w.n_frames) for w in windows if w.n_frames >= SEGMENT]
+    if len(clips) != len(prior["prior_clip_ends"]):
+        raise ValueError(f"{len(clips)} library windows for {len(prior['prior_clip_ends'])} retrieval clips")
+    frames: dict[str, int] = {}
+    for speaker, n in clips:
+        frames[speaker] = frames.get(speaker, 0) + n
+    if len(frames) < 2:
+        return {}
+    return {"prior_clip_speakers": [s for s, _ in clips], "default_speaker": max(frames, key=frames.get)}
 
 
 def export_checkpoint(checkpoint, data_dir, path, output_smoothing: int | None = None,
@@ -186,7 +206,9 @@ def reexport_model_file(source, data_dir, path, code_prior: str = DEFAULT_PRIOR,
     changes["finger_gain"] = fit_finger_gain(Network(unscaled), recordings, stats, config.val_fraction)
     if output_smoothing is not None:
         changes["output_smoothing"] = int(output_smoothing)
-    metadata = {**loaded.metadata, "reexported_from": os.path.basename(str(source)),
+    kept = {k: v for k, v in loaded.metadata.items() if k not in ("prior_clip_speakers", "default_speaker")}
+    metadata = {**kept, **library_speakers(recordings, prior),
+                "reexported_from": os.path.basename(str(source)),
                 "reexported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
     return save_model(path, loaded.weights, dataclasses.replace(loaded.config, **changes),
                       loaded.feature_mean, loaded.feature_std, loaded.code_mean, loaded.code_std, metadata,
