@@ -24,7 +24,6 @@ Columns (metric definitions and settings in ``train/metrics.py``):
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Sequence
@@ -149,18 +148,15 @@ def load_eval_data(data_dir, val_fraction: float, speakers: str | None = None) -
     real takes then come from ``REFERENCE_RECORDINGS`` of its ``train`` rows), of ``speakers``;
     at most ``EVAL_MAX_RECORDINGS`` of them, spread evenly."""
     segments, train_positions, takes, take_rotations, take_features = [], [], [], [], []
-    recordings, held_positions, unseen_audio = [], [], []
+    recordings, unseen_audio = [], []
     published = beat2_root(data_dir) is not None
     for pair in spread(find_pairs(data_dir, speakers, rows="test"), EVAL_MAX_RECORDINGS):
         rec = load_recording(pair, keep_audio=True, hands=True)
-        # the held-out protocol splits each of its recordings by time (a test row is unseen by the
-        # network as a whole; the protocol re-fits the prior on the others' first part)
-        recordings.append(dataclasses.replace(rec, role="split"))
+        recordings.append(rec)
         n_train = rec.n_train(val_fraction)
         rotations = motion_to_rotations(rec.motion)
         positions = positions_cm(rotations)
         takes.append(positions)
-        held_positions.append(positions)
         take_rotations.append(rotations.astype(np.float32))
         take_features.append(rec.features)
         a = round(n_train * SAMPLE_RATE / FPS)
@@ -183,7 +179,8 @@ def load_eval_data(data_dir, val_fraction: float, speakers: str | None = None) -
         audio = read_audio(p)
         unseen_audio.append((p.stem, features_for_motion(audio), audio))
     unseen = [(name, feats) for name, feats, _ in unseen_audio]
-    held_out = HeldOutData(recordings, held_positions, unseen_audio, val_fraction)
+    held_out = HeldOutData(recordings, takes[:len(recordings)], unseen_audio, val_fraction,
+                           reference=takes[len(recordings):])
     return EvalData(segments, train_positions, speed.mean(0), takes, take_rotations, take_features, unseen,
                     held_out)
 
