@@ -19,17 +19,6 @@ FRAMES = (1, 30, 60, 90, 120)
 BUNDLED = ROOT / "models" / "audio2gestures-beat2-scott.json"
 
 
-@pytest.fixture()
-def speech(tmp_path):
-    """4 s of speech-like sound (120 frames at 30 fps) played from frame 1."""
-    scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base = 30, 1.0
-    scene.frame_start, scene.frame_end = 1, 120
-    path = write_wav(tmp_path / "speech.wav", speech_like(4.0, seed=3))
-    scene.a2g.audio_source, scene.a2g.audio_file = "FILE", str(path)
-    return path
-
-
 def _keyed(rig, name: str, values) -> bpy.types.Action:
     """An action keying the pelvis's location y at frames 1, 60, 120 (and the left shoulder,
     a body bone the gestures replace), assigned to ``rig``."""
@@ -108,7 +97,7 @@ def _tweak(rig):
     assert anim.use_tweak_mode and anim.action.name == "base"
 
 
-def test_tweak_mode_is_refused_with_the_way_out_and_nothing_changes(rig, speech, model_file):
+def test_tweak_mode_is_refused_with_the_way_out_and_nothing_changes(rig, speech_4s, model_file):
     _base_track(rig)
     _tweak(rig)
     plays = hips(rig)  # evaluates the scene (frame 1)
@@ -129,7 +118,7 @@ def test_tweak_mode_is_refused_with_the_way_out_and_nothing_changes(rig, speech,
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
 
 
-def test_a_failed_generate_leaves_no_trace(rig, speech, monkeypatch):
+def test_a_failed_generate_leaves_no_trace(rig, speech_4s, monkeypatch):
     """Whatever fails while the keys are written, the scene evaluates as before, with the same
     NLA stack and no orphan data; here with the user's layered action and a previous take."""
     assert bpy.ops.a2g.generate(seed=1, count=2) == {"FINISHED"}
@@ -157,7 +146,7 @@ def test_a_failed_generate_leaves_no_trace(rig, speech, monkeypatch):
     assert bpy.ops.a2g.generate(seed=2) == {"FINISHED"}  # and it works once nothing fails
 
 
-def test_a_failed_resample_leaves_the_keys_as_they_were(rig, speech, monkeypatch):
+def test_a_failed_resample_leaves_the_keys_as_they_were(rig, speech_4s, monkeypatch):
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
     action = rig.animation_data.action
     compat = mod("compat")
@@ -245,7 +234,7 @@ def _plain_take(tmp_path, seed: int) -> np.ndarray:
     return pose
 
 
-def test_layered_user_action_keeps_its_layering_and_the_gestures_play_as_generated(rig, speech, tmp_path):
+def test_layered_user_action_keeps_its_layering_and_the_gestures_play_as_generated(rig, speech_4s, tmp_path):
     mine = _layered_user_action(rig)
     plays = hips(rig)
     assert (plays[0], plays[2], plays[-1]) == (10.0, 20.0, 30.0), plays  # base + half of mine
@@ -270,7 +259,7 @@ def test_layered_user_action_keeps_its_layering_and_the_gestures_play_as_generat
 
 
 @pytest.mark.parametrize("extrapolation", ["NOTHING", "HOLD_FORWARD"])
-def test_users_extrapolation_is_kept(rig, speech, extrapolation):
+def test_users_extrapolation_is_kept(rig, speech_4s, extrapolation):
     scene = bpy.context.scene
     scene.frame_start, scene.frame_end = 1, 200
     _base_track(rig)
@@ -310,10 +299,10 @@ def _meta(scene, strips, name="dialogue"):
 
 
 @needs_aud
-def test_sound_strip_in_a_meta_strip_is_heard(rig, speech):
+def test_sound_strip_in_a_meta_strip_is_heard(rig, speech_4s):
     scene = bpy.context.scene
     scene.a2g.audio_source = "STRIPS"
-    strip = add_sound_strip(scene, speech, 11)
+    strip = add_sound_strip(scene, speech_4s, 11)
     alone = mod("audio_source").gather(scene, scene.a2g)
     meta = _meta(scene, [strip])
     assert [s.name for s in mod("compat").sequencer_strips(scene)] == ["dialogue"]
@@ -340,7 +329,7 @@ def test_sound_strip_in_a_meta_strip_is_heard(rig, speech):
         mod("audio_source").gather(scene, scene.a2g)
     # selected, it is chosen (the sequencer selects the meta, not what lies inside)
     meta.mute = False
-    other = add_sound_strip(scene, speech, 300, name="other", channel=5)
+    other = add_sound_strip(scene, speech_4s, 300, name="other", channel=5)
     other.select, meta.select, strip.select = False, True, False
     assert [s.name for s in mod("audio_source").chosen_strips(scene)] == ["speech"]
     meta.select = False
@@ -372,14 +361,14 @@ def test_bad_preset_gets_one_plain_message_in_the_panel(rig, tmp_path, name, cap
 
 
 @pytest.mark.parametrize("name", sorted(BAD_PRESETS))
-def test_bad_preset_gets_one_plain_message_on_the_command_line(rig, speech, model_file, tmp_path, name):
+def test_bad_preset_gets_one_plain_message_on_the_command_line(rig, speech_4s, model_file, tmp_path, name):
     path = tmp_path / name
     path.write_bytes(BAD_PRESETS[name])
     blend = tmp_path / "base.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = mod("batch").main(["generate", str(speech), "--blend", str(blend), "--armature", "SMPL-X",
+        code = mod("batch").main(["generate", str(speech_4s), "--blend", str(blend), "--armature", "SMPL-X",
                                   "--bone-map", str(path), "--output-dir", str(tmp_path / "out"),
                                   "--model", str(model_file)])
     assert code == 2, err.getvalue()
@@ -396,7 +385,7 @@ def _world_heads(obj, names, frame):
 
 
 @pytest.mark.parametrize("character", ["smplx", "mixamo"])
-def test_exported_bvh_stands_up_in_blenders_default_import(addon, speech, tmp_path, character):
+def test_exported_bvh_stands_up_in_blenders_default_import(addon, speech_4s, tmp_path, character):
     from .test_retarget import mixamo_fbx
 
     if character == "smplx":
@@ -414,7 +403,7 @@ def test_exported_bvh_stands_up_in_blenders_default_import(addon, speech, tmp_pa
     extra = ["--armature", name] if character == "mixamo" else []
     # the bundled (trained) model: its takes stand, so "the head above the pelvis" holds on every
     # frame of the original too (a random-weight model tumbles the pelvis)
-    code = mod("batch").main(["generate", str(speech), "--blend", str(blend), *extra, "--model",
+    code = mod("batch").main(["generate", str(speech_4s), "--blend", str(blend), *extra, "--model",
                               str(BUNDLED), "--output-dir", str(out), "--seed", "3", "--bvh"])
     assert code == 0
     bpy.ops.wm.open_mainfile(filepath=str(out / "speech.blend"), load_ui=False)
@@ -438,7 +427,7 @@ def test_exported_bvh_stands_up_in_blenders_default_import(addon, speech, tmp_pa
 
 
 # ---- 8. the report's time is the whole run's ---------------------------------------------------
-def test_report_time_includes_writing_the_keys(rig, speech, monkeypatch, capfd):
+def test_report_time_includes_writing_the_keys(rig, speech_4s, monkeypatch, capfd):
     pipeline = mod("pipeline")
     real_apply = pipeline.apply
 
