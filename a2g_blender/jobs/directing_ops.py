@@ -11,7 +11,7 @@ import time
 
 import bpy
 
-from .core.errors import UserError, message_for
+from ..core.errors import UserError, message_for
 from .operators import BackgroundJob, armature_blocker, poll_with_reason
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.errors import UserError
+from ..core.errors import UserError
 
 
 class Cancelled(Exception):
@@ -59,7 +59,7 @@ def refinement(result: Result):
     None. The modal job steps it with progress and Esc; nothing is written until it is done."""
     import bpy
 
-    from .rig_eval import Refinement, needs_refinement
+    from ..rigio.rig_eval import Refinement, needs_refinement
 
     if result.settled or not needs_refinement(result.job.rig):
         return None
@@ -100,8 +100,9 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     ``model_path``: the model file to use instead of the preferences' (the batch command's
     ``--model``); ``heard``: the audio ``settings`` choose, when the caller decoded it already.
     """
-    from . import audio_source, model, pins, rig, takes
-    from .core.generate import check_intensity
+    from ..core.generate import check_intensity
+    from ..rigio import rig
+    from . import audio_source, model, pins, takes
 
     scene = context.scene
     settings = settings or scene.a2g
@@ -123,8 +124,8 @@ def rig_for_model(obj, network, body=None):
     """``obj`` as a target for ``network``'s motion: its joint set (core.skeleton.BODY, or
     BODY_HANDS for a model with hands: the finger bones get keys too). ``body``: the rig as
     inspected already for the body (validation first), reused when the sets agree."""
-    from . import rig
-    from .core.skeleton import joint_set
+    from ..core.skeleton import joint_set
+    from ..rigio import rig
 
     joints = joint_set(getattr(getattr(network, "config", None), "n_joints", 22))
     if body is not None and body.model_joints == len(joints):
@@ -149,8 +150,8 @@ def take_keys(network, features, rig, first: int, end: int, fps: float, seed: in
     """One take: ``core.generate`` (``generate_kw``: pins, resamples, intensity, ...) and the
     rig's keys at scene frames ``first .. end - 1`` (core.rig_keys.to_keys). Returns
     ``(model local rotations (T, J, 3, 3), keys (end - first, K, 4))``."""
-    from .core.generate import generate
-    from .core.rig_keys import to_keys
+    from ..core.generate import generate
+    from ..core.rig_keys import to_keys
 
     local = generate(network, features, seed, **generate_kw)
     return local, to_keys(rig.key_target, local, first, end, fps)
@@ -159,9 +160,9 @@ def take_keys(network, features, rig, first: int, end: int, fps: float, seed: in
 def compute(job: Job, progress=None, cancelled=None) -> Result:
     """Run the model for ``job``; pure numpy. ``progress(fraction)`` is called between stages
     and takes, ``cancelled()`` polled there too (raises :class:`Cancelled`)."""
-    from .core.features import n_motion_frames
-    from .core.network import SPLIT_FRAMES
-    from .core.parallel import one_blas_thread
+    from ..core.features import n_motion_frames
+    from ..core.network import SPLIT_FRAMES
+    from ..core.parallel import one_blas_thread
 
     step = stepper(progress, cancelled)
     # long takes (as generate counts them: model frames) split their work over the cores
@@ -171,7 +172,7 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
 
 
 def _compute(job: Job, step) -> Result:
-    from .core.features import features_for_motion
+    from ..core.features import features_for_motion
 
     heard = job.heard
     step(0.05)
@@ -224,7 +225,8 @@ def apply(result: Result, kept: list | None = None):
 
 def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int, kept: list,
                   settled: bool = False):
-    from . import actions, keying, takes
+    from ..rigio import actions, keying
+    from . import takes
 
     metadata = {
         "a2g_seed": seed,

@@ -8,8 +8,8 @@ import time
 
 import bpy
 
-from .core.errors import message_for
-from .properties import intensity_property, seed_property
+from ..core.errors import message_for
+from ..ui.properties import intensity_property, seed_property
 
 _active_worker = None  # the last interactive job's worker thread (cancelled ones too)
 STOPPING = "The cancelled job is stopping: wait a moment"
@@ -84,7 +84,7 @@ class A2G_OT_add_character(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        from .character import add_character
+        from ..rigio.character import add_character
 
         start = time.perf_counter()
         arm, mesh = add_character(context)
@@ -287,7 +287,7 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
                        intensity=self.intensity)
 
     def _apply(self, result, seconds):
-        from .actions import USER_TRACK, kept_message
+        from ..rigio.actions import USER_TRACK, kept_message
         from .pipeline import apply
 
         kept = []
