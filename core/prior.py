@@ -13,16 +13,22 @@ and its channels are strongly correlated. Three priors, selected by name:
   channel covariance ``L L^T`` and one temporal correlation shared by all whitened channels,
   realised as white noise convolved with ``kernel`` (``core.noise.filtered_noise``):
   ``I = mu + (kernel * eps) L^T``.
-- ``"retrieval"``: audio-matched retrieval of real code segments (ours). The training I_M
-  (with its left/right mirror) and the training audio's shared code S_A are stored. The output
-  is built from segments of ``SEGMENT`` frames overlapping by ``FADE`` frames. For each segment
-  the candidates are the stored segments; a candidate's cost is the distance between its audio
-  code and the target's audio code over the segment (every ``DESCRIPTOR_STEP``-th frame) plus
-  ``JOIN_WEIGHT`` times the code distance at the join with the previous segment; one of the
-  ``TOP_K`` cheapest is drawn with the seed's generator. A stored segment used once in a take
-  (and every candidate overlapping it) is not used again until all candidates are spent. The
-  overlaps are blended with equal-power weights about ``mu`` (sin/cos: the code's variance does
-  not dip at a join).
+- ``"retrieval"``: audio-matched retrieval of real code segments (ours). The training I_M and
+  the training audio's shared code S_A are stored (no left/right mirror: it puts the speaker's
+  habitual hand on the other side). The output is built from segments of ``SEGMENT`` frames
+  overlapping by ``FADE`` frames. For each segment the candidates are the stored segments
+  (starting at every ``CANDIDATE_STRIDE``-th frame); a candidate's cost is the mean squared
+  distance between its audio code and the target's over the segment (every
+  ``DESCRIPTOR_STEP``-th frame) plus ``JOIN_WEIGHT`` times the mean squared code distance over
+  the overlap with the previous segment (every ``JOIN_STEP``-th frame): segments are joined
+  where their codes are close. The pick is the cheapest candidate after subtracting
+  ``TEMPERATURE`` times Gumbel noise drawn from the seed's generator (one value per candidate,
+  however the audio sounds): a draw from ``exp(-cost / TEMPERATURE)``, and a choice that a
+  perturbation far below hearing cannot flip unless the two best are tied to within it (the
+  old draw among the top-k in argpartition's order flipped on any change; issue #21 item 6).
+  A stored segment used once in a take (and every candidate overlapping it) is not used again
+  until all candidates are spent. The overlaps are cross-faded with smoothstep weights that sum
+  to 1 (equal-power weights inflated the code's deviation where two close codes overlap).
 
 ``intensity`` (``core.generate``) scales the code's deviation from the prior's mean ``mu``:
 ``I = mu + intensity * (I - mu)`` (``scale_intensity``; 1 = as sampled), and then the motion's
@@ -47,12 +53,13 @@ PRIOR_ARRAYS = {
     "retrieval": ("prior_mean", "prior_codes", "prior_shared", "prior_clip_ends"),
 }
 
-SEGMENT = 48  # frames per retrieved segment (1.6 s at 30 fps)
-FADE = 12  # frames of overlap between consecutive segments
+SEGMENT = 150  # frames per retrieved segment (5 s at 30 fps)
+FADE = 20  # frames of overlap between consecutive segments
 DESCRIPTOR_STEP = 4  # every 4th frame of S_A describes a segment's audio
-CANDIDATE_STRIDE = 2  # stored segments start every 2nd frame
-TOP_K = 6  # a segment is drawn among this many cheapest candidates
-JOIN_WEIGHT = 1.0  # weight of the code distance at a join against the audio distance
+CANDIDATE_STRIDE = 1  # stored segments start at every frame
+JOIN_STEP = 2  # every 2nd frame of the overlap describes a join
+JOIN_WEIGHT = 1.0  # weight of the code distance over a join against the audio distance
+TEMPERATURE = 0.3  # Gumbel noise scale of a pick: P(candidate) ~ exp(-cost / TEMPERATURE)
 
 MAX_LAG = 90  # frames: longest lag of the fitted temporal correlation (3 s)
 
@@ -170,17 +177,17 @@ class RetrievalPrior:
         self.starts = np.concatenate(starts)
         self.descriptors = self._describe(shared, self.starts)  # (M, D)
         self.desc_norm = np.sum(self.descriptors * self.descriptors, axis=1)
-        self.heads = (self.codes[self.starts + FADE // 2] - self.mean) * self.code_scale  # join frame, (M, d)
+        z = (self.codes - self.mean) * self.code_scale
+        self.heads = _windows(z, self.starts, FADE, JOIN_STEP)  # the fade-in stretch, (M, D_join)
         self.head_norm = np.sum(self.heads * self.heads, axis=1)
+        self.firsts = z[self.starts]  # (M, d): joins onto a resample range's context
+        self.first_norm = np.sum(self.firsts * self.firsts, axis=1)
 
     def _describe(self, shared: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """Audio descriptors (len(starts), D): z-scored S_A at every DESCRIPTOR_STEP-th frame
         of each segment, divided by sqrt(D) (distances are per-dimension means)."""
         z = (shared - self.shared_mean) * self.shared_scale
-        offsets = np.arange(0, SEGMENT, DESCRIPTOR_STEP)
-        frames = np.minimum(starts[:, None] + offsets, len(z) - 1)
-        d = z[frames].reshape(len(starts), -1)
-        return (d / np.sqrt(d.shape[1])).astype(np.float32)
+        return _windows(z, starts, SEGMENT, DESCRIPTOR_STEP)
 
     def sample(self, n: int, rng: np.random.Generator, shared: np.ndarray,
                before: np.ndarray | None = None) -> np.ndarray:
@@ -195,50 +202,61 @@ class RetrievalPrior:
         # target audio descriptors (padded with the last frame past the end)
         padded = np.concatenate([shared, np.repeat(shared[-1:], SEGMENT, axis=0)])
         target = self._describe(padded, seg_starts)
-        audio_cost = (np.sum(target * target, axis=1)[:, None] + self.desc_norm[None, :]
-                      - 2.0 * target @ self.descriptors.T)  # (n_seg, M)
+        cost = (np.sum(target * target, axis=1)[:, None] + self.desc_norm[None, :]
+                - 2.0 * target @ self.descriptors.T)  # (n_seg, M): mean squared S_A distance
         blocked = np.zeros(len(self.starts), dtype=bool)
-        prev_tail = None if before is None or len(before) == 0 else \
-            (np.asarray(before[-1], dtype=np.float32) - self.mean) * self.code_scale
+        tail = first = None
+        if before is not None and len(before):
+            first = (np.asarray(before[-1], dtype=np.float32) - self.mean) * self.code_scale
         picks = []
         for k in range(n_seg):
-            cost = audio_cost[k].copy()
-            if prev_tail is not None:  # mean squared code distance at the join, as one mat-vec
-                join = self.head_norm - 2.0 * (self.heads @ prev_tail) + prev_tail @ prev_tail
-                cost += (JOIN_WEIGHT / prev_tail.size) * join
+            c = cost[k].copy()
+            if tail is not None:  # mean squared code distance over the cross-fade: join where close
+                c += JOIN_WEIGHT * (self.head_norm - 2.0 * (self.heads @ tail) + tail @ tail)
+            elif first is not None:
+                join = self.first_norm - 2.0 * (self.firsts @ first) + first @ first
+                c += (JOIN_WEIGHT / first.size) * join
+            gumbel = rng.gumbel(size=c.size)  # drawn whatever the audio: the seed decides the noise
             if blocked.all():
                 blocked[:] = False  # every stored segment used: start again
-            cost[blocked] = np.inf
-            k_best = min(TOP_K, int(np.count_nonzero(~blocked)))
-            best = np.argpartition(cost, k_best - 1)[:k_best]
-            choice = int(best[rng.integers(k_best)])
+            c[blocked] = np.inf
+            choice = int(np.argmin(c - TEMPERATURE * gumbel))  # softmax(-c / T): a near-tie is rare
             start = int(self.starts[choice])
             picks.append(start)
             blocked |= np.abs(self.starts - start) < SEGMENT
-            join = start + hop + FADE // 2  # the next segment's join frame, in the stored code
-            prev_tail = (self.codes[min(join, len(self.codes) - 1)] - self.mean) * self.code_scale
-        return self._assemble(picks, n)
+            tail = _windows((self.codes - self.mean) * self.code_scale, np.array([start + hop]), FADE,
+                            JOIN_STEP)[0]
+        return self._assemble(self.codes, picks, n)
 
-    def _assemble(self, picks: list[int], n: int) -> np.ndarray:
+    @staticmethod
+    def _assemble(values: np.ndarray, picks: list[int], n: int) -> np.ndarray:
+        """The picked stored segments of ``values (N, d)``, overlapping by FADE frames,
+        cross-faded with weights that sum to 1 (the joins were chosen where the codes are close)."""
         hop = SEGMENT - FADE
-        d = self.codes.shape[1]
-        out = np.zeros((n_frames := (len(picks) - 1) * hop + SEGMENT, d), dtype=np.float32)
-        weight = np.zeros((n_frames, 1), dtype=np.float32)
+        d = values.shape[1]
+        mean = values.mean(axis=0)
+        out = np.zeros(((len(picks) - 1) * hop + SEGMENT, d), dtype=np.float32)
         t = (np.arange(FADE, dtype=np.float32) + 0.5) / FADE
-        rise = np.sin(0.5 * np.pi * t)[:, None]  # equal power: rise^2 + fall^2 = 1
-        fall = np.cos(0.5 * np.pi * t)[:, None]
+        rise = (t * t * (3.0 - 2.0 * t))[:, None]  # smoothstep; rise + fall = 1
         for i, start in enumerate(picks):
-            seg = self.codes[start:start + SEGMENT] - self.mean
+            seg = values[start:start + SEGMENT] - mean
             w = np.ones((SEGMENT, 1), dtype=np.float32)
             if i > 0:
                 w[:FADE] = rise
             if i < len(picks) - 1:
-                w[SEGMENT - FADE:] = fall
+                w[SEGMENT - FADE:] = 1.0 - rise
             a = i * hop
             out[a:a + SEGMENT] += w * seg
-            weight[a:a + SEGMENT] += w * w
-        out /= np.sqrt(np.maximum(weight, 1e-6))  # exactly 1 with equal-power fades
-        return (self.mean + out[:n]).astype(np.float32)
+        return (mean + out[:n]).astype(np.float32)
+
+
+def _windows(x: np.ndarray, starts: np.ndarray, length: int, step: int) -> np.ndarray:
+    """Rows ``x[s : s + length : step]`` flattened, for each s in ``starts`` (frames past the end
+    repeat the last), divided by sqrt(row size): squared distances are per-value means.
+    ``(len(starts), ceil(length / step) * x.shape[1])`` float32."""
+    frames = np.minimum(np.asarray(starts)[:, None] + np.arange(0, length, step), len(x) - 1)
+    d = x[frames].reshape(len(frames), -1)
+    return (d / np.sqrt(d.shape[1])).astype(np.float32)
 
 
 def make_prior(name: str, arrays: dict[str, np.ndarray]):

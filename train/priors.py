@@ -1,9 +1,12 @@
 """Fit the code priors of ``core/prior.py`` to a trained model's codes of the training data.
 
 Runs the exported numpy network (``core.network``), so what is fitted is exactly what the
-runtime decodes. For every recording, the training part and its left/right mirror are encoded
-whole (the nets are fully convolutional): I_M is the motion encoder's posterior mean; S_A is
-the audio encoder's code of the same frames (the mirror shares the audio).
+runtime decodes. For every recording, the training part is encoded whole (the nets are fully
+convolutional): I_M is the motion encoder's posterior mean; S_A is the audio encoder's code of
+the same frames. No left/right mirror: measured against a take the prior never saw, the
+mirrored clips put the speaker's habitual hand on the other side and moved the mean pose
+(window statistics 2.18x the real-vs-real distance for the mirrored clips alone, 1.05x without
+them; issue #18).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from core.generate import generate
 from core.network import Network
 from core.prior import fit_gaussian, retrieval_arrays
 from core.skeleton import NUM_BODY_JOINTS
-from train.data import FeatureStats, Recording, mirror_motion, motion_to_rotations
+from train.data import FeatureStats, Recording, motion_to_rotations
 from train.metrics import rotation_spread_deg
 
 #: Bounds of the fitted finger gain (``ModelConfig.finger_gain``).
@@ -25,18 +28,16 @@ FINGER_GAIN_RANGE = (1.0, 3.0)
 
 def training_codes(net: Network, recordings: Iterable[Recording], stats: FeatureStats,
                    val_fraction: float) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """``(codes, shared, motions)``: per clip (each training part, then its mirror) I_M
+    """``(codes, shared, motions)``: per clip (each recording's training part) I_M
     ``(T, d)``, S_A ``(T, shared_dim)`` and the motion itself ``(T, J * 6)``."""
     codes, shared, motions = [], [], []
     for rec in recordings:
         n = rec.n_train(val_fraction)
         if n < 2:
             continue
-        s_a = net.audio_encode(stats.normalise(rec.features[:n]))
-        for motion in (rec.motion[:n], mirror_motion(rec.motion[:n])):
-            codes.append(net.motion_encode(motion)[2])
-            shared.append(s_a)
-            motions.append(motion)
+        codes.append(net.motion_encode(rec.motion[:n])[2])
+        shared.append(net.audio_encode(stats.normalise(rec.features[:n])))
+        motions.append(rec.motion[:n])
     if not codes:
         raise ValueError("no training frames to fit the code priors on")
     return codes, shared, motions

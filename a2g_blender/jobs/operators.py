@@ -51,7 +51,9 @@ def armature_blocker(context, purpose: str = "") -> str | None:
         return "Select an SMPL-X armature, or set Target in the Gestures panel"
     if obj.type != "ARMATURE":
         return f"'{obj.name}' is not an armature: select an SMPL-X armature"
-    return None
+    from ..rigio.writable import animation_blocker
+
+    return animation_blocker(obj, purpose)  # NLA tweak mode, linked without a library override
 
 
 def poll_with_reason(cls, reason: str | None) -> bool:
@@ -149,6 +151,7 @@ class BackgroundJob:
         without a window: :meth:`execute`, synchronously)."""
         if bpy.app.background or context.window is None:
             return self.execute(context)
+        self._start = time.perf_counter()  # the report's time is the whole run's, prepare included
         try:
             job = self._prepare(context)
         except Exception as exc:  # bad input (UserError) or a failure: as the modal path reports it
@@ -158,7 +161,8 @@ class BackgroundJob:
 
     def _start_job(self, context, job, compute=None):
         global _active_worker
-        self._start = time.perf_counter()
+        if not hasattr(self, "_start"):
+            self._start = time.perf_counter()
         self._worker = _active_worker = _Worker(job, compute)
         wm = context.window_manager
         progress = wm.a2g_progress
@@ -286,12 +290,17 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         return prepare(context, target_armature(context), self.seed, count=self.count,
                        intensity=self.intensity)
 
-    def _apply(self, result, seconds):
+    def _apply(self, result, start: float):
+        """Write ``result`` and report it; ``start``: when the run began (perf_counter), so the
+        report's time is the whole run's, writing the keys (and Rigify's controls) included."""
         from ..rigio.actions import USER_TRACK, kept_message
+        from ..rigio.writable import leaves_no_trace
         from .pipeline import apply
 
         kept = []
-        action = apply(result, kept)
+        with leaves_no_trace(result.job.armature):  # a failure leaves the scene as it was
+            action = apply(result, kept)
+        seconds = time.perf_counter() - start
         heard = result.job.heard
         takes = f" (take 1 of {1 + len(result.takes)})" if result.takes else ""
         pins = f", {len(result.job.pins)} pin(s)" if result.job.pins else ""
@@ -325,7 +334,7 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
             finally:
                 if show:
                     wm.progress_end()
-            self._apply(result, time.perf_counter() - start)
+            self._apply(result, start)
         except Exception as exc:  # bad input (UserError) or a failure: as the modal path reports it
             self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}
@@ -344,7 +353,7 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
 
     def _done(self, context, result):
         try:
-            self._apply(result, time.perf_counter() - self._start)
+            self._apply(result, self._start)
         except Exception as exc:
             self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}

@@ -102,8 +102,10 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     """
     from ..core.generate import check_intensity
     from ..rigio import rig
+    from ..rigio.writable import check_writable
     from . import audio_source, model, pins, takes
 
+    check_writable(obj)  # NLA tweak mode, linked without a library override: refused, nothing done
     scene = context.scene
     settings = settings or scene.a2g
     intensity = check_intensity(intensity)  # the panel's and a2g.generate()'s value

@@ -204,7 +204,7 @@ def _generate_driver(job):
 
         def _done(self, context, result):
             self.result = result
-            self._apply(result, 0.0)
+            self._apply(result, self._start)
             return {"FINISHED"}
 
         def report(self, kind, text):

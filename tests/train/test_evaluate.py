@@ -47,7 +47,15 @@ def test_evaluate_writes_table_json_and_plots(excerpt, tmp_path):
     assert expected <= pngs
     assert (tmp_path / "eval" / "models" / "regression.json").is_file()  # the checkpoint was exported
     # the unseen-speech table: the excerpt has no unpaired audio, so its validation audio stands in
-    assert "**Unseen speech** (the validation tails' audio" in text and "| static mean pose |" in text
+    assert "**Unseen speech, in-sample reference** (the validation tails' audio" in text
+    assert "| static mean pose |" in text
+    # the held-out protocol (train/honest.py): a row per prior, and the real takes measured the same way
+    assert "**Held out**" in text and "| real takes (their own motion) |" in text
+    held = results["models"]["Audio2Gestures (full), 3 steps, retrieval prior"]["held_out"]
+    assert set(held) == {"0.0", "1.0"}  # the default prior also without and with beat sync
+    assert "retrieval prior, sync 1 |" in text
+    assert held["0.0"]["tails_window_ratio"] > 0 and held["0.0"]["bc_pooled"]["n"] == 0  # clips < 12 s
+    assert "held_out" not in baseline  # one-to-one: no code prior to re-fit
     for prior in PRIORS:
         u = results["models"][f"Audio2Gestures (full), 3 steps, {prior} prior"]["unseen"]
         assert u["window_ratio"] > 0 and u["arm_movement"] > 0 and u["seed_l1"] > 0

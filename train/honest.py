@@ -1,0 +1,220 @@
+"""The held-out protocol: realism and speech-following measured only against motion that
+neither the network nor the code prior saw (issue #18).
+
+Only two paired takes exist. The network trained on the first 85 % of both; the code prior of
+an exported model is fitted on the same training parts. So:
+
+- **Leave one take out.** For each paired take H, the code priors are re-fitted on the *other*
+  take's training part alone (``train.priors.fit_prior_arrays``), motion is generated from
+  H's whole speech, and compared with H's real motion: window statistics
+  (``metrics.window_distance``) divided by the distance between the other take's real motion
+  and H's (1 = as close as another real take), the mean-pose part of that distance (the
+  ``|mu_a - mu_b|^2`` term, same units), wrist speed and jerk as fractions of H's. The
+  network saw 85 % of H's motion in training; the prior never saw H.
+- **Validation tails.** The model's own prior (fitted on the training parts) generates each
+  recording's last 15 %, which neither the network nor the prior saw; the window statistics
+  are divided by the distance between the training parts' real motion and the tails'.
+- **Beat consistency, own minus mismatched.** EMAGE's BC (``metrics.beat_consistency``,
+  librosa onsets, sigma 0.3 s, 2 s trimmed at each end; the motion's own mean speed as the
+  normaliser) of each ``CLIP_S``-second clip of a motion against its own audio, minus the mean
+  over the other clips' audio of the same speech (the mismatched control of GENEA 2023's
+  appropriateness test). Pooled over the clips of both held-out takes (leave one take out) and
+  of the unseen speech (the model's own prior), times the seeds; reported as mean, standard
+  error over those (clip, seed) values and t = mean / SE. The real takes' own motion is
+  measured the same way (their clips, one "seed").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.features import FPS, SAMPLE_RATE
+from core.generate import generate
+from core.model_file import LoadedModel
+from core.network import Network
+from core.prior import PriorError
+from train import metrics
+from train.data import FeatureStats, Recording
+from train.priors import fit_prior_arrays
+
+CLIP_S = 12.0  # seconds per clip of the own-minus-mismatched BC
+
+
+@dataclass
+class HeldOutData:
+    """What the protocol needs: the paired recordings (motion, features, audio), their body
+    positions (cm), and unseen speech (features, audio) when there is any."""
+
+    recordings: list[Recording]
+    positions: list[np.ndarray]  # (T, 22, 3) cm, one per recording
+    unseen: list[tuple[str, np.ndarray, np.ndarray]]  # (name, log-mel, 16 kHz audio)
+    val_fraction: float
+
+
+def clip_onsets(audio: np.ndarray, n_frames: int) -> list[np.ndarray]:
+    """Librosa onset times (s) of each whole ``CLIP_S`` clip of the first ``n_frames`` frames."""
+    length = int(CLIP_S * FPS)
+    out = []
+    for k in range(n_frames // length):
+        a, b = round(k * length * SAMPLE_RATE / FPS), round((k + 1) * length * SAMPLE_RATE / FPS)
+        out.append(metrics.audio_onsets(audio[a:b], SAMPLE_RATE))
+    return out
+
+
+def bc_own_minus_mismatched(positions: np.ndarray, onsets: list[np.ndarray]) -> list[float]:
+    """Per clip of ``positions (T, 22, 3)``: BC against the clip's own onsets minus the mean BC
+    against the other clips' onsets (NaN for a clip whose BC is undefined)."""
+    length = int(CLIP_S * FPS)
+
+    def bc(p: np.ndarray, on: np.ndarray) -> float:
+        try:
+            return metrics.beat_consistency(on, metrics.motion_beats(p, FPS), CLIP_S)
+        except ValueError:  # no onsets left after trimming
+            return math.nan
+
+    out = []
+    for i, own in enumerate(onsets):
+        clip = positions[i * length:(i + 1) * length]
+        others = [bc(clip, on) for j, on in enumerate(onsets) if j != i]
+        out.append(bc(clip, own) - float(np.nanmean(others)) if others else math.nan)
+    return out
+
+
+def summarise(values: Sequence[float]) -> dict[str, float]:
+    """Mean, standard error and t of the finite values, and how many there were."""
+    v = np.asarray([x for x in values if math.isfinite(x)], dtype=np.float64)
+    if v.size < 2:
+        return {"mean": math.nan, "se": math.nan, "t": math.nan, "n": int(v.size)}
+    se = float(v.std(ddof=1) / np.sqrt(v.size))
+    return {"mean": float(v.mean()), "se": se, "t": float(v.mean() / se) if se > 0 else math.nan,
+            "n": int(v.size)}
+
+
+def _window_parts(generated: list[np.ndarray], real: list[np.ndarray]) -> tuple[float, float]:
+    """Window-statistics distance and its mean-pose part (the squared distance of the means)."""
+    def windows(motions):
+        return np.concatenate([metrics.pose_windows(m[:, list(metrics.UPPER_BODY)], metrics.WINDOW_FRAMES,
+                                                    metrics.WINDOW_STRIDE, metrics.WINDOW_FRAME_STEP)
+                               for m in motions])
+    a, b = windows(generated), windows(real)
+    if len(a) < 2 or len(b) < 2:  # motions too short for two windows
+        return math.nan, math.nan
+    return metrics.frechet_distance(a, b), float(((a.mean(0) - b.mean(0)) ** 2).sum())
+
+
+def _with_prior(loaded: LoadedModel, recordings: list[Recording], stats: FeatureStats,
+                val_fraction: float) -> Network | None:
+    """The network with its code priors re-fitted on ``recordings``' training parts only; None
+    when they are too short for a prior (a retrieval segment)."""
+    try:
+        prior = fit_prior_arrays(Network(loaded), recordings, stats, val_fraction)
+    except PriorError:
+        return None
+    return Network(dataclasses.replace(loaded, prior=prior))
+
+
+def _mean(values) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+def held_out_columns(loaded: LoadedModel, data: HeldOutData, positions_cm, seeds: Sequence[int],
+                     prior: str | None = None, sync: float = 0.0) -> dict:
+    """Every number of the protocol for one model and prior (module docstring).
+    ``positions_cm``: local rotations -> body positions in cm (``train.evaluate.positions_cm``)."""
+    stats = FeatureStats(loaded.feature_mean, loaded.feature_std)
+    dim = loaded.config.motion_dim  # a body-only model encodes the body joints (the first 22) only
+    recs = [dataclasses.replace(r, motion=r.motion[:, :dim]) for r in data.recordings]
+    pos = data.positions
+    ratios, means, arms, jerks, bcs = [], [], [], [], []
+    for h, held in enumerate(recs):
+        others = [r for i, r in enumerate(recs) if i != h]
+        net = _with_prior(loaded, others, stats, data.val_fraction)
+        if net is None:  # the other takes' training parts are too short to fit a prior on
+            continue
+        gen = [positions_cm(generate(net, held.features, s, prior=prior, sync=sync)) for s in seeds]
+        base, _ = _window_parts([p for i, p in enumerate(pos) if i != h], [pos[h]])
+        dist, mean_part = _window_parts(gen, [pos[h]])
+        ratios.append(dist / base)
+        means.append(mean_part / base)
+        real_speed, real_jerk = metrics.mean_speed(pos[h] / 100, FPS), metrics.mean_jerk(pos[h] / 100, FPS)
+        arms.append(np.mean([metrics.mean_speed(g / 100, FPS) for g in gen]) / real_speed)
+        jerks.append(np.mean([metrics.mean_jerk(g / 100, FPS) for g in gen]) / real_jerk)
+        onsets = clip_onsets(held.audio, held.n_frames)
+        for g in gen:
+            bcs += bc_own_minus_mismatched(g, onsets)
+    own = Network(loaded)
+    tails_gen, tails_real, train_real = [], [], []
+    for rec, p in zip(recs, pos, strict=True):
+        n = rec.n_train(data.val_fraction)
+        tails_gen += [positions_cm(generate(own, rec.features[n:], s, prior=prior, sync=sync))
+                      for s in seeds]
+        tails_real.append(p[n:])
+        train_real.append(p[:n])
+    tail_base, _ = _window_parts(train_real, tails_real)
+    tail_dist, tail_mean = _window_parts(tails_gen, tails_real)
+    unseen_bc = []
+    for _, feats, audio in data.unseen:
+        onsets = clip_onsets(audio, len(feats))
+        for s in seeds:
+            motion = positions_cm(generate(own, feats, s, prior=prior, sync=sync))
+            unseen_bc += bc_own_minus_mismatched(motion, onsets)
+    return {
+        "window_ratio": _mean(ratios), "window_ratio_per_take": [float(r) for r in ratios],
+        "mean_pose_part": _mean(means),
+        "arm_movement": _mean(arms), "arm_movement_per_take": [float(a) for a in arms],
+        "jerk_ratio": _mean(jerks),
+        "tails_window_ratio": tail_dist / tail_base, "tails_mean_pose_part": tail_mean / tail_base,
+        "bc_held_out": summarise(bcs), "bc_unseen": summarise(unseen_bc),
+        "bc_pooled": summarise(bcs + unseen_bc),
+    }
+
+
+def real_bc(data: HeldOutData) -> dict:
+    """The real takes' own-minus-mismatched BC, clips as above."""
+    values = []
+    for rec, p in zip(data.recordings, data.positions, strict=True):
+        values += bc_own_minus_mismatched(p, clip_onsets(rec.audio, rec.n_frames))
+    return summarise(values)
+
+
+def table(rows: list[tuple[str, dict]], real: dict, seeds: Sequence[int]) -> str:
+    """The held-out table (markdown)."""
+    head = ("| model, prior | Window statistics, held-out take (× real-vs-real) ↓ | of which mean pose "
+            "| Arm movement (× held-out mocap) | Jerk (× mocap) | Window statistics, validation tails ↓ "
+            "| BC own − mismatched (± SE, t) |")
+    lines = [head, "|" + "---|" * 7]
+
+    def num(x: float) -> str:
+        return f"{x:.2f}" if math.isfinite(x) else "-"
+
+    def bc(s: dict) -> str:
+        if not math.isfinite(s["mean"]):
+            return "-"
+        return f"{s['mean']:+.4f} ± {s['se']:.4f} (t {s['t']:.1f}, n {s['n']})"
+
+    def each(values) -> str:
+        return ", ".join(f"{x:.2f}" for x in values)
+
+    for label, r in rows:
+        lines.append(f"| {label} | {num(r['window_ratio'])} ({each(r['window_ratio_per_take'])}) "
+                     f"| {num(r['mean_pose_part'])} "
+                     f"| {num(r['arm_movement'])} ({each(r['arm_movement_per_take'])}) "
+                     f"| {num(r['jerk_ratio'])} | {num(r['tails_window_ratio'])} | {bc(r['bc_pooled'])} |")
+    lines.append(f"| real takes (their own motion) | 1.00 | - | 1.00 | 1.00 | 1.00 | {bc(real)} |")
+    notes = [
+        f"Seeds {', '.join(str(s) for s in seeds)}. Held-out take: the code prior fitted on the other take's "
+        "training part only, motion generated from the held-out take's whole speech and compared with its "
+        "mocap (both ways; per take in parentheses: 2_scott_0_1_1, 2_scott_0_2_2). The network trained on "
+        "85 % of both takes.",
+        "Validation tails: the model's own prior; the last 15 % of each take, which neither the network nor "
+        "the prior saw; window statistics relative to training-part mocap vs tail mocap.",
+        f"BC own − mismatched: {CLIP_S:g} s clips of the held-out takes (leave one take out) and of the "
+        "unseen speech, BC against the clip's own audio minus the mean against the other clips of the same "
+        "speech; pooled over clips and seeds.",
+    ]
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes)
