@@ -62,6 +62,31 @@ class ResampleResult:
     quats: np.ndarray  # (n, K, 4) new keys for frames span.frame_start .. span.frame_end
     recipe: Recipe  # with the new range
     replayed: bool  # the recipe reproduced the keys that were there
+    settled: bool = False  # the keys were fitted to the evaluated rig already (refinement)
+
+
+def refinement(result: ResampleResult):
+    """What must still touch Blender frame by frame before ``result`` is written (the range's
+    keys of a rig whose constraint chain could not be read): a rig_eval.Refinement, else None."""
+    import bpy
+
+    from ..rigio.rig_eval import Refinement, needs_refinement
+
+    job = result.job
+    if result.settled or not needs_refinement(job.rig):
+        return None
+    obj = bpy.data.objects.get(job.armature)
+    if obj is None:
+        raise DirectingError("The take changed while resampling: nothing was written")
+    frames = np.arange(job.span.frame_start, job.span.frame_end + 1, dtype=np.float64)
+    return Refinement(obj, job.rig, frames, (result.quats,))
+
+
+def refined(result: ResampleResult, done) -> ResampleResult:
+    """``result`` with the keys a finished :func:`refinement` fitted to the rig."""
+    from dataclasses import replace
+
+    return replace(result, quats=done.quats[0], settled=True)
 
 
 def scene_default_range(scene) -> FrameRange:
@@ -192,7 +217,7 @@ def apply(result: ResampleResult):
     edited = actions.is_edited(obj, action)  # hand edits stay hand edits after resampling
     fa, fb = job.span.frame_start, job.span.frame_end
     set_bone_quaternions(obj, action, job.rig.bone_names, np.arange(fa, fb + 1), result.quats)
-    if job.rig.constrained:  # keys under constraint-driven parents: checked on the evaluated rig
+    if job.rig.constrained and not result.settled:  # checked (or fitted) on the evaluated rig
         from ..rigio.rig_eval import settle
 
         settle(obj, action, job.rig, np.arange(fa, fb + 1, dtype=np.float64), result.quats)

@@ -79,6 +79,8 @@ def _driver(job, compute, done):
         _stage = op_cls._stage
         _cancelled = op_cls._cancelled
         _done = done or op_cls._done
+        _refinement = op_cls._refinement
+        _refined = op_cls._refined
 
         def report(self, kind, text):
             reports.append((set(kind), text))
@@ -173,15 +175,20 @@ def test_keys_edited_while_resampling_are_not_overwritten(take):
 
 
 # ---- Generate on a rig whose keys are fitted frame by frame (a constraint not read in numpy) ----
+def _tracked(name="Mixamo"):
+    from .test_retarget import _mechanism_parent, mixamo_fbx
+
+    rig = mixamo_fbx(name)
+    _mechanism_parent(rig, "mixamorig:Neck", "mixamorig:Spine2", "DAMPED_TRACK", "mixamorig:LeftHand")
+    return rig
+
+
 @pytest.fixture()
 def tracked_rig(addon, tmp_path):
     """A Mixamo-like rig whose neck hangs from a bone that tracks the left hand (DAMPED_TRACK:
     not reproduced in numpy, so its keys are refined against the evaluated rig), with the
     user's own action on it, and 3 s of speech."""
-    from .test_retarget import _mechanism_parent, mixamo_fbx
-
-    rig = mixamo_fbx()
-    _mechanism_parent(rig, "mixamorig:Neck", "mixamorig:Spine2", "DAMPED_TRACK", "mixamorig:LeftHand")
+    rig = _tracked()
     own = bpy.data.actions.new("my pose")
     mod("compat").assign_action(rig, own)
     scene = bpy.context.scene
@@ -263,3 +270,39 @@ def test_keys_fitted_frame_by_frame_run_in_the_job_with_progress_and_esc(tracked
                                       quat_to_matrix(sync_keys.astype(np.float64))))
     assert angle.max() < 0.1  # both converged to 0.01 deg a pass, from other starting keys
     assert mod("rigio.rig_eval").Refinement.NAME not in bpy.data.actions
+
+
+def test_resample_range_fits_its_keys_in_the_job_too(tracked_rig):
+    """Resample Range on such a rig: the range's keys are fitted in the modal job (Esc there
+    changes nothing), and the keys it writes are the synchronous Resample Range's."""
+    context = bpy.context
+    twin = _tracked("Twin")  # the same rig, resampled synchronously for comparison
+    for rig in (tracked_rig, twin):
+        pipeline = mod("jobs.pipeline")
+        pipeline.apply(pipeline.compute(pipeline.prepare(context, rig, 3)))
+    resample = mod("jobs.resample")
+    before = state()
+    tick = Event(type="TIMER", value="NOTHING")
+    drv, reports = _driver(resample.prepare(context, tracked_rig, 20, 40, 9), resample.compute, None)
+    drv._worker.join()
+    assert drv.modal(context, tick) == {"PASS_THROUGH"}
+    assert context.window_manager.a2g_progress.stage == "Fitting the keys to the rig"
+    assert drv.modal(context, Event(type="ESC", value="PRESS")) == {"CANCELLED"}
+    assert state() == before
+    drv, reports = _driver(resample.prepare(context, tracked_rig, 20, 40, 9), resample.compute, None)
+    drv._worker.join()
+    for _ in range(10000):
+        done = drv.modal(context, tick)
+        if done != {"PASS_THROUGH"}:
+            break
+    assert done == {"FINISHED"}, reports
+    resample.run(context, twin, 20, 40, 9)
+    names = mod("rigio.rig").body_rig(twin).bone_names
+    keying = mod("rigio.keying")
+    a = keying.read_bone_quaternions(tracked_rig, tracked_rig.animation_data.action, names)[1]
+    b = keying.read_bone_quaternions(twin, twin.animation_data.action, names)[1]
+    from core.rotations import geodesic_angle, quat_to_matrix
+
+    angle = np.degrees(geodesic_angle(quat_to_matrix(a.astype(np.float64)),
+                                      quat_to_matrix(b.astype(np.float64))))
+    assert angle.max() < 0.1
