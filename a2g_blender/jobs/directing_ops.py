@@ -136,16 +136,6 @@ class A2G_OT_resample_range(BackgroundJob, bpy.types.Operator):
 
         return resample.compute
 
-    def _refinement(self, context, result):
-        from .resample import refinement
-
-        return refinement(result)
-
-    def _refined(self, result, refinement):
-        from .resample import refined
-
-        return refined(result, refinement)
-
     def _done(self, context, result):
         from ..rigio.writable import leaves_no_trace
         from . import resample

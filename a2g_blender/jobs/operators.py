@@ -139,12 +139,14 @@ class BackgroundJob:
     def _refinement(self, context, result):
         """What must still touch Blender frame by frame before ``result`` is written (an object
         whose ``step()`` returns the fraction done, None when finished, and ``close()`` stops
-        it), stepped by the modal timer with progress and Esc; None: nothing."""
-        return None
+        it), stepped by the modal timer with progress and Esc; None: nothing. The result says
+        (``result.refinement()``: pipeline.Result, resample.ResampleResult)."""
+        make = getattr(result, "refinement", None)
+        return make() if make is not None else None
 
     def _refined(self, result, refinement):
         """``result`` once ``refinement`` is done."""
-        return result
+        return result.refined(refinement)
 
     def invoke(self, context, event):
         """Interactive: prepare here, compute in a worker thread, Esc cancels (headless or
@@ -341,16 +343,6 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         return {"FINISHED"}
 
     # ---- interactive: BackgroundJob.invoke, then -------------------------------------
-    def _refinement(self, context, result):
-        from .pipeline import refinement
-
-        return refinement(result)
-
-    def _refined(self, result, refinement):
-        from .pipeline import refined
-
-        return refined(result, refinement)
-
     def _done(self, context, result):
         try:
             self._apply(result, self._start)

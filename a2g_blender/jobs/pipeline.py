@@ -52,28 +52,26 @@ class Result:
     local: np.ndarray | None = None  # take 1's model output (T, J, 3, 3) at 30 fps (.npz export)
     settled: bool = False  # the keys were fitted to the evaluated rig already (refinement)
 
+    def refinement(self):
+        """What must still touch Blender frame by frame before this is written: a
+        rig_eval.Refinement of the takes (rigs whose constraint chain could not be read), else
+        None. The modal job steps it with progress and Esc; nothing is written until it is done."""
+        import bpy
 
-def refinement(result: Result):
-    """What must still touch Blender frame by frame before ``result`` is written: a
-    rig_eval.Refinement of its takes (rigs whose constraint chain could not be read), else
-    None. The modal job steps it with progress and Esc; nothing is written until it is done."""
-    import bpy
+        from ..rigio.rig_eval import Refinement, needs_refinement
 
-    from ..rigio.rig_eval import Refinement, needs_refinement
+        if self.settled or not needs_refinement(self.job.rig):
+            return None
+        obj = bpy.data.objects.get(self.job.armature)
+        if obj is None:
+            raise UserError(f"The armature '{self.job.armature}' no longer exists: generate again")
+        return Refinement(obj, self.job.rig, self.frames, (self.quats, *self.takes))
 
-    if result.settled or not needs_refinement(result.job.rig):
-        return None
-    obj = bpy.data.objects.get(result.job.armature)
-    if obj is None:
-        raise UserError(f"The armature '{result.job.armature}' no longer exists: generate again")
-    return Refinement(obj, result.job.rig, result.frames, (result.quats, *result.takes))
+    def refined(self, done) -> Result:
+        """This with the keys a finished :meth:`refinement` fitted to the rig."""
+        from dataclasses import replace
 
-
-def refined(result: Result, done) -> Result:
-    """``result`` with the keys a finished :func:`refinement` fitted to the rig."""
-    from dataclasses import replace
-
-    return replace(result, quats=done.quats[0], takes=tuple(done.quats[1:]), settled=True)
+        return replace(self, quats=done.quats[0], takes=tuple(done.quats[1:]), settled=True)
 
 
 def target_armature(context, settings=None):

@@ -64,29 +64,28 @@ class ResampleResult:
     replayed: bool  # the recipe reproduced the keys that were there
     settled: bool = False  # the keys were fitted to the evaluated rig already (refinement)
 
+    def refinement(self):
+        """What must still touch Blender frame by frame before this is written (the range's
+        keys of a rig whose constraint chain could not be read): a rig_eval.Refinement, else
+        None."""
+        import bpy
 
-def refinement(result: ResampleResult):
-    """What must still touch Blender frame by frame before ``result`` is written (the range's
-    keys of a rig whose constraint chain could not be read): a rig_eval.Refinement, else None."""
-    import bpy
+        from ..rigio.rig_eval import Refinement, needs_refinement
 
-    from ..rigio.rig_eval import Refinement, needs_refinement
+        job = self.job
+        if self.settled or not needs_refinement(job.rig):
+            return None
+        obj = bpy.data.objects.get(job.armature)
+        if obj is None:
+            raise DirectingError("The take changed while resampling: nothing was written")
+        frames = np.arange(job.span.frame_start, job.span.frame_end + 1, dtype=np.float64)
+        return Refinement(obj, job.rig, frames, (self.quats,))
 
-    job = result.job
-    if result.settled or not needs_refinement(job.rig):
-        return None
-    obj = bpy.data.objects.get(job.armature)
-    if obj is None:
-        raise DirectingError("The take changed while resampling: nothing was written")
-    frames = np.arange(job.span.frame_start, job.span.frame_end + 1, dtype=np.float64)
-    return Refinement(obj, job.rig, frames, (result.quats,))
+    def refined(self, done) -> ResampleResult:
+        """This with the keys a finished :meth:`refinement` fitted to the rig."""
+        from dataclasses import replace
 
-
-def refined(result: ResampleResult, done) -> ResampleResult:
-    """``result`` with the keys a finished :func:`refinement` fitted to the rig."""
-    from dataclasses import replace
-
-    return replace(result, quats=done.quats[0], settled=True)
+        return replace(self, quats=done.quats[0], settled=True)
 
 
 def scene_default_range(scene) -> FrameRange:

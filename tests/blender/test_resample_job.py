@@ -79,8 +79,6 @@ def _driver(job, compute, done):
         _stage = op_cls._stage
         _cancelled = op_cls._cancelled
         _done = done or op_cls._done
-        _refinement = op_cls._refinement
-        _refined = op_cls._refined
 
         def report(self, kind, text):
             reports.append((set(kind), text))
@@ -202,11 +200,9 @@ def _generate_driver(job):
     operators = mod("jobs.operators")
     reports = []
 
-    class Driver(operators.A2G_OT_generate.__mro__[1]):  # BackgroundJob, Generate's hooks
+    class Driver(operators.BackgroundJob):
         _stage = operators.A2G_OT_generate._stage
         _cancelled = operators.A2G_OT_generate._cancelled
-        _refinement = operators.A2G_OT_generate._refinement
-        _refined = operators.A2G_OT_generate._refined
         _apply = operators.A2G_OT_generate._apply
 
         def _done(self, context, result):
