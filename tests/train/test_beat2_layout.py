@@ -70,6 +70,7 @@ def test_fit_trains_on_the_split_rows_and_names_them(beat2_tree, tmp_path):
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert "test rows" in report.read_text()
     assert "2_scott_0_3_3" in report.read_text() and "lawrence" not in report.read_text()
+    assert "**Held out**" in report.read_text()  # the held-out protocol ran on the test row
     assert results["models"]
 
 
