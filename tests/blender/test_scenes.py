@@ -179,7 +179,7 @@ def test_a_failed_resample_leaves_the_keys_as_they_were(rig, speech, monkeypatch
     def broken(*args, **kwargs):  # fails after the range's keys were written
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(mod("takes"), "write_recipe", broken)
+    monkeypatch.setattr(mod("jobs.takes"), "write_recipe", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         bpy.ops.a2g.resample_range(frame_start=30, frame_end=80, seed=4)
     assert keys() == before
