@@ -114,7 +114,7 @@ def test_users_channels_keep_playing_after_generate_resample_and_takes(rig, spee
 
 
 def keys_of(rig, action, bone: str, frame: int) -> np.ndarray:
-    _frames, quats = mod("keying").read_bone_quaternions(rig, action, [bone])
+    _frames, quats = mod("rigio.keying").read_bone_quaternions(rig, action, [bone])
     q = quats[list(_frames).index(frame), 0]
     return q
 
@@ -175,7 +175,7 @@ def test_edited_take_among_takes_survives_and_unedited_ones_go(rig, speech_4s):
     names = sorted(a.name for a in bpy.data.actions)
     assert names == ["speech take 1", "speech take 2", "speech take 2 (edited)"], names
     assert curves(bpy.data.actions["speech take 2 (edited)"], rig) == keys_edited
-    assert [a["a2g_seed"] for a in mod("takes").takes_of(rig)] == [10, 11]
+    assert [a["a2g_seed"] for a in mod("jobs.takes").takes_of(rig)] == [10, 11]
 
 
 def test_keys_added_to_the_active_take_count_as_an_edit(rig, speech_4s):
@@ -210,7 +210,7 @@ def test_batch_blend_run_keeps_and_reports_the_edited_take(rig, speech_4s, model
     bpy.ops.wm.save_as_mainfile(filepath=str(base))
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = mod("batch").main(["generate", str(speech_4s), "--blend", str(base), "--output-dir",
+        code = mod("cli.batch").main(["generate", str(speech_4s), "--blend", str(base), "--output-dir",
                                   str(tmp_path / "out"), "--model", str(model_file), "--seed", "2"])
     assert code == 0, err.getvalue()
     line = next(x for x in out.getvalue().splitlines() if x.startswith("[1/1] speech.wav -> "))
@@ -228,7 +228,7 @@ def test_batch_reports_no_kept_take_when_none_was_edited(rig, speech_4s, model_f
     bpy.ops.wm.save_as_mainfile(filepath=str(base))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = mod("batch").main(["generate", str(speech_4s), "--blend", str(base), "--output-dir",
+        code = mod("cli.batch").main(["generate", str(speech_4s), "--blend", str(base), "--output-dir",
                                   str(tmp_path / "out"), "--model", str(model_file), "--seed", "2"])
     assert code == 0 and "Kept" not in out.getvalue(), out.getvalue()
 
