@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import UserError
-from .generate import FADE_FRAMES, MAX_INTENSITY, ResampleRange, fade_weights
+from .generate import DEFAULT_SYNC, FADE_FRAMES, MAX_INTENSITY, MAX_SYNC, ResampleRange, fade_weights
 from .prior import PRIORS
 from .rotations import quat_make_continuous, quat_normalize, quat_slerp
 from .timeline import MODEL_FPS
@@ -361,7 +361,8 @@ class Recipe:
     ``resamples``: the resample history, applied in order (``generate(..., layered=True)``);
     ``intensity``: ``generate``'s intensity (recipes written before it existed read as 1.0);
     ``prior``: the code prior the take was drawn with ("" in recipes written before it was
-    recorded: the model's default).
+    recorded: the model's default); ``sync``: ``generate``'s sync (recipes written before it
+    was recorded read as 0.0, the timing they were made with).
     """
 
     seed: int
@@ -374,17 +375,18 @@ class Recipe:
     take: int = 0  # 1.. for one of several takes, 0 for a single generation
     intensity: float = 1.0  # core.generate's intensity, in (0, MAX_INTENSITY]
     prior: str = ""  # core.prior name; "" = the model's default (config.code_prior)
+    sync: float = DEFAULT_SYNC  # core.generate's sync, in [0, MAX_SYNC]
 
     def with_resample(self, rr: ResampleRange) -> Recipe:
         return Recipe(self.seed, self.model, dict(self.audio), self.first, self.end, self.fps,
-                      (*self.resamples, rr), self.take, self.intensity, self.prior)
+                      (*self.resamples, rr), self.take, self.intensity, self.prior, self.sync)
 
     def to_json(self) -> str:
         return json.dumps({
             "version": RECIPE_VERSION, "seed": self.seed, "model": self.model,
             "audio": self.audio, "first": self.first, "end": self.end, "fps": self.fps,
             "resamples": [[r.start, r.end, r.seed] for r in self.resamples], "take": self.take,
-            "intensity": self.intensity, "prior": self.prior,
+            "intensity": self.intensity, "prior": self.prior, "sync": self.sync,
         }, sort_keys=True)
 
     @classmethod
@@ -397,13 +399,16 @@ class Recipe:
             intensity = float(d.get("intensity", 1.0))
             if not 0.0 < intensity <= MAX_INTENSITY:
                 raise ValueError(f"intensity {intensity!r} outside (0, {MAX_INTENSITY:g}]")
+            sync = float(d.get("sync", 0.0))
+            if not 0.0 <= sync <= MAX_SYNC:
+                raise ValueError(f"sync {sync!r} outside [0, {MAX_SYNC:g}]")
             prior = str(d.get("prior", ""))
             if prior and prior not in PRIORS:
                 raise ValueError(f"unknown code prior {prior!r}")
             return cls(int(d["seed"]), str(d["model"]), dict(d["audio"]), int(d["first"]),
                        int(d["end"]), float(d["fps"]),
                        tuple(ResampleRange(int(a), int(b), int(s)) for a, b, s in d["resamples"]),
-                       int(d.get("take", 0)), intensity, prior)
+                       int(d.get("take", 0)), intensity, prior, sync)
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError) as exc:
             raise DirectingError(f"The take's generation recipe is unreadable ({exc}): "
                                  "generate it again") from None

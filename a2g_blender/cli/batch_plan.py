@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--intensity", type=float, default=1.0, metavar="X",
                      help="how large and lively the gestures are, in (0, 3]: 1 as the model "
                      "samples them (default), 0.5 calmer, 1.5 livelier")
+    gen.add_argument("--sync", type=float, default=1.0, metavar="X",
+                     help="how far the gestures' beats are moved onto the speech's onsets, in [0, 3]: "
+                     "0 the motion's own timing, 1 (default) up to a third of a second")
     gen.add_argument("--variants", type=int, default=1, metavar="N",
                      help="N results per input, seeds SEED .. SEED+N-1 (default 1)")
     gen.add_argument("--pin", action="append", default=[], metavar="CLIP.npz@FRAME",
@@ -139,9 +142,10 @@ def parse_args(argv):
         raise UserError(f"--seed must be >= 0, got {args.seed}")
     if args.variants < 1:
         raise UserError(f"--variants must be >= 1, got {args.variants}")
-    from ..core.generate import check_intensity
+    from ..core.generate import check_intensity, check_sync
 
     args.intensity = check_intensity(args.intensity, "--intensity")
+    args.sync = check_sync(args.sync, "--sync")
     if args.fps is not None and not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
         raise UserError(f"--fps must be a positive frame rate, got {args.fps:g}")
     if args.name is not None:

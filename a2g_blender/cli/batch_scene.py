@@ -204,10 +204,11 @@ def generate_in_scene(item: Item, args, model_path: Path, pin_specs=()) -> Gener
     settings = scene.a2g  # as Generate in the panel would be set (and in the saved file)
     settings.audio_source, settings.audio_file, settings.seed = "FILE", str(item.audio.resolve()), item.seed
     settings.intensity = args.intensity
+    settings.sync = args.sync
     heard = audio_source.from_file(scene, settings.audio_file)
     add_pins(context, obj, pin_specs, heard.first, heard.end - 1)
     job = pipeline.prepare(context, obj, item.seed, settings, intensity=args.intensity,
-                           model_path=model_path, heard=heard)
+                           model_path=model_path, heard=heard, sync=args.sync)
     result = pipeline.compute(job)
     kept: list = []
     pipeline.apply(result, kept)

@@ -9,7 +9,7 @@ import time
 import bpy
 
 from ..core.errors import message_for
-from ..ui.properties import intensity_property, seed_property
+from ..ui.properties import intensity_property, seed_property, sync_property
 
 _active_worker = None  # the last interactive job's worker thread (cancelled ones too)
 STOPPING = "The cancelled job is stopping: wait a moment"
@@ -274,6 +274,7 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         max=32,
     )
     intensity: intensity_property(". Unset: the Gestures panel's Intensity")
+    sync: sync_property(". Unset: the Gestures panel's Sync")
 
     @classmethod
     def poll(cls, context):
@@ -289,8 +290,10 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
             self.count = context.scene.a2g_directing.takes
         if not self.properties.is_property_set("intensity"):
             self.intensity = context.scene.a2g.intensity
+        if not self.properties.is_property_set("sync"):
+            self.sync = context.scene.a2g.sync
         return prepare(context, target_armature(context), self.seed, count=self.count,
-                       intensity=self.intensity)
+                       intensity=self.intensity, sync=self.sync)
 
     def _apply(self, result, start: float):
         """Write ``result`` and report it; ``start``: when the run began (perf_counter), so the

@@ -41,6 +41,7 @@ class Job:
     audio: dict | None = None  # the audio as the recipe records it (takes.audio_recipe)
     count: int = 1  # takes: seeds seed, seed + 1, ..., seed + count - 1
     intensity: float = 1.0  # core.generate's intensity: 0.5 calmer, 1.5 livelier
+    sync: float = 1.0  # core.generate's sync (core.generate.DEFAULT_SYNC): 0 the motion's own timing
 
 
 @dataclass(frozen=True)
@@ -92,13 +93,14 @@ def target_armature(context, settings=None):
 
 
 def prepare(context, obj, seed: int, settings=None, count: int = 1,
-            intensity: float = 1.0, model_path=None, heard=None) -> Job:
+            intensity: float = 1.0, model_path=None, heard=None, sync: float | None = None) -> Job:
     """Validate and load everything generation needs (pins included); touches no bpy data.
 
     ``model_path``: the model file to use instead of the preferences' (the batch command's
-    ``--model``); ``heard``: the audio ``settings`` choose, when the caller decoded it already.
+    ``--model``); ``heard``: the audio ``settings`` choose, when the caller decoded it already;
+    ``sync``: None for core.generate.DEFAULT_SYNC.
     """
-    from ..core.generate import check_intensity
+    from ..core.generate import DEFAULT_SYNC, check_intensity, check_sync
     from ..rigio import rig
     from ..rigio.writable import check_writable
     from . import audio_source, model, pins, takes
@@ -107,6 +109,7 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     scene = context.scene
     settings = settings or scene.a2g
     intensity = check_intensity(intensity)  # the panel's and a2g.generate()'s value
+    sync = check_sync(DEFAULT_SYNC if sync is None else sync)
     body = rig.body_rig(obj)
     path = Path(model_path) if model_path is not None else model.chosen_path(context)
     loaded = model.load(path)
@@ -116,7 +119,7 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
     return Job(obj.name, body, heard, loaded, path, int(seed), fps, pins=pinned,
                audio=takes.audio_recipe(scene, settings, heard), count=max(1, int(count)),
-               intensity=intensity)
+               intensity=intensity, sync=sync)
 
 
 # ---- the generation chain, shared by Generate, Takes, Resample Range and the batch command ----
@@ -182,7 +185,7 @@ def _compute(job: Job, step) -> Result:
     for i in range(job.count):
         local, keys = take_keys(job.network, features, job.rig, heard.first, heard.end, job.fps,
                                 job.seed + i, pins=job.pins, resamples=job.resamples,
-                                intensity=job.intensity)
+                                intensity=job.intensity, sync=job.sync)
         first = local if first is None else first
         takes.append(keys)
         step(0.25 + 0.7 * (i + 1) / job.count)
@@ -245,7 +248,8 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int,
     return action
 
 
-def run(context, obj, seed: int, settings=None, count: int = 1, intensity: float = 1.0):
+def run(context, obj, seed: int, settings=None, count: int = 1, intensity: float = 1.0,
+        sync: float | None = None):
     """prepare + compute + apply, synchronously (headless, scripts, tests)."""
-    job = prepare(context, obj, seed, settings, count, intensity)
+    job = prepare(context, obj, seed, settings, count, intensity, sync=sync)
     return apply(compute(job))

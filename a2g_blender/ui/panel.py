@@ -58,6 +58,7 @@ class A2G_PT_gestures(SidebarPanel, bpy.types.Panel):
         row.prop(settings, "seed")
         row.prop(context.scene.a2g_directing, "takes")
         layout.prop(settings, "intensity", slider=True)
+        layout.prop(settings, "sync", slider=True)
 
         if running and progress.running:
             layout.progress(factor=progress.fraction, type="BAR",
@@ -70,6 +71,7 @@ class A2G_PT_gestures(SidebarPanel, bpy.types.Panel):
         op = row.operator("a2g.generate", icon="PLAY")
         op.seed = settings.seed
         op.intensity = settings.intensity
+        op.sync = settings.sync
         reason = generate_blocker(context)
         if reason and not running:
             layout.label(text=reason, icon="INFO")

@@ -40,6 +40,20 @@ def intensity_property(more: str = ""):
     )
 
 
+def sync_property(more: str = ""):
+    """Generate's Sync (``more`` ends the description); default core.generate.DEFAULT_SYNC."""
+    return bpy.props.FloatProperty(
+        name="Sync",
+        description="How far the gestures' beats are moved in time onto the speech's onsets: 0 the "
+        "motion's own timing, 1 up to a third of a second (measured to follow the speech better)" + more,
+        default=1.0,
+        min=0.0,
+        max=3.0,
+        soft_max=1.0,
+        step=10,
+    )
+
+
 class A2GSettings(bpy.types.PropertyGroup):
     target: bpy.props.PointerProperty(
         name="Target",
@@ -66,6 +80,7 @@ class A2GSettings(bpy.types.PropertyGroup):
     )
     seed: seed_property()
     intensity: intensity_property(" (scales the motion code's deviation from its mean)")
+    sync: sync_property()
 
 
 class A2GProgress(bpy.types.PropertyGroup):

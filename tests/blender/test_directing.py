@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from core.features import features_for_motion
-from core.generate import FADE_FRAMES, Pin, ResampleRange, generate
+from core.generate import DEFAULT_SYNC, FADE_FRAMES, Pin, ResampleRange, generate
 from core.model_file import load_model
 from core.rotations import quat_to_matrix
 from core.scene_motion import to_scene_quaternions
@@ -136,7 +136,7 @@ def expected_keys(model_path, wav, first, end, fps, seed, pins=(), resamples=())
     from core.audio import load_audio_16k_mono
 
     local = generate(load_model(model_path), features_for_motion(load_audio_16k_mono(wav)), seed,
-                     pins, resamples, layered=True)
+                     pins, resamples, layered=True, sync=DEFAULT_SYNC)  # the panel's Sync
     return sample_rotations(local, 30.0, np.arange(end - first) / fps)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from core.audio import load_audio_16k_mono
 from core.features import features_for_motion
-from core.generate import generate
+from core.generate import DEFAULT_SYNC, generate
 from core.model_file import load_model
 from core.skeleton import BODY_JOINT_NAMES
 from core.timeline import sample_rotations
@@ -35,7 +35,7 @@ def expected_quats(model_file, samples, first, end, fps, seed, source_start):
     buf = np.zeros(n, dtype=np.float32)
     lo, hi = max(0, -offset), min(n, len(samples) - offset)
     buf[lo:hi] = samples[lo + offset:hi + offset]
-    local = generate(load_model(model_file), features_for_motion(buf), seed)
+    local = generate(load_model(model_file), features_for_motion(buf), seed, sync=DEFAULT_SYNC)
     return sample_rotations(local, 30.0, np.arange(end - first) / fps)
 
 
@@ -299,7 +299,7 @@ def test_the_same_samples_as_flac_and_as_wav_give_the_same_take(addon, rig, tmp_
     bpy.context.preferences.addons[MODULE_NAME].preferences.model_path = str(
         root / "models" / "audio2gestures-beat2-scott.json")
     flac = root / "tests" / "data" / "beat2_excerpt" / "2_scott_0_1_1_excerpt.flac"
-    audio_source = __import__(f"{MODULE_NAME}.audio_source", fromlist=["audio_source"])
+    audio_source = __import__(f"{MODULE_NAME}.jobs.audio_source", fromlist=["audio_source"])
     samples = audio_source.decode_with_aud(str(flac))  # 16 kHz mono, as the FLAC holds it
     wav = tmp_path / "same.wav"
     with wave.open(str(wav), "wb") as w:

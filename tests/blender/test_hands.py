@@ -15,7 +15,7 @@ import pytest
 from core.audio import load_audio_16k_mono
 from core.config import ModelConfig
 from core.features import features_for_motion
-from core.generate import ResampleRange, generate
+from core.generate import DEFAULT_SYNC, ResampleRange, generate
 from core.model_file import load_model, random_model, save_model
 from core.rotations import axis_angle_to_matrix, matrix_to_quat, quat_conjugate, quat_multiply
 from core.skeleton import BODY_JOINT_NAMES, HAND_JOINTS, JOINT_NAMES, hand_mean
@@ -59,9 +59,10 @@ def character():
 
 
 def model_output(model_file, wav, seed, n_frames, resamples=()):
-    """core.generate's output at the scene's 30 fps frames, as quaternions (n, J, 4)."""
+    """core.generate's output at the scene's 30 fps frames, as quaternions (n, J, 4), at the
+    panel's default Sync."""
     local = generate(load_model(model_file), features_for_motion(load_audio_16k_mono(wav)), seed,
-                     resamples=resamples, layered=True)
+                     resamples=resamples, layered=True, sync=DEFAULT_SYNC)
     return sample_rotations(local, 30.0, np.arange(n_frames) / 30.0)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from core.audio import load_audio_16k_mono
 from core.features import features_for_motion
-from core.generate import ResampleRange, generate
+from core.generate import DEFAULT_SYNC, ResampleRange, generate
 from core.model_file import load_model
 from core.skeleton import BODY_JOINT_NAMES
 from core.timeline import sample_rotations
@@ -45,7 +45,8 @@ def key_arrays(rig) -> dict:
 
 def expected(model_file, wav, n_frames, seed, intensity, resamples=()):
     local = generate(load_model(model_file), features_for_motion(load_audio_16k_mono(wav)), seed,
-                     resamples=resamples, layered=True, intensity=intensity)
+                     resamples=resamples, layered=True, intensity=intensity,
+                     sync=DEFAULT_SYNC)  # the panel's Sync
     return sample_rotations(local, 30.0, np.arange(n_frames) / 30.0)
 
 

@@ -510,7 +510,7 @@ def test_takes_and_resample_range_on_a_mixamo_rig(speech):
 def test_pin_from_the_target_rigs_own_action(speech, model_file):
     from core.audio import load_audio_16k_mono
     from core.features import features_for_motion
-    from core.generate import generate
+    from core.generate import DEFAULT_SYNC, generate
     from core.model_file import load_model
     from core.rotations import geodesic_angle
 
@@ -529,7 +529,8 @@ def test_pin_from_the_target_rigs_own_action(speech, model_file):
     pins = mod("jobs.pins").read_pins(target, body, mod("jobs.pins").timeline_for(heard, 30.0))
     assert len(pins) == 1
     # read back through the inverse map, the pin is the SMPL-X motion the take was made from
-    local = generate(load_model(model_file), features_for_motion(load_audio_16k_mono(speech)), 7)
+    local = generate(load_model(model_file), features_for_motion(load_audio_16k_mono(speech)), 7,
+                     sync=DEFAULT_SYNC)
     want = local[pins[0].start:pins[0].end].astype(np.float64)
     err = np.degrees(geodesic_angle(pins[0].rotations.astype(np.float64), want))
     assert err.max() < 0.05, err.max()
@@ -639,7 +640,7 @@ def _batch(argv):
 def test_batch_generates_onto_the_artists_rig(speech, model_file, tmp_path):
     from core.audio import load_audio_16k_mono
     from core.features import features_for_motion
-    from core.generate import generate
+    from core.generate import DEFAULT_SYNC, generate
     from core.model_file import load_model
     from core.rotations import geodesic_angle
     from core.smplx_npz import read_smplx_npz
@@ -659,7 +660,8 @@ def test_batch_generates_onto_the_artists_rig(speech, model_file, tmp_path):
     assert (out / "speech.fbx").read_bytes()[:18] == b"Kaydara FBX Binary"
     # the .npz holds the SMPL-X motion, read back through the inverse map
     motion = read_smplx_npz(out / "speech.npz")
-    local = generate(load_model(model_file), features_for_motion(load_audio_16k_mono(speech)), 4)
+    local = generate(load_model(model_file), features_for_motion(load_audio_16k_mono(speech)), 4,
+                     sync=DEFAULT_SYNC)
     n = min(len(local), len(motion.local_rot))
     err_deg = np.degrees(geodesic_angle(motion.local_rot[:n, :22].astype(np.float64),
                                         local[:n].astype(np.float64)))
@@ -701,7 +703,7 @@ def test_rigify_control_rig_takes_resample_and_pin(speech, model_file, tmp_path_
                                                    record_property):
     from core.audio import load_audio_16k_mono
     from core.features import features_for_motion
-    from core.generate import generate
+    from core.generate import DEFAULT_SYNC, generate
     from core.model_file import load_model
     from core.rotations import geodesic_angle
 
@@ -733,7 +735,8 @@ def test_rigify_control_rig_takes_resample_and_pin(speech, model_file, tmp_path_
                                   action_frame_end=58) == {"FINISHED"}
     heard = mod("jobs.audio_source").gather(bpy.context.scene, bpy.context.scene.a2g)
     pins = mod("jobs.pins").read_pins(target, body, mod("jobs.pins").timeline_for(heard, 30.0))
-    local = generate(load_model(model_file), features_for_motion(load_audio_16k_mono(speech)), 3)
+    local = generate(load_model(model_file), features_for_motion(load_audio_16k_mono(speech)), 3,
+                     sync=DEFAULT_SYNC)
     want = mod("core.retarget").smplx_globals(local[pins[0].start:pins[0].end])
     got = mod("core.retarget").smplx_globals(pins[0].rotations)
     arms = [sk.JOINT_INDEX[j] for j in ("left_shoulder", "left_elbow", "right_shoulder", "right_elbow")]

@@ -29,7 +29,7 @@ from core.directing import (
     resample_span,
     sample_digest,
 )
-from core.generate import ResampleRange, generate
+from core.generate import DEFAULT_SYNC, ResampleRange, generate
 from core.model_file import random_model
 from core.network import Network
 
@@ -175,6 +175,21 @@ def test_recipe_intensity():
     for bad in (0.0, -1.0, 3.5):
         old["intensity"] = bad
         with pytest.raises(DirectingError, match="intensity"):
+            Recipe.from_json(json.dumps(old))
+
+
+def test_recipe_sync():
+    audio = {"source": "FILE", "file": "/a.wav", "strips": [], "digest": "ab"}
+    r = Recipe(4, "m.json", audio, 1, 91, 24.0, sync=0.5)
+    r2 = r.with_resample(ResampleRange(5, 20, 7))
+    assert r2.sync == 0.5 and Recipe.from_json(r2.to_json()) == r2
+    assert Recipe(4, "m.json", audio, 1, 91, 24.0).sync == DEFAULT_SYNC == 1.0
+    old = json.loads(r.to_json())
+    del old["sync"]  # a recipe written before sync was recorded: made with core.generate's sync 0
+    assert Recipe.from_json(json.dumps(old)).sync == 0.0
+    for bad in (-0.5, 3.5, float("nan")):
+        old["sync"] = bad
+        with pytest.raises(DirectingError, match="sync"):
             Recipe.from_json(json.dumps(old))
 
 

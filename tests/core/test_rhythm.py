@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from core.errors import UserError
 from core.fk import forward_kinematics
-from core.generate import WARP_SHIFT, ResampleRange, generate
+from core.generate import DEFAULT_SYNC, MAX_SYNC, WARP_SHIFT, ResampleRange, check_sync, generate
 from core.rhythm import (
     UPPER_BODY,
     WARP_BLOCK,
@@ -81,3 +82,10 @@ def test_sync_keeps_seeds_resample_ranges_and_validation(net, feats):
     for bad in (-0.1, 3.5, float("nan"), True):
         with pytest.raises(ValueError, match="sync"):
             generate(net, feats, 3, sync=bad)
+
+
+def test_check_sync_accepts_the_range_and_names_the_setting():
+    assert check_sync(0) == 0.0 and check_sync(DEFAULT_SYNC) == 1.0 and check_sync(MAX_SYNC) == MAX_SYNC
+    for bad in (-0.1, MAX_SYNC + 0.5, float("nan"), float("inf")):
+        with pytest.raises(UserError, match=r"--sync must be at least 0 and at most 3 .*got"):
+            check_sync(bad, "--sync")

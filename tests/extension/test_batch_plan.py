@@ -49,6 +49,8 @@ def test_defaults(tmp_path):
     (["generate", "a.wav", "--seed", "-1"], "--seed must be >= 0"),
     (["generate", "a.wav", "--fps", "0"], "--fps must be a positive frame rate"),
     (["generate", "a.wav", "--intensity", "0"], "--intensity must be above 0"),
+    (["generate", "a.wav", "--sync", "-1"], "--sync must be at least 0 and at most 3"),
+    (["generate", "a.wav", "--sync", "nan"], "--sync must be at least 0"),
     (["generate", "a.wav", "b.wav", "--name", "x"], "--name needs exactly one input"),
     (["generate", "a.wav", "--name", "sub/x"], "--name must be a plain file stem"),
     (["generate", "a.wav", "--preview-size", "100"], "--preview-size"),
