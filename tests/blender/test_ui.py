@@ -32,7 +32,7 @@ def drawn(log):
 def test_panel_shows_why_generate_is_disabled(addon):
     log = draw_panel()
     assert ("operator", "a2g.generate") in drawn(log) and ("operator", "a2g.add_character") in drawn(log)
-    assert {("prop", n) for n in ("target", "audio_source", "seed", "intensity")} <= drawn(log)
+    assert {("prop", n) for n in ("target", "audio_source", "seed", "intensity", "sync")} <= drawn(log)
     assert "Select an SMPL-X armature, or set Target in the Gestures panel" in labels(log)
     assert "No sound strips: add one in the Video Sequencer" in labels(log)
 
