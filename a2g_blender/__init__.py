@@ -14,10 +14,11 @@ from . import (
     panel,
     preferences,
     properties,
+    style_panel,
 )
 
-_modules = (preferences, properties, operators, npz_import, panel, bone_map_ui, directing_ops,
-            directing_panel, batch)
+_modules = (preferences, properties, operators, npz_import, panel, style_panel, bone_map_ui,
+            directing_ops, directing_panel, batch)
 
 
 def register():

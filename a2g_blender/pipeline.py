@@ -41,6 +41,7 @@ class Job:
     audio: dict | None = None  # the audio as the recipe records it (takes.audio_recipe)
     count: int = 1  # takes: seeds seed, seed + 1, ..., seed + count - 1
     intensity: float = 1.0  # core.generate's intensity: 0.5 calmer, 1.5 livelier
+    style: object = None  # core.style.StyleLibrary of the Style list; None: the bundled library
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     ``model_path``: the model file to use instead of the preferences' (the batch command's
     ``--model``); ``heard``: the audio ``settings`` choose, when the caller decoded it already.
     """
-    from . import audio_source, model, pins, rig, takes
+    from . import audio_source, model, pins, rig, style, takes
     from .core.generate import check_intensity
 
     scene = context.scene
@@ -91,9 +92,10 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     if n_joints != body.model_joints:  # a model with hands: the finger bones too
         body = rig.body_rig(obj, n_joints)
     pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
+    library = style.scene_library(context, obj, loaded) if hasattr(scene, "a2g_style") else None
     return Job(obj.name, body, heard, loaded, path, int(seed), fps, pins=pinned,
                audio=takes.audio_recipe(scene, settings, heard), count=max(1, int(count)),
-               intensity=intensity)
+               intensity=intensity, style=library)
 
 
 def compute(job: Job, progress=None, cancelled=None) -> Result:
@@ -118,6 +120,7 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
 def _compute(job: Job, step) -> Result:
     from .core.features import features_for_motion
     from .core.generate import generate
+    from .core.style import styled
     from .rig import scene_quaternions
 
     heard = job.heard
@@ -125,9 +128,10 @@ def _compute(job: Job, step) -> Result:
     features = features_for_motion(heard.samples)
     step(0.25)
     takes, first = [], None
+    network = styled(job.network, job.style)  # the bundled network itself without a style
     for i in range(job.count):
-        local = generate(job.network, features, job.seed + i, pins=job.pins, resamples=job.resamples,
-                         intensity=job.intensity)
+        local = generate(network, features, job.seed + i, pins=job.pins, resamples=job.resamples,
+                         intensity=job.intensity, prior="retrieval" if job.style else None)
         first = local if first is None else first
         takes.append(scene_quaternions(job.rig, local, heard.first, heard.end, job.fps))
         step(0.25 + 0.7 * (i + 1) / job.count)
@@ -151,6 +155,10 @@ def apply(result: Result, kept: list | None = None):
     obj = bpy.data.objects.get(job.armature)
     if obj is None:
         raise UserError(f"The armature '{job.armature}' no longer exists: generate again")
+    if job.style is not None:  # kept with the .blend: its takes replay without the clips
+        from . import style
+
+        style.store(job.style)
     kept = [] if kept is None else kept
     for name in job.rig.non_quaternion:
         obj.pose.bones[name].rotation_mode = "QUATERNION"

@@ -115,7 +115,9 @@ def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> Resamp
     if path.name != recipe.model:
         raise DirectingError(f"'{action.name}' was made with the model '{recipe.model}', the add-on "
                              f"now uses '{path.name}': generate again to resample with it")
-    net = model.load(path)
+    from .style import for_recipe
+
+    net = for_recipe(model.load(path), recipe)  # the style library the take was made with
     n_joints = getattr(getattr(net, "config", None), "n_joints", 22)
     if n_joints != body.model_joints:  # a model with hands: the finger bones too
         body = rig.body_rig(obj, n_joints)
