@@ -49,6 +49,7 @@ bench: build
 	$(VPY) benchmarks/bench_runtime.py
 	$(VPY) benchmarks/bench_features.py
 	$(VPY) benchmarks/bench_blender.py
+	$(VPY) benchmarks/bench_corpus.py
 
 clean:
 	rm -rf dist out

@@ -4,8 +4,9 @@
 What happens to the armature's animation when a new generated action arrives:
 
 - **The user's own action keeps playing underneath.** It is pushed down onto an unmuted NLA
-  track ``Your Animation`` (Replace, full influence, covering the scene and the generated
-  frames), the way the Action Editor's *Push Down* does. The generated action becomes the
+  track ``Your Animation`` (layered as the user had it: blend type, influence, extrapolation;
+  held, it covers the scene and the generated frames), the way the Action Editor's *Push Down*
+  does; the generated action then plays on top (Replace, full influence). The generated action becomes the
   active action and keys only the body bones' rotations, so everything else (object
   location, pelvis translation, fingers, face, custom properties) still evaluates from the
   user's keys. Those keys are never edited.
@@ -30,7 +31,6 @@ KEYS = "a2g_keys"  # sha1 of the action's F-curves as generation or Resample lef
 EDITED = "a2g_edited"  # a generated action kept because it was edited by hand
 USER_TRACK = "Your Animation"
 EDITED_TRACK = "A2G Edited Takes"
-STASH_TRACK = "[Action Stash]"  # Blender's own name for stashed actions
 
 
 def is_generated(action) -> bool:
@@ -127,28 +127,54 @@ def _on_track(obj, action, name: str) -> bool:
 
 def push_down(obj, action, cover=None) -> None:
     """Keep the user's ``action`` playing under whatever becomes the active action: a strip
-    on a new unmuted ``Your Animation`` track, in action time = scene time (scale 1), over
-    the action's own frames, the scene's and ``cover`` = (first, last) scene frames, so its
-    F-curves (and their modifiers, cycles included) evaluate there as they did when active."""
+    on a new unmuted ``Your Animation`` track, in action time = scene time (scale 1), layered
+    as the user had it (:func:`_layering`): blend type, influence and extrapolation. Held both
+    ways (the default), it spans the action's own frames, the scene's and ``cover`` = (first,
+    last) scene frames, so its F-curves (and their modifiers, cycles included) evaluate there as
+    they did when active; otherwise it spans the action's frames, as the active action did."""
     anim = obj.animation_data
     if _on_track(obj, action, USER_TRACK):
         return
+    active = anim.action == action
+    blend, influence, extrapolation = _layering(anim) if active else ("REPLACE", 1.0, "HOLD")
     lo, hi = (float(v) for v in action.frame_range)
-    for scene in tuple(getattr(obj, "users_scene", ()))[:1]:
-        lo, hi = min(lo, scene.frame_start), max(hi, scene.frame_end)
-    if cover is not None:
-        lo, hi = min(lo, float(cover[0])), max(hi, float(cover[1]))
-    lo, hi = math.floor(lo), max(math.ceil(hi), math.floor(lo) + 1)
-    slot = compat.object_slot(action, obj) if anim.action == action else None
+    if extrapolation == "HOLD":
+        for scene in tuple(getattr(obj, "users_scene", ()))[:1]:
+            lo, hi = min(lo, scene.frame_start), max(hi, scene.frame_end)
+        if cover is not None:
+            lo, hi = min(lo, float(cover[0])), max(hi, float(cover[1]))
+        lo, hi = math.floor(lo), max(math.ceil(hi), math.floor(lo) + 1)
+    slot = compat.object_slot(action, obj) if active else None
     track = anim.nla_tracks.new()
     track.name = USER_TRACK
-    strip = track.strips.new(action.name, lo, action)
+    strip = track.strips.new(action.name, math.floor(lo), action)
     compat.set_strip_slot(strip, slot)
-    # measured (5.0, 4.5, 4.2): in this order the strip maps scene frame f to action frame f
-    strip.action_frame_start = lo
-    strip.action_frame_end = hi
-    strip.blend_type = "REPLACE"
-    strip.extrapolation = "HOLD"
+    if extrapolation == "HOLD":
+        # measured (5.0, 4.5, 4.2): in this order the strip maps scene frame f to action frame f
+        strip.action_frame_start = lo
+        strip.action_frame_end = hi
+    strip.blend_type = blend
+    strip.extrapolation = extrapolation
+    if influence != 1.0:
+        # a strip's influence counts only when animated (measured: ADD at 0.5 otherwise adds in
+        # full); turning that on keys the value it has then: one key holds it, as the animation
+        # data's influence did
+        strip.influence = influence
+        strip.use_animated_influence = True
+
+
+def _layering(anim) -> tuple[str, float, str]:
+    """How the active action is layered over the NLA: (blend type, influence, extrapolation)."""
+    return anim.action_blend_type, float(anim.action_influence), anim.action_extrapolation
+
+
+def play_on_top(anim) -> None:
+    """The generated action, just assigned, plays as generated: replacing what lies beneath
+    at full influence, held both ways (whatever the user's action was layered with; that
+    layering went down with it, :func:`push_down`)."""
+    anim.action_blend_type = "REPLACE"
+    anim.action_influence = 1.0
+    anim.action_extrapolation = "HOLD"
 
 
 # ---- replacing the active action ---------------------------------------------------------------
@@ -176,6 +202,7 @@ def replace_action(obj, name: str, metadata: dict, kept: list | None = None, cov
         elif not is_generated(old) and not old.get(EDITED):
             push_down(obj, old, cover)
     compat.assign_action(obj, action)
+    play_on_top(obj.animation_data)
     if old is not None:
         retire(obj, old, kept, edited)
     action.name = name  # takes the plain name once the old one is gone

@@ -32,16 +32,51 @@ class HeardAudio:
     samples: np.ndarray
 
 
+def _sound_strips_in(strips, metas: tuple, out: dict) -> None:
+    for strip in strips:
+        if strip.type == "SOUND":
+            out[strip.name] = (strip, metas)
+        elif strip.type == "META":
+            _sound_strips_in(compat.meta_children(strip), metas + (strip,), out)
+
+
+def _with_metas(scene) -> dict:
+    """Every sound strip of ``scene`` by name, with the meta strips it lies in (outermost
+    first): top-level ones and those grouped in meta strips, at any depth."""
+    out: dict = {}
+    _sound_strips_in(compat.sequencer_strips(scene), (), out)
+    return out
+
+
 def sound_strips(scene) -> list:
-    """Top-level sound strips of ``scene``."""
-    return [s for s in compat.sequencer_strips(scene) if s.type == "SOUND"]
+    """The sound strips of ``scene``: top-level ones and those inside meta strips (editors
+    group dialogue in metas)."""
+    return [strip for strip, _ in _with_metas(scene).values()]
+
+
+def metas_of(scene, strip) -> tuple:
+    """The meta strips ``strip`` lies in, outermost first (``()`` at the top level)."""
+    found = _with_metas(scene).get(strip.name)
+    return found[1] if found is not None else ()
 
 
 def chosen_strips(scene) -> list:
-    """The selected sound strips, else every sound strip that is not muted."""
-    strips = sound_strips(scene)
-    selected = [s for s in strips if s.select]
-    return selected or [s for s in strips if not s.mute]
+    """The selected sound strips, else every sound strip that is heard (not muted). A strip in
+    a meta strip counts as selected when the meta is (the sequencer selects the meta, not what
+    lies inside), and as muted when the meta is."""
+    found = _with_metas(scene).values()
+    selected = [s for s, metas in found if s.select or any(m.select for m in metas)]
+    return selected or [s for s, metas in found if not s.mute and not any(m.mute for m in metas)]
+
+
+def strip_timing(scene, strip) -> StripTiming:
+    """The timing of ``strip`` as heard: inside meta strips, cut to the metas' own trims (a
+    meta moved on the timeline moves what it holds: their ``frame_start`` already says so)."""
+    first, end = strip.frame_final_start, strip.frame_final_end
+    for meta in metas_of(scene, strip):
+        first, end = max(first, meta.frame_final_start), min(end, meta.frame_final_end)
+    return StripTiming(strip.frame_start, first, max(first, end), compat.sound_offset(strip),
+                       strip.volume)
 
 
 def scene_fps(scene) -> float:
@@ -136,16 +171,14 @@ def from_strips(scene, strips=None, decoder=None) -> HeardAudio:
         for strip in strips:
             if strip.sound is None:
                 raise AudioError(f"Sound strip '{strip.name}' has no sound")
-            if compat.is_retimed(strip):
-                raise AudioError(f"Sound strip '{strip.name}' is retimed, which gesture timing "
-                                 "does not follow: reset its retiming (Strip > Retiming)")
+            for retimed in (strip, *metas_of(scene, strip)):
+                if compat.is_retimed(retimed):
+                    raise AudioError(f"Strip '{retimed.name}' is retimed, which gesture "
+                                     "timing does not follow: reset its retiming (Strip > Retiming)")
             path = sound_file_path(strip.sound, tmp)
             if path not in decoded:
                 decoded[path] = decoder(path, f"Sound strip '{strip.name}': {path}")
-            timing = StripTiming(strip.frame_start, strip.frame_final_start, strip.frame_final_end,
-                                 compat.sound_offset(strip),
-                                 strip.volume)
-            clips.append((timing, decoded[path]))
+            clips.append((strip_timing(scene, strip), decoded[path]))
     try:
         first, end, samples = mix(clips, fps, SAMPLE_RATE)
     except ValueError:

@@ -124,13 +124,23 @@ def add_sound_strip(scene, path: Path, frame: int):
 
 # ---- exports -----------------------------------------------------------------------------------
 def export_bvh(context, obj, path: Path, first: int, last: int) -> None:
+    """Blender's BVH exporter, then the file turned into world space, Y up (core.bvh_y_up), as BVH
+    readers take it: Blender writes the armature's own space, Z up (lying on its back)."""
     import bpy
+
+    from .core.bvh_y_up import to_world_y_up
+    from .core.files import atomic_write
 
     with context.temp_override(object=obj, active_object=obj, selected_objects=[obj]):
         result = bpy.ops.export_anim.bvh(filepath=str(path), check_existing=False, frame_start=first,
                                          frame_end=last, rotate_mode="NATIVE", root_transform_only=True)
     if result != {"FINISHED"}:
         raise RuntimeError(f"BVH export failed ({result})")
+    world = obj.matrix_world
+    text = to_world_y_up(path.read_text(encoding="utf-8"), [list(r[:3]) for r in world.to_3x3()],
+                         list(world.translation))
+    data = text.encode("utf-8")
+    atomic_write(path, lambda f: f.write(data))
 
 
 def export_fbx(context, obj, path: Path) -> None:

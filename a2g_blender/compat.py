@@ -2,7 +2,7 @@
 """The one place that knows how Blender 4.2 to 5.0 differ; nothing else branches on versions.
 
 - Sequencer: 4.2 has ``sequence_editor.sequences``/``sequences_all``, 5.0 ``strips``/``strips_all``
-  (4.5 both); ``sound_offset`` exists from 4.5.
+  (4.5 both; meta strips likewise); ``sound_offset`` exists from 4.5.
 - Actions: 4.2 / 4.3 legacy ``action.fcurves`` (``fcurves.new(path, index=, action_group=)``);
   4.4+ slotted and layered: an object plays a slot, its F-curves live in that slot's channel bag
   (layer -> keyframe strip -> ``channelbag(slot, ensure=True)``; 5.0 also has
@@ -10,7 +10,7 @@
   ``channelbag.groups.new``. One slot rule: the slot the object plays, else the action's first
   slot for objects (``OBJECT`` or not yet bound, ``UNSPECIFIED``). NLA strips have an
   ``action_slot`` from 4.4.
-- NLA: the muted tracks the extension keeps actions on (stash, pins, takes).
+- NLA: the tracks the extension keeps actions on (pins, takes, edited takes, the user's own).
 - Materials and worlds: ``use_nodes`` must be set before 5.0 (always on, deprecated, there).
 - Render output: 5.0 chooses ``image_settings.media_type`` before ``file_format``.
 - Properties: a poll on an ID pointer crashes the bpy 4.2 module at exit (measured with 4.2.23).
@@ -46,6 +46,12 @@ def all_sequencer_strips(scene):
         return ()
     strips = getattr(ed, "strips_all", None)
     return ed.sequences_all if strips is None else strips
+
+
+def meta_children(meta):
+    """The strips directly inside a meta strip (5.0 ``strips``, 4.2 ``sequences``)."""
+    strips = getattr(meta, "strips", None)
+    return meta.sequences if strips is None else strips
 
 
 def sound_offset(strip) -> float:

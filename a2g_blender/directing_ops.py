@@ -138,9 +138,11 @@ class A2G_OT_resample_range(BackgroundJob, bpy.types.Operator):
 
     def _done(self, context, result):
         from . import resample
+        from .writable import leaves_no_trace
 
         try:
-            action = resample.apply(result)
+            with leaves_no_trace(result.job.armature):  # a failure leaves the scene as it was
+                action = resample.apply(result)
         except Exception as exc:
             self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}

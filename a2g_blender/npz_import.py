@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""SMPL-X motion files (AMASS/BEAT2 ``.npz``) <-> actions on an SMPL-X armature.
+"""SMPL-X motion files (AMASS/BEAT2 ``.npz``) <-> actions on any humanoid armature.
 
 Import (``a2g.import_npz``, File > Import > SMPL-X Motion): the file becomes one new action
 on the target armature (the Gestures panel's Target, else the active armature, the same rule
-as Generate), keyed in bulk:
+as Generate), keyed in bulk. Any other humanoid rig (Mixamo, Rigify, ...) is keyed as
+Generate keys it: through its bone map and :mod:`.core.rig_keys` (retargeted rotations, a
+Rigify rig's FK controls), rotations only. An SMPL-X armature gets:
 
 - Rotations: every one of the 55 SMPL-X joints the armature has a bone for (either eye
   spelling), as ``rotation_quaternion`` (bones are switched to QUATERNION mode), through the
@@ -19,14 +21,15 @@ as Generate), keyed in bulk:
   connected to a parent (``use_connect``); a clip whose pelvis never moves gets no location
   keys. Armature units are taken to be metres.
 - The armature's previous action is handled the way Generate handles it (a generated one is
-  replaced, the user's own is stashed on a muted NLA track); the imported action is not
-  marked as generated.
+  replaced, the user's own keeps playing underneath on an NLA track; see :mod:`.actions`);
+  the imported action is not marked as generated.
 
 Everything that can fail (reading the file, checking the rig, converting) happens before the
 scene is touched; on any error the scene is unchanged. The operator is one undo step.
 
-Export (:func:`write_motion_npz`, used by the batch command): bone quaternions at scene
-frames back to SMPL-X local rotations, written with :func:`core.smplx_npz.write_smplx_npz`.
+Export (:func:`write_motion_npz`, used by the batch command): any rig's keys at scene frames
+back to SMPL-X local rotations (:func:`core.rig_keys.from_keys`), written with
+:func:`core.smplx_npz.write_smplx_npz`.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from bpy_extras.io_utils import ImportHelper
 
 from .core.errors import UserError, message_for
 from .core.rotations import quat_to_matrix
-from .core.skeleton import JOINT_NAMES, NUM_JOINTS, Y_UP_TO_Z_UP, Y_UP_TO_Z_UP_QUAT
+from .core.skeleton import FULL, JOINT_NAMES, NUM_JOINTS, Y_UP_TO_Z_UP, Y_UP_TO_Z_UP_QUAT
 from .core.smplx_npz import SmplxMotion, read_smplx_npz, write_smplx_npz
 
 
@@ -60,12 +63,18 @@ class ArmatureFrames:
 class PreparedImport:
     armature: str
     motion: SmplxMotion
-    frames: ArmatureFrames
+    frames: ArmatureFrames | None  # an SMPL-X armature's joints and bones (None: retargeted)
     first: int  # scene frames first .. end - 1
     end: int
     quats: np.ndarray  # (end - first, J, 4)
     locations: np.ndarray | None  # (end - first, 3) pelvis bone location, or None
     name: str
+    rig: object = None  # rig.BodyRig of any other humanoid (keyed as Generate keys it)
+
+    @property
+    def bones(self) -> tuple[str, ...]:
+        """The bones that get keys."""
+        return self.frames.bones if self.frames is not None else self.rig.bone_names
 
 
 # ---- reading the rig ---------------------------------------------------------------------------
@@ -120,21 +129,34 @@ def prepare_import(context, obj, filepath: str, flat_hand_mean: bool = False) ->
     path = bpy.path.abspath(filepath.strip()) if filepath else ""
     if not path:
         raise UserError("No file chosen: pick an SMPL-X motion .npz")
-    frames = armature_frames(obj)
+    from . import rig
+
+    smplx = obj.type == "ARMATURE" and rig.is_smplx_rig(obj) and not rig.stored_map(obj)
+    frames = armature_frames(obj) if smplx else None
+    body = None if smplx else rig.body_rig(obj, FULL)  # any humanoid: its bone map
     motion = read_smplx_npz(path, flat_hand_mean=flat_hand_mean)
     scene = context.scene
     fps = scene.render.fps / scene.render.fps_base
     n_out = max(1, frame_count(motion.duration, fps))
     first = int(scene.frame_start)
+    if body is not None:
+        from .core.rig_keys import to_keys
+
+        quats = to_keys(body.key_target, motion.local_rot, 0, n_out, fps, source_fps=motion.fps)
+        locations = None
+    else:
+        quats = scene_quaternions(motion, frames, n_out, fps)
+        locations = pelvis_locations(motion, frames, n_out, fps)
     return PreparedImport(
         armature=obj.name,
         motion=motion,
         frames=frames,
         first=first,
         end=first + n_out,
-        quats=scene_quaternions(motion, frames, n_out, fps),
-        locations=pelvis_locations(motion, frames, n_out, fps),
+        quats=quats,
+        locations=locations,
         name=os.path.splitext(os.path.basename(path))[0] or "SMPL-X motion",
+        rig=body,
     )
 
 
@@ -167,14 +189,17 @@ def apply_import(context, prepared: PreparedImport):
         "a2g_source": prepared.motion.path.as_posix() if prepared.motion.path else "",
         "a2g_frames": [prepared.first, prepared.end],
     }
-    for name in f.bones:
+    for name in prepared.bones:
         obj.pose.bones[name].rotation_mode = "QUATERNION"
     action = actions.replace_action(obj, prepared.name, metadata)
     try:
         if actions.GENERATED in action:
             del action[actions.GENERATED]  # imported, not generated: Generate must not delete it
         frames = np.arange(prepared.first, prepared.end, dtype=np.float64)
-        keying.write_bone_quaternions(obj, action, f.bones, frames, prepared.quats)
+        if prepared.rig is not None:  # any other humanoid: keyed as Generate keys it
+            keying.write_rig_keys(obj, action, prepared.rig, frames, prepared.quats)
+        else:
+            keying.write_bone_quaternions(obj, action, f.bones, frames, prepared.quats)
         if prepared.locations is not None:
             _key_locations(obj, action, f.bones[f.joints.index(0)], frames, prepared.locations)
     except Exception:
@@ -215,19 +240,13 @@ def write_motion_npz(path, obj, rig, bone_quats, fps: float, model_local=None) -
     ``model_local`` (T, 52, 3, 3), the model's own 30 fps output: the fingers of a hands model
     that the rig has no bones for are written from it.
     """
-    if rig.retarget is not None:  # the artist's rig: back to SMPL-X through the inverse map
-        from .core.retarget import to_smplx
+    from .core.rig_keys import from_keys
 
-        rot = np.broadcast_to(np.eye(3, dtype=np.float32), (len(bone_quats), NUM_JOINTS, 3, 3)).copy()
-        local = to_smplx(rig.retarget, bone_quats, 55 if rig.retarget.n_joints > 22 else 22)
-        rot[:, : local.shape[1]] = local
+    rot = from_keys(rig.key_target, bone_quats, NUM_JOINTS)  # any rig, core.rig_keys' inverse
+    if rig.retarget is not None:  # the artist's rig: rotations only
         trans = np.zeros((rot.shape[0], 3))
-        write_smplx_npz(path, _unkeyed_fingers(rot, rig, model_local, fps), trans, fps=fps)
-        return
-    from .core.scene_motion import pose_to_smplx_rotations
-
-    rot = pose_to_smplx_rotations(bone_quats, rig.change, joints=rig.joints)
-    trans = np.broadcast_to(armature_translation(obj, rig.up_axis), (rot.shape[0], 3))
+    else:
+        trans = np.broadcast_to(armature_translation(obj, rig.up_axis), (rot.shape[0], 3))
     write_smplx_npz(path, _unkeyed_fingers(rot, rig, model_local, fps), trans, fps=fps)
 
 
@@ -251,7 +270,8 @@ class A2G_OT_import_npz(bpy.types.Operator, ImportHelper):
     bl_idname = "a2g.import_npz"
     bl_label = "Import SMPL-X Motion (.npz)"
     bl_description = ("Load an AMASS/BEAT2-style SMPL-X motion (.npz) as a new action on the "
-                      "target SMPL-X armature, resampled to the scene's frame rate")
+                      "target armature (SMPL-X, or any humanoid rig through its bone map), "
+                      "resampled to the scene's frame rate")
     bl_options = {"REGISTER", "UNDO"}
 
     filename_ext = ".npz"
@@ -279,7 +299,8 @@ class A2G_OT_import_npz(bpy.types.Operator, ImportHelper):
             return False
         obj = target_armature(context)
         if obj is None or obj.type != "ARMATURE":
-            cls.poll_message_set("Select an SMPL-X armature (or add one with Add SMPL-X Character)")
+            cls.poll_message_set("Select an armature: SMPL-X or any humanoid rig (or add one with "
+                                 "Add SMPL-X Character)")
             return False
         return True
 
@@ -293,12 +314,15 @@ class A2G_OT_import_npz(bpy.types.Operator, ImportHelper):
             self.report({"ERROR"}, message_for(exc))
             return {"CANCELLED"}
         m = prep.motion
-        moved = "pelvis translation keyed" if prep.locations is not None else (
-            "pelvis connected: no translation" if not prep.frames.pelvis_can_move
-            else "no pelvis translation")
+        if prep.frames is None:
+            moved = "retargeted: rotations only"
+        else:
+            moved = "pelvis translation keyed" if prep.locations is not None else (
+                "pelvis connected: no translation" if not prep.frames.pelvis_can_move
+                else "no pelvis translation")
         self.report({"INFO"}, f"'{action.name}': {m.n_frames} frames at {m.fps:g} fps -> frames "
                               f"{prep.first}-{prep.end - 1} on '{prep.armature}', "
-                              f"{len(prep.frames.bones)} bones, {moved}")
+                              f"{len(prep.bones)} bones, {moved}")
         return {"FINISHED"}
 
 

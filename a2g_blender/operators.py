@@ -11,18 +11,26 @@ import bpy
 from .core.errors import message_for
 from .properties import intensity_property, seed_property
 
-_active_worker = None  # the interactive job's worker thread, while one runs
+_active_worker = None  # the last interactive job's worker thread (cancelled ones too)
+STOPPING = "The cancelled job is stopping: wait a moment"
+
+
+_active_refinement = None  # the interactive job's rig_eval.Refinement, while it steps
+_STALE_S = 5.0  # a refinement not stepped for this long lost its modal handler (a file loaded)
 
 
 def is_running(context) -> bool:
-    """An interactive generation is under way (its worker thread is still computing).
+    """An interactive generation is under way, or a cancelled one is still stopping: its
+    worker thread is still computing (or its keys are being fitted to the rig frame by frame),
+    so no new job may start beside it.
 
-    Checked on the thread itself, so a job whose modal handler vanished (a file loaded
-    meanwhile) cannot leave Generate disabled for good.
+    Checked on the thread itself (and on the refinement's last step), so a job whose modal
+    handler vanished (a file loaded meanwhile) cannot leave Generate disabled for good.
     """
-    worker = _active_worker
-    return (context.window_manager.a2g_progress.running and worker is not None
-            and worker.is_alive())
+    worker, refining = _active_worker, _active_refinement
+    if refining is not None and time.monotonic() - refining.last_step < _STALE_S:
+        return True
+    return worker is not None and worker.is_alive()
 
 
 def armature_blocker(context, purpose: str = "") -> str | None:
@@ -33,6 +41,8 @@ def armature_blocker(context, purpose: str = "") -> str | None:
     if context.scene is None:
         return "No scene"
     if is_running(context):
+        if not context.window_manager.a2g_progress.running:
+            return STOPPING
         return "Gestures are being generated or resampled: wait, or press Esc to cancel"
     if context.mode not in {"OBJECT", "POSE"}:
         return f"Switch to Object or Pose Mode{purpose}"
@@ -41,7 +51,9 @@ def armature_blocker(context, purpose: str = "") -> str | None:
         return "Select an SMPL-X armature, or set Target in the Gestures panel"
     if obj.type != "ARMATURE":
         return f"'{obj.name}' is not an armature: select an SMPL-X armature"
-    return None
+    from .writable import animation_blocker
+
+    return animation_blocker(obj, purpose)  # NLA tweak mode, linked without a library override
 
 
 def poll_with_reason(cls, reason: str | None) -> bool:
@@ -124,11 +136,22 @@ class BackgroundJob:
         """The numpy-only computation the worker runs (None: ``pipeline.compute``)."""
         return None
 
+    def _refinement(self, context, result):
+        """What must still touch Blender frame by frame before ``result`` is written (an object
+        whose ``step()`` returns the fraction done, None when finished, and ``close()`` stops
+        it), stepped by the modal timer with progress and Esc; None: nothing."""
+        return None
+
+    def _refined(self, result, refinement):
+        """``result`` once ``refinement`` is done."""
+        return result
+
     def invoke(self, context, event):
         """Interactive: prepare here, compute in a worker thread, Esc cancels (headless or
         without a window: :meth:`execute`, synchronously)."""
         if bpy.app.background or context.window is None:
             return self.execute(context)
+        self._start = time.perf_counter()  # the report's time is the whole run's, prepare included
         try:
             job = self._prepare(context)
         except Exception as exc:  # bad input (UserError) or a failure: as the modal path reports it
@@ -138,7 +161,8 @@ class BackgroundJob:
 
     def _start_job(self, context, job, compute=None):
         global _active_worker
-        self._start = time.perf_counter()
+        if not hasattr(self, "_start"):
+            self._start = time.perf_counter()
         self._worker = _active_worker = _Worker(job, compute)
         wm = context.window_manager
         progress = wm.a2g_progress
@@ -149,6 +173,8 @@ class BackgroundJob:
         self._worker.start()
         return {"RUNNING_MODAL"}
 
+    _refining = None  # the refinement being stepped, once the worker is done
+
     def modal(self, context, event):
         worker = self._worker
         if event.type == "ESC" and event.value == "PRESS":
@@ -158,23 +184,66 @@ class BackgroundJob:
             return {"CANCELLED"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        context.window_manager.a2g_progress.fraction = worker.fraction
-        context.window_manager.progress_update(int(100 * worker.fraction))
-        _redraw_sidebars(context)
+        if self._refining is not None:
+            return self._step_refinement(context)
+        self._show(context, worker.fraction)
         if worker.is_alive():
             return {"PASS_THROUGH"}
-        self._finish(context)
-        if worker.error is not None:
-            self.report({"ERROR"}, message_for(worker.error, self._stage))
+        try:
+            if worker.error is not None:
+                raise worker.error
+            refining = self._refinement(context, worker.result)
+        except Exception as exc:
+            self._finish(context)
+            self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}
-        return self._done(context, worker.result)
+        if refining is None:
+            self._finish(context)
+            return self._done(context, worker.result)
+        global _active_refinement
+        self._result, self._refining = worker.result, refining
+        refining.last_step = time.monotonic()
+        _active_refinement = refining
+        context.window_manager.a2g_progress.stage = "Fitting the keys to the rig"
+        self._show(context, 0.0)
+        return {"PASS_THROUGH"}
+
+    def _step_refinement(self, context):
+        refining = self._refining
+        try:
+            fraction = refining.step()
+        except Exception as exc:
+            self._finish(context)
+            self.report({"ERROR"}, message_for(exc, self._stage))
+            return {"CANCELLED"}
+        refining.last_step = time.monotonic()
+        if fraction is not None:
+            self._show(context, fraction)
+            return {"PASS_THROUGH"}
+        self._finish(context)
+        return self._done(context, self._refined(self._result, refining))
+
+    def _show(self, context, fraction):
+        wm = context.window_manager
+        wm.a2g_progress.fraction = fraction
+        wm.progress_update(int(100 * fraction))
+        _redraw_sidebars(context)
 
     def _done(self, context, result):  # pragma: no cover - overridden
         raise NotImplementedError
 
     def _finish(self, context):
-        global _active_worker
-        _active_worker = None
+        """The modal half ends. A cancelled worker that is still computing stays the active
+        one until it stops (it polls the cancel event between and inside its stages), so a new
+        job never overlaps it; its result is dropped."""
+        global _active_worker, _active_refinement
+        if _active_worker is self._worker and not self._worker.is_alive():
+            _active_worker = None
+        if self._refining is not None:  # stopped (Esc, an error) or done: nothing left behind
+            self._refining.close()
+            if _active_refinement is self._refining:
+                _active_refinement = None
+            self._refining = None
         wm = context.window_manager
         wm.event_timer_remove(self._timer)
         wm.progress_end()
@@ -221,12 +290,17 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         return prepare(context, target_armature(context), self.seed, count=self.count,
                        intensity=self.intensity)
 
-    def _apply(self, result, seconds):
+    def _apply(self, result, start: float):
+        """Write ``result`` and report it; ``start``: when the run began (perf_counter), so the
+        report's time is the whole run's, writing the keys (and Rigify's controls) included."""
         from .actions import USER_TRACK, kept_message
         from .pipeline import apply
+        from .writable import leaves_no_trace
 
         kept = []
-        action = apply(result, kept)
+        with leaves_no_trace(result.job.armature):  # a failure leaves the scene as it was
+            action = apply(result, kept)
+        seconds = time.perf_counter() - start
         heard = result.job.heard
         takes = f" (take 1 of {1 + len(result.takes)})" if result.takes else ""
         pins = f", {len(result.job.pins)} pin(s)" if result.job.pins else ""
@@ -262,16 +336,26 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
             finally:
                 if show:
                     wm.progress_end()
-            self._apply(result, time.perf_counter() - start)
+            self._apply(result, start)
         except Exception as exc:  # bad input (UserError) or a failure: as the modal path reports it
             self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}
         return {"FINISHED"}
 
     # ---- interactive: BackgroundJob.invoke, then -------------------------------------
+    def _refinement(self, context, result):
+        from .pipeline import refinement
+
+        return refinement(result)
+
+    def _refined(self, result, refinement):
+        from .pipeline import refined
+
+        return refined(result, refinement)
+
     def _done(self, context, result):
         try:
-            self._apply(result, time.perf_counter() - self._start)
+            self._apply(result, self._start)
         except Exception as exc:
             self.report({"ERROR"}, message_for(exc, self._stage))
             return {"CANCELLED"}

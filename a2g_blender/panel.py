@@ -31,7 +31,7 @@ class A2G_PT_gestures(SidebarPanel, bpy.types.Panel):
     bl_label = "Audio2Gestures"
 
     def draw(self, context):
-        from .operators import generate_blocker, is_running
+        from .operators import STOPPING, generate_blocker, is_running
         from .pipeline import target_armature
 
         layout = self.layout
@@ -59,10 +59,12 @@ class A2G_PT_gestures(SidebarPanel, bpy.types.Panel):
         row.prop(context.scene.a2g_directing, "takes")
         layout.prop(settings, "intensity", slider=True)
 
-        if running:
+        if running and progress.running:
             layout.progress(factor=progress.fraction, type="BAR",
                             text=f"{progress.stage} {progress.fraction * 100:.0f}%")
             layout.label(text="Esc cancels", icon="CANCEL")
+        elif running:  # cancelled, its worker not stopped yet
+            layout.label(text=STOPPING, icon="CANCEL")
         row = layout.row()
         row.scale_y = 1.4
         op = row.operator("a2g.generate", icon="PLAY")

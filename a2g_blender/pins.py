@@ -121,11 +121,13 @@ def _no_channels_message(action_name: str, names=BODY_JOINT_NAMES) -> str:
 
 
 def sample_local_quats(channels, frames, obj, change=None, names=BODY_JOINT_NAMES,
-                       retarget=None, model_joints: int = 22) -> np.ndarray:
-    """SMPL-X local quaternions (n, 22, 4) of the channels at action ``frames`` (n,).
+                       retarget=None, model_joints: int = 22, target=None) -> np.ndarray:
+    """SMPL-X local quaternions (n, J, 4) of the channels at action ``frames`` (n,), J the
+    model's joints (``model_joints``: its joint set or count; 22 for SMPL-X body bones).
 
     ``names``: the bones read (SMPL-X body bones; for a retargeted rig its keyed bones, whose
-    pose is turned back into SMPL-X rotations by ``retarget``'s inverse map)."""
+    pose is turned back into SMPL-X rotations by the inverse map: ``target``, the rig's
+    core.rig_keys.KeyTarget, else ``retarget``'s)."""
     frames = [float(f) for f in frames]
     n = len(frames)
     pose = np.tile(np.array([1.0, 0.0, 0.0, 0.0]), (n, len(names), 1))
@@ -145,10 +147,12 @@ def sample_local_quats(channels, frames, obj, change=None, names=BODY_JOINT_NAME
             mode = pb.rotation_mode if pb is not None and len(pb.rotation_mode) == 3 else "XYZ"
         pose[:, j] = channel_quaternions(kind, values, mode)
     if retarget is not None:
-        from .core.retarget import model_joint_indices, to_smplx
+        from .core.rig_keys import KeyTarget, from_keys
         from .core.rotations import matrix_to_quat
+        from .core.skeleton import joint_set
 
-        local = to_smplx(retarget, pose, 55)[:, list(model_joint_indices(model_joints))]
+        target = target if target is not None else KeyTarget((), retarget=retarget)
+        local = from_keys(target, pose, 55)[:, list(joint_set(model_joints).joints)]
         return matrix_to_quat(local)
     return pose_to_local_quats(pose, change)
 
@@ -185,18 +189,19 @@ def read_pins(obj, rig, timeline: Timeline) -> list:
                                  f"{_no_channels_message(strip.action.name, rig.bone_names)}")
         scene_frames = timeline.scene_frames(span.start, span.end)
         action_frames = strip_time(strip).action_frames(scene_frames)
-        if rig.retarget is not None and rig.constrained:  # read the pose the rig really shows
-            from .core.retarget import model_joint_indices, smplx_from_pose
+        if rig.retarget is not None and rig.constrained and rig.chain is None:
+            # constraints not reproduced in numpy: read the pose the rig really shows
+            from .core.retarget import smplx_from_pose
             from .core.rotations import matrix_to_quat
             from .rig_eval import evaluated_rotations
 
             rot = evaluated_rotations(obj, strip.action, getattr(strip, "action_slot", None),
                                       action_frames, rig.bone_names)
             local = smplx_from_pose(rig.retarget, rot, 55)
-            local = matrix_to_quat(local[:, list(model_joint_indices(rig.model_joints))])
+            local = matrix_to_quat(local[:, list(rig.model_set.joints)])
         else:
             local = sample_local_quats(channels, action_frames, obj, rig.change, rig.bone_names,
-                                       rig.retarget, getattr(rig, "model_joints", 22))
+                                       rig.retarget, rig.model_set, rig.key_target)
             if rig.retarget is None and rig.columns:  # keyed bones' order -> the model's order
                 local = _model_order(local, rig.columns, rig.model_joints)
         rot = quat_to_matrix(local).astype(np.float32)

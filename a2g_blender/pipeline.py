@@ -48,9 +48,33 @@ class Job:
 class Result:
     job: Job
     frames: np.ndarray  # (N,) scene frames
-    quats: np.ndarray  # (N, 22, 4) bone quaternions (w, x, y, z)
-    takes: tuple = ()  # (N, 22, 4) bone quaternions of takes 2 .. count
+    quats: np.ndarray  # (N, K, 4) the keys of the rig's K keyed bones (w, x, y, z)
+    takes: tuple = ()  # (N, K, 4) the keys of takes 2 .. count
     local: np.ndarray | None = None  # take 1's model output (T, J, 3, 3) at 30 fps (.npz export)
+    settled: bool = False  # the keys were fitted to the evaluated rig already (refinement)
+
+
+def refinement(result: Result):
+    """What must still touch Blender frame by frame before ``result`` is written: a
+    rig_eval.Refinement of its takes (rigs whose constraint chain could not be read), else
+    None. The modal job steps it with progress and Esc; nothing is written until it is done."""
+    import bpy
+
+    from .rig_eval import Refinement, needs_refinement
+
+    if result.settled or not needs_refinement(result.job.rig):
+        return None
+    obj = bpy.data.objects.get(result.job.armature)
+    if obj is None:
+        raise UserError(f"The armature '{result.job.armature}' no longer exists: generate again")
+    return Refinement(obj, result.job.rig, result.frames, (result.quats, *result.takes))
+
+
+def refined(result: Result, done) -> Result:
+    """``result`` with the keys a finished :func:`refinement` fitted to the rig."""
+    from dataclasses import replace
+
+    return replace(result, quats=done.quats[0], takes=tuple(done.quats[1:]), settled=True)
 
 
 def target_armature(context, settings=None):
@@ -79,7 +103,9 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     """
     from . import audio_source, model, pins, rig, style, takes
     from .core.generate import check_intensity
+    from .writable import check_writable
 
+    check_writable(obj)  # NLA tweak mode, linked without a library override: refused, nothing done
     scene = context.scene
     settings = settings or scene.a2g
     intensity = check_intensity(intensity)  # the panel's and a2g.generate()'s value
@@ -88,9 +114,7 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     loaded = model.load(path)
     heard = heard if heard is not None else audio_source.gather(scene, settings)
     fps = audio_source.scene_fps(scene)
-    n_joints = getattr(getattr(loaded, "config", None), "n_joints", 22)
-    if n_joints != body.model_joints:  # a model with hands: the finger bones too
-        body = rig.body_rig(obj, n_joints)
+    body = rig_for_model(obj, loaded, body)
     pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
     library = style.scene_library(context, obj, loaded) if hasattr(scene, "a2g_style") else None
     return Job(obj.name, body, heard, loaded, path, int(seed), fps, pins=pinned,
@@ -98,12 +122,23 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
                intensity=intensity, style=library)
 
 
-def compute(job: Job, progress=None, cancelled=None) -> Result:
-    """Run the model for ``job``; pure numpy. ``progress(fraction)`` is called between stages,
-    ``cancelled()`` polled there too (raises :class:`Cancelled`)."""
-    from .core.features import n_motion_frames
-    from .core.network import SPLIT_FRAMES
-    from .core.parallel import one_blas_thread
+# ---- the generation chain, shared by Generate, Takes, Resample Range and the batch command ----
+def rig_for_model(obj, network, body=None):
+    """``obj`` as a target for ``network``'s motion: its joint set (core.skeleton.BODY, or
+    BODY_HANDS for a model with hands: the finger bones get keys too). ``body``: the rig as
+    inspected already for the body (validation first), reused when the sets agree."""
+    from . import rig
+    from .core.skeleton import joint_set
+
+    joints = joint_set(getattr(getattr(network, "config", None), "n_joints", 22))
+    if body is not None and body.model_joints == len(joints):
+        return body
+    return rig.body_rig(obj, joints)
+
+
+def stepper(progress=None, cancelled=None):
+    """``step(fraction)`` for a computation's stages: raises :class:`Cancelled` when
+    ``cancelled()`` says so, else reports ``progress(fraction)``."""
 
     def step(fraction):
         if cancelled is not None and cancelled():
@@ -111,6 +146,28 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
         if progress is not None:
             progress(fraction)
 
+    return step
+
+
+def take_keys(network, features, rig, first: int, end: int, fps: float, seed: int, **generate_kw):
+    """One take: ``core.generate`` (``generate_kw``: pins, resamples, intensity, ...) and the
+    rig's keys at scene frames ``first .. end - 1`` (core.rig_keys.to_keys). Returns
+    ``(model local rotations (T, J, 3, 3), keys (end - first, K, 4))``."""
+    from .core.generate import generate
+    from .core.rig_keys import to_keys
+
+    local = generate(network, features, seed, **generate_kw)
+    return local, to_keys(rig.key_target, local, first, end, fps)
+
+
+def compute(job: Job, progress=None, cancelled=None) -> Result:
+    """Run the model for ``job``; pure numpy. ``progress(fraction)`` is called between stages
+    and takes, ``cancelled()`` polled there too (raises :class:`Cancelled`)."""
+    from .core.features import n_motion_frames
+    from .core.network import SPLIT_FRAMES
+    from .core.parallel import one_blas_thread
+
+    step = stepper(progress, cancelled)
     # long takes (as generate counts them: model frames) split their work over the cores
     # themselves (core/parallel.py)
     with one_blas_thread(n_motion_frames(job.heard.samples.shape[0]) >= SPLIT_FRAMES):
@@ -119,9 +176,7 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
 
 def _compute(job: Job, step) -> Result:
     from .core.features import features_for_motion
-    from .core.generate import generate
     from .core.style import styled
-    from .rig import scene_quaternions
 
     heard = job.heard
     step(0.05)
@@ -130,10 +185,11 @@ def _compute(job: Job, step) -> Result:
     takes, first = [], None
     network = styled(job.network, job.style)  # the bundled network itself without a style
     for i in range(job.count):
-        local = generate(network, features, job.seed + i, pins=job.pins, resamples=job.resamples,
-                         intensity=job.intensity, prior="retrieval" if job.style else None)
+        local, keys = take_keys(network, features, job.rig, heard.first, heard.end, job.fps,
+                                job.seed + i, pins=job.pins, resamples=job.resamples,
+                                intensity=job.intensity, prior="retrieval" if job.style else None)
         first = local if first is None else first
-        takes.append(scene_quaternions(job.rig, local, heard.first, heard.end, job.fps))
+        takes.append(keys)
         step(0.25 + 0.7 * (i + 1) / job.count)
     frames = np.arange(heard.first, heard.end, dtype=np.float64)
     return Result(job, frames, takes[0], tuple(takes[1:]), first)
@@ -165,18 +221,19 @@ def apply(result: Result, kept: list | None = None):
     takes.remove_takes(obj, kept)
     if not result.takes:
         return _write_action(obj, job, job.seed, result.frames, result.quats,
-                             f"{job.heard.name} gestures", 0, kept)
+                             f"{job.heard.name} gestures", 0, kept, result.settled)
     made = []
     for i, quats in enumerate((result.quats, *result.takes)):
         action = _write_action(obj, job, job.seed + i, result.frames, quats,
-                               f"{job.heard.name} take {i + 1}", i + 1, kept)
+                               f"{job.heard.name} take {i + 1}", i + 1, kept, result.settled)
         takes.keep_take(obj, action, i + 1)
         made.append(action)
     takes.use_take(obj, made[0])
     return made[0]
 
 
-def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int, kept: list):
+def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int, kept: list,
+                  settled: bool = False):
     from . import actions, keying, takes
 
     metadata = {
@@ -191,15 +248,7 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int,
     # the keys as written are the action's whole content unless a Rigify or constrained rig
     # adds or changes keys below: then the fingerprint reads them back
     written = [] if job.rig.controls is None and not job.rig.constrained else None
-    keying.write_bone_quaternions(obj, action, job.rig.bone_names, frames, quats, written)
-    if job.rig.controls is not None:  # a Rigify control rig: its IK/FK switches keyed at FK
-        from . import rigify
-
-        rigify.key_fk(obj, action, job.rig.controls, float(frames[0]))
-    if job.rig.constrained:  # bones under constraint-driven parents: keys from the evaluated rig
-        from .rig_eval import refine
-
-        refine(obj, action, job.rig, frames, quats)
+    keying.write_rig_keys(obj, action, job.rig, frames, quats, written, settle=not settled)
     actions.seal(obj, action, written)
     return action
 

@@ -50,16 +50,16 @@ class ResampleJob:
     seed: int
     timeline: Timeline
     pins: tuple  # core.generate.Pin
-    current: np.ndarray  # (n, 22, 4) the keys in the range now
-    before: np.ndarray | None  # (22, 4) the key just before the range
-    after: np.ndarray | None  # (22, 4) the key just after it
+    current: np.ndarray  # (n, K, 4) the keys of the rig's K keyed bones in the range now
+    before: np.ndarray | None  # (K, 4) the key just before the range
+    after: np.ndarray | None  # (K, 4) the key just after it
     keys: str = ""  # actions.keys_digest of the take when prepared (apply checks it)
 
 
 @dataclass(frozen=True)
 class ResampleResult:
     job: ResampleJob
-    quats: np.ndarray  # (n, 22, 4) new keys for frames span.frame_start .. span.frame_end
+    quats: np.ndarray  # (n, K, 4) new keys for frames span.frame_start .. span.frame_end
     recipe: Recipe  # with the new range
     replayed: bool  # the recipe reproduced the keys that were there
 
@@ -103,6 +103,7 @@ def take_blocker(obj) -> str | None:
 def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> ResampleJob:
     """Validate everything and read what the computation needs; changes nothing."""
     from . import model, pins, rig
+    from .pipeline import rig_for_model
     from .takes import heard_for, read_recipe
 
     reason = take_blocker(obj)
@@ -118,9 +119,7 @@ def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> Resamp
     from .style import for_recipe
 
     net = for_recipe(model.load(path), recipe)  # the style library the take was made with
-    n_joints = getattr(getattr(net, "config", None), "n_joints", 22)
-    if n_joints != body.model_joints:  # a model with hands: the finger bones too
-        body = rig.body_rig(obj, n_joints)
+    body = rig_for_model(obj, net, body)
     scene = context.scene
     asked = asked_range(scene, frame_start, frame_end)
     heard = heard_for(scene, recipe)
@@ -141,16 +140,10 @@ def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
     is called between stages and ``cancelled()`` polled there (raises
     :class:`.pipeline.Cancelled`)."""
     from .core.features import features_for_motion
-    from .core.generate import ResampleRange, generate
-    from .pipeline import Cancelled
-    from .rig import scene_quaternions
+    from .core.generate import ResampleRange
+    from .pipeline import stepper, take_keys
 
-    def step(fraction):
-        if cancelled is not None and cancelled():
-            raise Cancelled()
-        if progress is not None:
-            progress(fraction)
-
+    step = stepper(progress, cancelled)
     span, tl, recipe = job.span, job.timeline, job.recipe
     new_recipe = recipe.with_resample(ResampleRange(span.start, span.end, job.seed))
     step(0.05)
@@ -159,17 +152,19 @@ def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
     lo, hi = span.frame_start - tl.first, span.frame_end + 1 - tl.first
 
     def keys(history):
-        local = generate(job.network, features, recipe.seed, job.pins, history, layered=True,
-                         intensity=recipe.intensity, prior=recipe.prior or None)
-        return scene_quaternions(job.rig, local, tl.first, tl.end, tl.fps)[lo:hi]
+        return take_keys(job.network, features, job.rig, tl.first, tl.end, tl.fps, recipe.seed,
+                         pins=job.pins, resamples=history, layered=True, intensity=recipe.intensity,
+                         prior=recipe.prior or None)[1][lo:hi]
 
     old = keys(recipe.resamples)
     step(0.55)
     new = keys(new_recipe.resamples)
     step(0.9)
-    # bones keyed against the evaluated rig (rig_eval) differ from the replay by design: the
-    # other bones tell whether the take is still what its recipe makes
-    plain = [k for k, n in enumerate(job.rig.bone_names) if n not in job.rig.constrained] or \
+    # bones keyed against the evaluated rig frame by frame (rig_eval.refine) differ from the
+    # replay by design: the other bones tell whether the take is still what its recipe makes
+    # (keys solved in numpy, body.chain, replay exactly)
+    plain = [k for k, n in enumerate(job.rig.bone_names)
+             if job.rig.chain is not None or n not in job.rig.constrained] or \
         list(range(len(job.rig.bone_names)))
     replayed = same_keys(old[:, plain], job.current[:, plain])
     quats = new if replayed else blend_edges(job.current, new, tl.fps)
@@ -182,6 +177,7 @@ def apply(result: ResampleResult):
     import bpy
 
     from . import actions
+    from .keying import set_bone_quaternions
     from .takes import write_recipe
 
     job = result.job
@@ -193,19 +189,14 @@ def apply(result: ResampleResult):
     if job.keys and actions.keys_digest(obj, action) != job.keys:
         raise DirectingError(f"The keys of '{action.name}' were edited while resampling: nothing "
                              "was written; resample again")
-    curves = _body_curves(obj, action, job.rig.bone_names)
+    _body_curves(obj, action, job.rig.bone_names)  # every channel still there
     edited = actions.is_edited(obj, action)  # hand edits stay hand edits after resampling
     fa, fb = job.span.frame_start, job.span.frame_end
-    for (b, i), fc in curves.items():
-        co = _keyframe_coordinates(fc)
-        idx = range_key_indices(co[:, 0], fa, fb)
-        co[idx, 1] = result.quats[:, b, i]
-        fc.keyframe_points.foreach_set("co", co.ravel())
-        fc.update()
-    if job.rig.constrained:  # keys under constraint-driven parents: from the evaluated rig
-        from .rig_eval import refine
+    set_bone_quaternions(obj, action, job.rig.bone_names, np.arange(fa, fb + 1), result.quats)
+    if job.rig.constrained:  # keys under constraint-driven parents: checked on the evaluated rig
+        from .rig_eval import settle
 
-        refine(obj, action, job.rig, np.arange(fa, fb + 1, dtype=np.float64), result.quats)
+        settle(obj, action, job.rig, np.arange(fa, fb + 1, dtype=np.float64), result.quats)
     write_recipe(action, result.recipe)
     if not edited:
         actions.seal(obj, action)  # the new keys are generated ones too
@@ -221,33 +212,20 @@ def run(context, obj, frame_start=None, frame_end=None, seed=None) -> ResampleRe
 
 # ---- keys ------------------------------------------------------------------------------------
 def _body_curves(obj, action, bone_names) -> dict:
-    from .compat import fcurves_of
-    from .keying import quaternion_path
+    from .keying import bone_fcurves
 
-    by_path = {(fc.data_path, fc.array_index): fc for fc in fcurves_of(action, obj)}
-    out, missing = {}, []
-    for b, bone in enumerate(bone_names):
-        for i in range(4):
-            fc = by_path.get((quaternion_path(bone), i))
-            if fc is None:
-                missing.append(bone)
-                break
-            out[(b, i)] = fc
+    out = bone_fcurves(obj, action, bone_names)
+    missing = [bone for b, bone in enumerate(bone_names) if any((b, i) not in out for i in range(4))]
     if missing:
         raise DirectingError(f"'{action.name}' has no rotation keys for {', '.join(missing[:3])}"
                              f"{', ...' if len(missing) > 3 else ''}: generate again")
     return out
 
 
-def _keyframe_coordinates(fc) -> np.ndarray:
-    """(frame, value) of every key of ``fc``: (n, 2) float32."""
-    co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
-    fc.keyframe_points.foreach_get("co", co)
-    return co.reshape(-1, 2)
-
-
 def _keys_around(obj, action, bone_names, span: ResampleSpan):
     """The keys in the range (n, J, 4), and the ones just before and after it (or None)."""
+    from .keying import key_coordinates
+
     curves = _body_curves(obj, action, bone_names)
     fa, fb = span.frame_start, span.frame_end
     n, J = fb - fa + 1, len(bone_names)
@@ -256,7 +234,7 @@ def _keys_around(obj, action, bone_names, span: ResampleSpan):
     after = np.empty((J, 4))
     has_before = has_after = True
     for (b, i), fc in curves.items():
-        co = _keyframe_coordinates(fc)
+        co = key_coordinates(fc)
         idx = range_key_indices(co[:, 0], fa, fb)
         current[:, b, i] = co[idx, 1]
         has_before &= bool(idx[0] > 0)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core.errors import UserError
-from .core.skeleton import BODY_JOINT_NAMES, HAND_JOINTS, JOINT_NAMES
+from .core.skeleton import BODY, BODY_JOINT_NAMES, JOINT_NAMES
 
 #: Other spellings of SMPL-X joint names used by existing Blender SMPL-X add-ons.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -43,9 +43,24 @@ class BodyRig:
     scheme: str = "smplx"  # how the bone map was found (core.bone_map.SCHEME_TITLES)
     controls: object = None  # rigify.ControlRig when the keys go on Rigify's FK controls
     constrained: tuple[str, ...] = ()  # keyed bones under constraint-driven parents (rig_eval)
-    model_joints: int = 22  # joints of the model's motion (22 body, 52 with the fingers)
+    model_set: object = BODY  # core.skeleton.JointSet of the model's motion (BODY, BODY_HANDS)
     joints: tuple[int, ...] = ()  # the SMPL-X joint each keyed bone plays (bone_names' order)
     columns: tuple[int, ...] = ()  # SMPL-X rigs: each keyed bone's column in the model's output
+    chain: object = None  # core.bone_constraints.BoneChain: those keys solved in numpy (rig_eval)
+
+    @property
+    def model_joints(self) -> int:
+        """How many joints the model's motion has (its joint set's size)."""
+        return len(self.model_set)
+
+    @property
+    def key_target(self):
+        """What the keys mean, as core.rig_keys converts them both ways."""
+        from .core.rig_keys import KeyTarget
+
+        columns = tuple(self.columns) if self.columns else tuple(range(len(self.bone_names)))
+        return KeyTarget(tuple(self.joints), None if self.retarget is not None else columns,
+                         self.change, self.retarget, self.chain)
 
 
 def bone_name_map(bones) -> dict[str, str]:
@@ -86,29 +101,30 @@ def is_smplx_rig(obj) -> bool:
     return not missing_body_bones(obj.data.bones)
 
 
-def body_rig(obj, n_joints: int = 22) -> BodyRig:
+def body_rig(obj, joints=None) -> BodyRig:
     """Inspect ``obj`` as a generation target; raises a ``UserError`` naming the problem
     (:class:`RigError`; ``BoneMapError``, ``RetargetError`` for a retargeted rig).
 
     SMPL-X rigs (all 22 body bones by SMPL-X name, no bone map set by the artist) keep the
-    change of frame; any other humanoid is retargeted through its bone map. ``n_joints``: the
-    SMPL-X joints the motion has (22, or 55 with the hands).
+    change of frame; any other humanoid is retargeted through its bone map. ``joints``: the
+    model's joint set (core.skeleton.BODY, BODY_HANDS; or its joint count), BODY by default.
     """
     _check_object(obj)
     if not stored_map(obj) and is_smplx_rig(obj):
-        return smplx_body_rig(obj, n_joints)
-    return retarget_rig(obj, n_joints)
+        return smplx_body_rig(obj, joints)
+    return retarget_rig(obj, joints)
 
 
-def smplx_body_rig(obj, n_joints: int = 22) -> BodyRig:
+def smplx_body_rig(obj, joints=None) -> BodyRig:
     """An SMPL-X rig as a target (bones named as SMPL-X joints); :class:`RigError` otherwise.
 
-    The 22 body bones get keys; with a model that has hands (``n_joints`` 52) the rig's finger
-    bones too (a rig without them gets the body only). Jaw and eyes never get keys.
+    The 22 body bones get keys; with a model that has hands (``joints`` BODY_HANDS) the rig's
+    finger bones too (a rig without them gets the body only). Jaw and eyes never get keys.
     """
     from .core.scene_motion import rig_frame_change
-    from .core.skeleton import model_columns
+    from .core.skeleton import joint_set
 
+    model = joint_set(BODY if joints is None else joints)
     _check_object(obj)
     bones = obj.data.bones
     missing = missing_body_bones(bones)
@@ -117,16 +133,14 @@ def smplx_body_rig(obj, n_joints: int = 22) -> BodyRig:
             f"Armature '{obj.name}' is not an SMPL-X rig: missing bone(s) {', '.join(missing)}"
         )
     up_axis, up = rest_up_axis(bones)
-    hands = n_joints > len(BODY_JOINT_NAMES)
-    joints = tuple(range(len(BODY_JOINT_NAMES))) + (
-        tuple(j for j in HAND_JOINTS if JOINT_NAMES[j] in bones) if hands else ())
-    names = tuple(JOINT_NAMES[j] for j in joints)
+    keyed = tuple(j for j in model.joints if j < len(BODY_JOINT_NAMES) or JOINT_NAMES[j] in bones)
+    names = tuple(JOINT_NAMES[j] for j in keyed)
     rest = np.array([tuple(bones[n].matrix_local.to_quaternion()) for n in names])
     change = rig_frame_change(rest, up)
     pose_bones = obj.pose.bones
     non_quat = tuple(n for n in names if pose_bones[n].rotation_mode != "QUATERNION")
-    return BodyRig(names, change, up_axis, non_quat, model_joints=int(n_joints), joints=joints,
-                   columns=model_columns(joints, hands))
+    return BodyRig(names, change, up_axis, non_quat, model_set=model, joints=keyed,
+                   columns=model.columns(keyed))
 
 
 # ---- any humanoid: bone map + retargeting ----------------------------------------------------
@@ -187,39 +201,36 @@ def target_of(obj, names=None):
     return TargetRig(tuple(names), parents, rest, np.array(obj.matrix_world, dtype=np.float64))
 
 
-def retarget_rig(obj, n_joints: int = 22) -> BodyRig:
+def retarget_rig(obj, joints=None) -> BodyRig:
     """A humanoid rig that is not an SMPL-X rig, as a target; a ``UserError`` naming ``obj``
     otherwise (:class:`RigError`, ``BoneMapError``, ``RetargetError``)."""
     from . import rigify
     from .core.errors import about
     from .core.retarget import build
+    from .core.skeleton import FULL, joint_set
 
+    model = joint_set(BODY if joints is None else joints)
     _check_object(obj)
     bone_map = resolve_map(obj)
     controls = rigify.control_rig(obj, bone_map)
     with about(f"Armature '{obj.name}'"):  # the rest-pose checks, deep in the retargeting maths
-        rt = build(target_of(obj), bone_map.joints, 22 if n_joints == 22 else 55)
+        rt = build(target_of(obj), bone_map.joints, len(BODY if model == BODY else FULL))
     pose_bones = obj.pose.bones
     non_quat = tuple(n for n in rt.keyed if pose_bones[n].rotation_mode != "QUATERNION")
-    from .rig_eval import constrained_bones
+    from .rig_eval import constrained_bones, read_chain
 
-    return BodyRig(rt.keyed, None, "Z", non_quat, rt, bone_map.scheme, controls,
-                   tuple(constrained_bones(obj, rt.keyed)), int(n_joints),
-                   tuple(int(j) for j in rt.key_joint))
+    constrained = tuple(constrained_bones(obj, rt.keyed))
+    chain = None
+    if constrained:  # read with a Rigify rig's limbs at FK, as generation keys them
+        with rigify.at_fk(obj, controls):
+            chain = read_chain(obj, rt.keyed)
+    return BodyRig(rt.keyed, None, "Z", non_quat, rt, bone_map.scheme, controls, constrained,
+                   model, tuple(int(j) for j in rt.key_joint), chain=chain)
 
 
 def scene_quaternions(body: BodyRig, local_rot, first: int, end: int, fps: float) -> np.ndarray:
     """Bone quaternions (end - first, len(body.bone_names), 4) at scene frames first .. end - 1
-    for the model's 30 fps SMPL-X local rotations (T, J, 3, 3)."""
-    from .core.retarget import to_target
-    from .core.rotations import quat_to_matrix
-    from .core.scene_motion import to_scene_quaternions
-    from .core.timeline import MODEL_FPS, resample_rotations
+    for the model's 30 fps SMPL-X local rotations (T, J, 3, 3) (core.rig_keys.to_keys)."""
+    from .core.rig_keys import to_keys
 
-    if body.retarget is None:  # the keyed bones' columns of the model's output
-        local = np.asarray(local_rot)
-        if body.columns and tuple(body.columns) != tuple(range(local.shape[1])):
-            local = local[:, list(body.columns)]
-        return to_scene_quaternions(local, first, end, fps, body.change)
-    q = resample_rotations(np.asarray(local_rot, dtype=np.float64), MODEL_FPS, fps, end - first)
-    return to_target(body.retarget, quat_to_matrix(q))
+    return to_keys(body.key_target, local_rot, first, end, fps)

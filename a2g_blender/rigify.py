@@ -12,6 +12,7 @@ evaluated rig (:mod:`.rig_eval`), since the controls' parents follow constraints
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 SWITCH_PROPERTY = "IK_FK"
@@ -56,3 +57,27 @@ def key_fk(obj, action, controls: ControlRig, frame: float) -> None:
     for bone, prop in controls.switches:
         obj.pose.bones[bone][prop] = FK
         write_property_keys(obj, action, switch_path(bone, prop), [frame], [FK], group=bone)
+
+
+@contextmanager
+def at_fk(obj, controls: ControlRig | None):
+    """Within: ``obj``'s IK/FK switches at FK and the rig evaluated so (what generation keys),
+    for reading the constraints' influences that follow them; put back afterwards."""
+    if controls is None:
+        yield
+        return
+    import bpy
+
+    pbs = obj.pose.bones
+    was = [(bone, prop, pbs[bone][prop]) for bone, prop in controls.switches]
+    try:
+        for bone, prop, _ in was:
+            pbs[bone][prop] = FK
+        obj.update_tag()
+        bpy.context.view_layer.update()
+        yield
+    finally:
+        for bone, prop, value in was:
+            pbs[bone][prop] = value
+        obj.update_tag()
+        bpy.context.view_layer.update()

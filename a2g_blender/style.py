@@ -63,24 +63,26 @@ def action_clip(action, obj, n_joints: int, fps: float):
     if obj is None or obj.type != "ARMATURE":
         raise StyleError(f"Style clip '{action.name}': choose the armature it was made for (its Rig), "
                          "or set the Target")
-    body = rig.body_rig(obj, n_joints)  # a rig with no bone map: its message names what to do
+    from .core.skeleton import joint_set
+
+    body = rig.body_rig(obj, joint_set(n_joints))  # a rig with no bone map: its message names what to do
     channels = pins.body_channels(pins.action_fcurves(action), body.bone_names)
     if not channels:
         raise StyleError(f"Style clip '{action.name}' rotates no body bone of '{obj.name}': add an "
                          "action made for that rig, or set the clip's Rig to the armature it animates")
     lo, hi = (float(v) for v in action.frame_range)
     frames = np.arange(lo, hi + 0.5)
-    if body.retarget is not None and body.constrained:  # read the pose the rig really shows
-        from .core.retarget import model_joint_indices, smplx_from_pose
+    if body.retarget is not None and body.constrained and body.chain is None:
+        # constraints not reproduced in numpy: read the pose the rig really shows (as pins do)
+        from .core.retarget import smplx_from_pose
         from .core.rotations import matrix_to_quat
         from .rig_eval import evaluated_rotations
 
         rot = evaluated_rotations(obj, action, None, frames, body.bone_names)
-        local = matrix_to_quat(smplx_from_pose(body.retarget, rot, 55)[:, list(model_joint_indices(
-            body.model_joints))])
+        local = matrix_to_quat(smplx_from_pose(body.retarget, rot, 55)[:, list(body.model_set.joints)])
     else:
         local = pins.sample_local_quats(channels, frames, obj, body.change, body.bone_names,
-                                        body.retarget, body.model_joints)
+                                        body.retarget, body.model_set, body.key_target)
         if body.retarget is None and body.columns:
             local = pins._model_order(local, body.columns, body.model_joints)
     rot = quat_to_matrix(local).astype(np.float32)

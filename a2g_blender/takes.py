@@ -169,9 +169,11 @@ def remove_takes(obj, kept: list | None = None) -> None:
         name = actions.keep_edited(obj, action)
         if kept is not None:
             kept.append(name)
+    from .writable import remove_track
+
     anim = obj.animation_data
     for track in take_tracks(obj):
-        anim.nla_tracks.remove(track)
+        remove_track(anim, track)  # once generating succeeded (see writable.leaves_no_trace)
     for action in old:
         if action not in edited:
             actions.retire(obj, action)

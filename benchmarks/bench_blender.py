@@ -16,6 +16,13 @@ then the whole operator (bpy.ops.a2g.generate), and, for comparison, per-frame
 ``keyframe_insert`` on the same motion over shorter spans, extrapolated to 3 minutes with a
 power law fitted to them (it grows faster than linearly).
 
+Then the same on a Rigify control rig (generated from Rigify's human metarig in a separate
+process, as tests/blender/test_retarget.py does), next to the SMPL-X character: the keys
+solved in numpy under the rig's constraint chain (rig.scene_quaternions), writing them with the
+IK/FK switches and the 12-frame check against Blender (rig_eval.settle), the whole operator,
+and the frame-by-frame refinement used before (rig_eval.refine) over a shorter span, with its
+cost per frame and the deform bones' angle between the two.
+
 Uses the bundled model in models/ if there is one, else random weights of the same
 architecture (same cost). Usage: python benchmarks/bench_blender.py [--seconds 180]
 """
@@ -77,6 +84,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--insert-spans", type=float, nargs="+", default=[5.0, 10.0, 20.0],
                         help="seconds of motion keyed with keyframe_insert (extrapolated)")
+    parser.add_argument("--rigify-refine-seconds", type=float, default=10.0,
+                        help="seconds of motion refined frame by frame on the Rigify rig (as before)")
     args = parser.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="a2g-bench-"))
@@ -190,8 +199,97 @@ def main(argv=None) -> int:
     bulk = statistics.median(t_key)
     print(f"  fitted cost ~ frames^{slope:.2f}; extrapolated to {n_frames} frames: {predicted:.1f} s "
           f"(bulk keying: {bulk:.3f} s, about {predicted / bulk:.0f}x faster)")
+    print()
+    bench_rigify(args, sub, local, t_op, tmp)
     del a2g
     return 0
+
+
+def rigify_control_rig(tmp: Path):
+    """The rig Rigify generates from its human metarig (made in a separate process)."""
+    from tests.rigify_rig import append_control_rig, write_control_rig
+
+    return append_control_rig(write_control_rig(tmp / "rigify.blend"))
+
+
+def bench_rigify(args, sub, local, t_smplx, tmp: Path) -> None:
+    """Rigify's control rig next to the SMPL-X character (see the module's docstring)."""
+    import dataclasses
+
+    import bpy
+
+    mods = {n: importlib.import_module(f"{MODULE}.{n}") for n in ("rig_eval", "rigify")}
+    rotations = importlib.import_module(f"{MODULE}.core.rotations")
+    rig = rigify_control_rig(tmp)
+    for o in bpy.context.selected_objects:
+        o.select_set(False)
+    bpy.context.view_layer.objects.active = rig
+    rig.select_set(True)
+    n_joints = local.shape[1]
+    (body, t_read) = timed(lambda: sub["rig"].body_rig(rig, n_joints), 1)
+    if body.chain is None:
+        print("Rigify control rig: its constraint chain could not be read (refined frame by frame)")
+        return
+    n_frames = int(np.ceil(args.seconds * 30))
+    frames = np.arange(1, 1 + n_frames, dtype=np.float64)
+    rep = args.repeat
+    quats, t_solve = timed(lambda: sub["rig"].scene_quaternions(body, local, 1, 1 + n_frames, 30.0), rep)
+    for name in body.non_quaternion:
+        rig.pose.bones[name].rotation_mode = "QUATERNION"
+
+    def key_all():  # as pipeline._write_action on a Rigify rig
+        action = sub["actions"].replace_action(rig, "bench rigify", {})
+        sub["keying"].write_bone_quaternions(rig, action, body.bone_names, frames, quats)
+        mods["rigify"].key_fk(rig, action, body.controls, 1.0)
+        done = mods["rig_eval"].settle(rig, action, body, frames, quats)
+        sub["actions"].seal(rig, action)
+        return done
+
+    done, t_key = timed(key_all, rep)
+    print(f"Rigify control rig ({len(rig.data.bones)} bones; {len(body.bone_names)} FK controls keyed, "
+          f"{len(body.constrained)} under constraint-driven parents; chain of {len(body.chain.names)} bones)")
+    print(f"  read rig  {fmt(t_read)}   (body_rig: bone map, retargeting, constraint chain)")
+    print(f"  solve     {fmt(t_solve)}   (resample + retarget + keys under the constraints, numpy)")
+    print(f"  keying    {fmt(t_key)}   (keys, IK/FK switches, {mods['rig_eval'].CHECK_FRAMES}-frame check: "
+          f"largest angle {done['checked']:.4f} deg, {done['passes']} refinement passes)")
+    _, t_op = timed(lambda: bpy.ops.a2g.generate(seed=0), rep)
+    print(f"  bpy.ops.a2g.generate end to end: {fmt(t_op)}")
+    print(f"  (SMPL-X character, same take:    {fmt(t_smplx)})")
+
+    # the refinement used before: rest-hierarchy keys, then frame-by-frame passes
+    n_old = int(round(args.rigify_refine_seconds * 30))
+    old = dataclasses.replace(body, chain=None)
+    few = frames[:n_old]
+    q_old = sub["rig"].scene_quaternions(old, local, 1, 1 + n_frames, 30.0)[:n_old]
+    action = sub["actions"].replace_action(rig, "bench rigify refined", {})
+    sub["keying"].write_bone_quaternions(rig, action, body.bone_names, few, q_old)
+    mods["rigify"].key_fk(rig, action, body.controls, 1.0)
+    start = time.perf_counter()
+    passes = mods["rig_eval"].refine(rig, action, old, few, q_old)
+    cost = time.perf_counter() - start
+    deform = [b.name for b in rig.data.bones if b.name.startswith("DEF-")]
+
+    def deform_pose(act):
+        rig.animation_data.action = act
+        out = np.empty((n_old, len(deform), 3, 3))
+        for t, f in enumerate(few):
+            bpy.context.scene.frame_set(int(f))
+            for k, b in enumerate(deform):
+                out[t, k] = np.array(rig.pose.bones[b].matrix.to_3x3().normalized())
+        return out
+
+    theirs = deform_pose(action)
+    new = sub["actions"].replace_action(rig, "bench rigify numpy", {})
+    sub["keying"].write_bone_quaternions(rig, new, body.bone_names, few, quats[:n_old])
+    mods["rigify"].key_fk(rig, new, body.controls, 1.0)
+    ours = deform_pose(new)
+    angle = np.degrees(rotations.geodesic_angle(ours, theirs))
+    per_frame = cost / n_old
+    print(f"  before: frame-by-frame refinement over {n_old} frames: {cost:.2f} s ({passes} passes, "
+          f"{1000 * per_frame:.1f} ms a frame; {per_frame * n_frames:.0f} s for {n_frames} frames)")
+    print(f"  {len(deform)} deform bones, numpy keys vs refined ones over those frames: median "
+          f"{np.median(angle):.4f} deg, 95th pct {np.percentile(angle, 95):.4f} deg, "
+          f"max {angle.max():.4f} deg")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ joint's rotation is then shared along the chain, see :mod:`core.retarget`).
 
 The map comes from, in this order:
 
-1. a naming scheme detected from the bone names (:data:`SCHEMES`: SMPL-X add-ons, Mixamo,
+1. a naming scheme detected from the bone names (:data:`SCHEMES`: SMPL-X add-ons, Mixamo, Rokoko,
    Rigify metarig, Rigify control rig, Unreal mannequin, VRM/VRoid, humanoid (Unity/VRM
    standard names), Character Creator / iClone), namespace prefixes such as ``mixamorig:``
    ignored;
@@ -130,6 +130,22 @@ def _scheme_mixamo() -> dict:
     return out
 
 
+def _scheme_rokoko() -> dict:
+    """Rokoko's skeleton (Studio BVH/FBX exports): Mixamo's body names, fingers numbered 1
+    (thumb) to 5 (pinky) with Metacarpal/Proximal/Medial/Distal segments; the thumb's
+    metacarpal plays thumb1, the other fingers' proximal phalanx plays <finger>1."""
+    out = _scheme_mixamo()
+    out = {j: c for j, c in out.items() if j not in FINGER_JOINTS}
+    numbers = {"thumb": "1", "index": "2", "middle": "3", "ring": "4", "pinky": "5"}
+    for side, spelling in (("left", "Left"), ("right", "Right")):
+        for finger, n in numbers.items():
+            segments = ("Metacarpal", "Proximal", "Distal") if finger == "thumb" else \
+                ("Proximal", "Medial", "Distal")
+            for k, seg in zip((1, 2, 3), segments, strict=True):
+                out[f"{side}_{finger}{k}"] = (f"{spelling}Finger{n}{seg}",)
+    return out
+
+
 def _scheme_rigify_metarig() -> dict:
     out = {"pelvis": ("spine",), "spine1": ("spine.001",), "spine2": ("spine.002",),
            "spine3": ("spine.003",), "neck": ("spine.004", "spine.005"), "head": ("spine.006",)}
@@ -223,6 +239,7 @@ SCHEMES: dict[str, dict[str, tuple[str, ...]]] = {
     "rigify_controls": _scheme_rigify_controls(),
     "rigify_metarig": _scheme_rigify_metarig(),
     "mixamo": _scheme_mixamo(),
+    "rokoko": _scheme_rokoko(),
     "unreal": _scheme_unreal(),
     "vroid": _scheme_vroid(),
     "humanoid": _scheme_humanoid(),
@@ -230,7 +247,7 @@ SCHEMES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 SCHEME_TITLES = {
     "smplx": "SMPL-X", "rigify_controls": "Rigify control rig", "rigify_metarig": "Rigify metarig",
-    "mixamo": "Mixamo", "unreal": "Unreal mannequin", "vroid": "VRoid / VRM",
+    "mixamo": "Mixamo", "rokoko": "Rokoko", "unreal": "Unreal mannequin", "vroid": "VRoid / VRM",
     "humanoid": "Humanoid (Unity/VRM names)", "character_creator": "Character Creator / iClone",
     "similarity": "matched by name", "custom": "custom",
 }
@@ -520,8 +537,9 @@ def to_json(bone_map: BoneMap) -> str:
 def from_json(text: str, source: str = "the preset") -> BoneMap:
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise BoneMapError(f"{source} is not a bone-map preset (not JSON: {exc})") from None
+    except (ValueError, RecursionError, OverflowError) as exc:  # RecursionError: nested too deep
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise BoneMapError(f"{source} is not a bone-map preset (not JSON: {why})") from None
     if not isinstance(data, dict) or data.get("format") != PRESET_FORMAT:
         raise BoneMapError(f"{source} is not a bone-map preset (no \"format\": "
                            f"\"{PRESET_FORMAT}\")")
@@ -544,15 +562,17 @@ def from_json(text: str, source: str = "the preset") -> BoneMap:
     return BoneMap(joints, "custom")
 
 
+MAX_PRESET_BYTES = 4 * 1024 * 1024  # a preset of every joint, each with a long chain, is a few kB
+
+
 def read_preset(path, option: str = "") -> BoneMap:
     """The bone map of the preset file at ``path``; :class:`BoneMapError` naming the file (and
     ``option``, the command-line option that gave it, e.g. ``--bone-map``) when it cannot."""
+    from .files import read_text
+
     named = f"{option} '{path}'" if option else f"'{path}'"
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise BoneMapError(f"Cannot read the bone-map preset {named}: {exc.strerror}") from None
+    # missing, a folder, unreadable, not UTF-8 text (a binary file), absurdly large: one sentence
+    text = read_text(path, BoneMapError, f"Cannot read the bone-map preset {named}", MAX_PRESET_BYTES)
     return from_json(text, named)
 
 

@@ -64,6 +64,8 @@ from .skeleton import model_joint_indices
 NETS = ("audio_encoder", "motion_encoder", "mapping", "decoder")
 
 _TUPLE_FIELDS = ("audio_channels", "motion_channels", "decoder_channels", "dilations")
+MAX_SIZE = 65_536  # no layer count, width, kernel or dilation of a real model comes near
+MAX_RATE = 1_000_000  # sample_rate (Hz)
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,10 @@ class ModelConfig:
                 if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
                     raise ValueError(f"ModelConfig.{f.name} must be a sequence of ints, got {value!r}")
                 value = tuple(value)
-                if not value or not all(_is_int(v) and v > 0 for v in value):
+                if not value or not all(_is_int(v) and 0 < v <= MAX_SIZE for v in value):
                     raise ValueError(
-                        f"ModelConfig.{f.name} must be a non-empty sequence of positive ints, "
-                        f"got {value!r}"
+                        f"ModelConfig.{f.name} must be a non-empty sequence of positive ints "
+                        f"(at most {MAX_SIZE}), got {value!r}"
                     )
                 object.__setattr__(self, f.name, tuple(int(v) for v in value))
             elif f.name == "code_prior":
@@ -134,6 +136,9 @@ class ModelConfig:
             lowest = 0 if name in minimum_zero else 1
             if value < lowest:
                 raise ValueError(f"ModelConfig.{name} must be >= {lowest}, got {value}")
+            highest = MAX_RATE if name == "sample_rate" else MAX_SIZE
+            if value > highest:  # a damaged or hostile file: no loop or shape that large
+                raise ValueError(f"ModelConfig.{name} must be <= {highest}, got {value}")
         if self.n_joints != len(self.joint_indices):
             raise ValueError(
                 f"ModelConfig: n_joints must be {len(self.joint_indices)} with hands={self.hands} "

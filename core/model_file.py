@@ -35,7 +35,7 @@ import numpy as np
 
 from .config import ModelConfig
 from .errors import UserError
-from .files import atomic_write, read_npz
+from .files import atomic_write, read_json, read_npz
 from .noise import filtered_noise
 from .prior import PRIOR_ARRAYS, SEGMENT, available_priors, fit_gaussian, retrieval_arrays
 
@@ -323,12 +323,8 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
     jpath, given_npz = _paths(path)
     if not jpath.is_file():
         raise ModelFileError(f"{jpath}: model description (.json) not found")
-    try:
-        doc = json.loads(jpath.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{jpath}: not valid JSON: {exc}") from exc
-    except OSError as exc:
-        raise ModelFileError(f"{jpath}: cannot read: {exc}") from exc
+    # not UTF-8, nested too deep, too large, unreadable: one ModelFileError naming the file
+    doc = read_json(jpath, ModelFileError)
     if not isinstance(doc, dict):
         raise ModelFileError(f"{jpath}: expected a JSON object at the top level")
     if doc.get("format") != FORMAT:

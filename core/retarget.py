@@ -48,8 +48,7 @@ from .rotations import (
     quat_make_continuous,
     quat_to_matrix,
 )
-from .skeleton import HAND_JOINTS, JOINT_INDEX, JOINT_NAMES, NUM_BODY_JOINTS, PARENTS, rest_joints
-from .skeleton import model_joint_indices as skeleton_model_joints
+from .skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS, joint_set, rest_joints
 
 
 class RetargetError(UserError):
@@ -261,12 +260,8 @@ def _alignment(bone, j, joint_bones, index, target, rest_s, axes) -> np.ndarray:
 # ---- SMPL-X side -------------------------------------------------------------------------------
 def model_joint_indices(n_joints: int) -> tuple[int, ...]:
     """SMPL-X indices of a model's joints: 22 (the body), 52 (body, then the 30 finger joints,
-    SMPL-X 25-54; ``core.skeleton.model_joint_indices``), or all 55."""
-    if n_joints in (NUM_BODY_JOINTS, NUM_BODY_JOINTS + len(HAND_JOINTS)):
-        return skeleton_model_joints(hands=n_joints > NUM_BODY_JOINTS)
-    if n_joints == len(JOINT_NAMES):
-        return tuple(range(n_joints))
-    raise ValueError(f"a motion has 22, 52 or 55 SMPL-X joints, not {n_joints}")
+    SMPL-X 25-54), or all 55: the joint table ``core.skeleton.joint_set(n_joints)``."""
+    return joint_set(n_joints).joints
 
 
 def to_smplx_order(local_rot) -> np.ndarray:
@@ -303,6 +298,19 @@ def _power(r, frac: float) -> np.ndarray:
 # ---- forward -----------------------------------------------------------------------------------
 def target_rotations(rt: Retarget, local_rot) -> np.ndarray:
     """Pose-bone rotation matrices (T, K, 3, 3) of ``rt.keyed`` for SMPL-X ``local_rot``."""
+    return _forward(rt, local_rot)[1]
+
+
+def target_poses(rt: Retarget, local_rot) -> np.ndarray:
+    """Armature-space rotations (T, K, 3, 3) the keyed bones ``rt.keyed`` must show for SMPL-X
+    ``local_rot`` (``P_b``; what core.bone_constraints.solve takes for constrained rigs)."""
+    glob = _forward(rt, local_rot)[0]
+    return glob[:, rt.key_index]
+
+
+def _forward(rt: Retarget, local_rot) -> tuple[np.ndarray, np.ndarray]:
+    """(armature-space rotations (T, R, 3, 3) of ``rt.names``, pose-bone rotations (T, K, 3, 3)
+    of ``rt.keyed``) for SMPL-X ``local_rot``."""
     g = smplx_globals(to_smplx_order(local_rot), max(rt.n_joints, 22))
     a = rt.axes
     d = a @ g @ a.T  # (T, J, 3, 3) armature space
@@ -330,7 +338,7 @@ def target_rotations(rt: Retarget, local_rot) -> np.ndarray:
                 out[:, k] = m.T @ rt.rest_rot[p] @ np.swapaxes(glob[:, p], -1, -2) @ glob[:, i]
         else:
             glob[:, i] = m if p < 0 else glob[:, p] @ rt.rest_rot[p].T @ m
-    return out
+    return glob, out
 
 
 def to_target(rt: Retarget, local_rot) -> np.ndarray:

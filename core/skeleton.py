@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,6 +27,12 @@ __all__ = [
     "MIRROR",
     "BODY_MIRROR",
     "HAND_JOINTS",
+    "JointSet",
+    "BODY",
+    "BODY_HANDS",
+    "FULL",
+    "JOINT_SETS",
+    "joint_set",
     "model_joint_indices",
     "model_columns",
     "relax_missing_fingers",
@@ -88,10 +95,61 @@ BODY_MIRROR: tuple[int, ...] = MIRROR[:NUM_BODY_JOINTS]
 HAND_JOINTS: tuple[int, ...] = tuple(range(25, NUM_JOINTS))
 
 
+@dataclass(frozen=True)
+class JointSet:
+    """A named table of SMPL-X joints in a fixed order: the joints a motion has, column by
+    column (as smplx keeps its joint tables). Pass these rather than counts and flags."""
+
+    name: str
+    joints: tuple[int, ...]  # SMPL-X index of each column
+
+    def __len__(self) -> int:
+        return len(self.joints)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(JOINT_NAMES[j] for j in self.joints)
+
+    @property
+    def hands(self) -> bool:
+        """The set has finger joints."""
+        return any(j in _HAND_SET for j in self.joints)
+
+    def columns(self, joints) -> tuple[int, ...]:
+        """The columns of SMPL-X joints ``joints`` in this set; ValueError for one it lacks."""
+        where = {j: k for k, j in enumerate(self.joints)}
+        try:
+            return tuple(where[int(j)] for j in joints)
+        except KeyError as exc:
+            raise ValueError(f"the {self.name} joint set has no joint "
+                             f"{JOINT_NAMES[exc.args[0]]}") from None
+
+
+_HAND_SET = frozenset(HAND_JOINTS)
+#: the joints a body-only model drives: pelvis and the 21 body joints
+BODY = JointSet("body", tuple(range(NUM_BODY_JOINTS)))
+#: a model with hands: the body, then the 30 finger joints (jaw and eyes are never driven)
+BODY_HANDS = JointSet("body + hands", BODY.joints + HAND_JOINTS)
+#: every SMPL-X joint (motion files: AMASS, BEAT2)
+FULL = JointSet("full SMPL-X", tuple(range(NUM_JOINTS)))
+JOINT_SETS: tuple[JointSet, ...] = (BODY, BODY_HANDS, FULL)
+
+
+def joint_set(which) -> JointSet:
+    """The joint set ``which`` names: a :class:`JointSet` as it is, or a motion's joint count
+    (22, 52 or 55); ValueError otherwise."""
+    if isinstance(which, JointSet):
+        return which
+    for s in JOINT_SETS:
+        if len(s) == int(which):
+            return s
+    raise ValueError(f"a motion has 22, 52 or 55 SMPL-X joints, not {which}")
+
+
 def model_joint_indices(hands: bool = False) -> tuple[int, ...]:
     """SMPL-X indices of the joints a model drives, in the model's order: the 22 body joints,
     then with ``hands`` the 30 finger joints (52 in all). Jaw and eyes are never driven."""
-    return tuple(range(NUM_BODY_JOINTS)) + (HAND_JOINTS if hands else ())
+    return (BODY_HANDS if hands else BODY).joints
 
 
 def model_columns(joints, hands: bool) -> tuple[int, ...]:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m train {fit,evaluate,bench,export} ...``.
+"""Command line: ``python -m train {fit,evaluate,bench,export,convert} ...``.
 
     python -m train fit --data ../shared/data/beat2 --variant full --steps 20000 --out runs/full
     python -m train fit --out runs/full --steps 40000 --resume   # the run's own settings, more steps
@@ -7,6 +7,7 @@
         --baselines runs/baseline runs/split runs/mapping runs/bicycle runs/regression
     python -m train bench
     python -m train export --checkpoint runs/full/ckpt.pt --data DIR --out models/a2g.json
+    python -m train convert take.bvh --out take.npz   # BVH -> SMPL-X .npz (AMASS/BEAT2 layout)
 
 Every ``TrainConfig`` field is an option of ``fit`` (``--crop-frames``, ``--w-kl``, ...,
 booleans as ``--amp/--no-amp``); ``--data`` and ``--out`` are short for ``--data-dir`` and
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p_eval = sub.add_parser("evaluate", help="metrics table and plots on the validation split")
     p_eval.add_argument("--model", required=True, help="our exported model (.json) or run folder")
-    p_eval.add_argument("--data", required=True, help="data folder (the validation tails are used)")
+    p_eval.add_argument("--data", required=True,
+                        help="data folder (flat: its validation tails; BEAT2 as published: its test rows)")
     p_eval.add_argument("--out", required=True, help="folder for results.md, results.json and PNGs")
     p_eval.add_argument("--baselines", nargs="*", default=[],
                         help="run folders / model files / checkpoints of ablations and baselines")
@@ -76,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="code priors to evaluate the model with, a row each (default: all it has)")
     p_eval.add_argument("--val-fraction", type=float, default=None,
                         help="default: the model's training val_fraction (0.15)")
+    p_eval.add_argument("--speakers", default=None,
+                        help="BEAT2 speaker ids whose test rows to use ('2', '2,4', 'all'; default: "
+                             "the model's training speakers)")
 
     p_bench = sub.add_parser("bench", help="training steps per second at batch 32")
     p_bench.add_argument("--batch-size", type=int, default=32)
@@ -96,21 +101,43 @@ def main(argv: list[str] | None = None) -> int:
     p_export.add_argument("--output-smoothing", type=int, default=None,
                           help="sigma (frames) of the inference low-pass on the decoder output")
 
+    p_convert = sub.add_parser("convert", help="convert a BVH take to an SMPL-X .npz (AMASS/BEAT2 layout)")
+    p_convert.add_argument("bvh", help="the BVH file")
+    p_convert.add_argument("--out", required=True, help="the .npz to write")
+    p_convert.add_argument("--bone-map", default="", help="a bone-map preset (.json) for odd bone names")
+
     args = parser.parse_args(argv)
+    from core.errors import UserError
+
+    try:
+        return _run(args)
+    except UserError as exc:  # bad input: the message says what to do; no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "fit":
+        from torch.distributed.elastic.multiprocessing.errors import record
+
         from train.fit import fit
 
-        fit(_config_from(args), resume=args.resume)
+        # under torchrun, a failing rank's error and traceback go into torchrun's summary
+        record(fit)(_config_from(args), resume=args.resume)
     elif args.command == "evaluate":
         from train.evaluate import evaluate
 
         evaluate(args.model, args.data, args.out, baselines=args.baselines, n_samples=args.samples,
                  seed=args.seed, val_fraction=args.val_fraction, priors=args.priors,
-                 intensities=args.intensities)
+                 intensities=args.intensities, speakers=args.speakers)
     elif args.command == "bench":
         from train.bench import bench
 
         bench(args.batch_size, args.crop_frames, args.steps, args.variant, args.threads)
+    elif args.command == "convert":
+        from train.convert import convert_bvh
+
+        print(convert_bvh(args.bvh, args.out, args.bone_map))
     elif args.command == "export":
         from train.export import DEFAULT_PRIOR, export_checkpoint, reexport_model_file
 

@@ -55,15 +55,20 @@ class TrainConfig:
     """Everything a training run needs besides the architecture (``core.config.ModelConfig``)."""
 
     # ---- data ------------------------------------------------------------------------------
-    data_dir: str = "../shared/data/beat2"
+    data_dir: str = "../shared/data/beat2"  # a flat folder of pairs, or BEAT2 as published
     out_dir: str = "runs/a2g"
+    speakers: str = "all"  # "all", or speaker ids (a recording name's first field): "2" or "2,4"
+    additional: bool = False  # BEAT2 layout: also train on the split's "additional" rows
+    bone_map: str = ""  # BVH data: a bone-map preset (.json) for odd bone names; "" detects them
     crop_frames: int = 128  # 4.2 s at 30 fps, the paper's Trinity crop
-    val_fraction: float = 0.15  # the last 15 % of each recording is validation
+    val_fraction: float = 0.15  # flat folders: the last 15 % of each recording is validation
     mirror_prob: float = 0.5  # probability that a training crop is mirrored left/right
     data_mode: str = "auto"  # "memory" (tiny data), "stream" (IterableDataset), "auto"
-    memory_limit_mb: float = 2048.0  # "auto" keeps data in memory below this size
+    memory_limit_mb: float = 256.0  # "auto" keeps data in memory below this size of motion + audio files
     num_workers: int = 0  # DataLoader workers for the streaming path
-    cache_mb: float = 512.0  # per-process LRU cache of decoded recordings (streaming path)
+    cache_mb: float = 512.0  # per-process LRU cache of decoded recordings (streaming path, cache_dir "off")
+    cache_dir: str = "auto"  # preprocessed recordings (train.cache): "auto" (~/.cache/...), a folder, "off"
+    preprocess_workers: int = 0  # processes that fill the cache (0: one per core, at most 8, shared by ranks)
 
     # ---- optimisation ----------------------------------------------------------------------
     batch_size: int = 32  # per process; DDP's global batch is batch_size * world size
@@ -82,6 +87,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:1"
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     compile: bool = False  # torch.compile the model (CUDA)
+    ddp_timeout_s: float = 900.0  # DDP: a rank waiting longer than this on the others fails with the reason
 
     # ---- model / ablation ------------------------------------------------------------------
     variant: str = "full"

@@ -43,7 +43,15 @@ from core.skeleton import BODY_PARENTS, NUM_BODY_JOINTS, body_rest_offsets
 from train import metrics
 from train.checkpoint import CHECKPOINT_NAME
 from train.config import TrainConfig
-from train.data import find_pairs, find_unpaired_audio, load_recording, motion_to_rotations, read_audio
+from train.data import (
+    BEAT2_SPLIT,
+    beat2_root,
+    find_pairs,
+    find_unpaired_audio,
+    load_recording,
+    motion_to_rotations,
+    read_audio,
+)
 from train.export import MODEL_NAME, export_checkpoint
 from train.fit import LOG_NAME, read_log
 from train.honest import HeldOutData, held_out_columns, real_bc
@@ -118,10 +126,31 @@ class EvalData:
     held_out: HeldOutData  # train/honest.py's protocol
 
 
-def load_eval_data(data_dir, val_fraction: float) -> EvalData:
+#: Published BEAT2 layout: training recordings (evenly spread over the split's train rows) that
+#: give the FGD reference and the BC speed normaliser; bounded so evaluation memory does not
+#: grow with the corpus.
+REFERENCE_RECORDINGS = 16
+#: At most this many held-out recordings are evaluated, spread evenly over them (sorted by
+#: name): evaluation memory and time stay bounded however large the corpus.
+EVAL_MAX_RECORDINGS = 64
+
+
+def spread(items: list, count: int) -> list:
+    """At most ``count`` of ``items``, evenly spaced (all of them when there are fewer)."""
+    if len(items) <= count:
+        return list(items)
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, count).round()]
+
+
+def load_eval_data(data_dir, val_fraction: float, speakers: str | None = None) -> EvalData:
+    """The held-out speech and motion of ``data_dir``: a flat folder's validation tails, or the
+    ``test`` rows of BEAT2 as published (whole recordings; the training reference and further
+    real takes then come from ``REFERENCE_RECORDINGS`` of its ``train`` rows), of ``speakers``;
+    at most ``EVAL_MAX_RECORDINGS`` of them, spread evenly."""
     segments, train_positions, takes, take_rotations, take_features = [], [], [], [], []
     recordings, unseen_audio = [], []
-    for pair in find_pairs(data_dir):
+    published = beat2_root(data_dir) is not None
+    for pair in spread(find_pairs(data_dir, speakers, rows="test"), EVAL_MAX_RECORDINGS):
         rec = load_recording(pair, keep_audio=True, hands=True)
         recordings.append(rec)
         n_train = rec.n_train(val_fraction)
@@ -134,7 +163,17 @@ def load_eval_data(data_dir, val_fraction: float) -> EvalData:
         b = round(rec.n_frames * SAMPLE_RATE / FPS)
         onsets = metrics.audio_onsets(rec.audio[a:b], SAMPLE_RATE)
         segments.append(Segment(rec.name, rec.features[n_train:], positions[n_train:], onsets))
-        train_positions.append(positions[:n_train])
+        if n_train:
+            train_positions.append(positions[:n_train])
+    if published:
+        train = [p for p in find_pairs(data_dir, speakers) if p.role == "train"]
+        for pair in spread(train, REFERENCE_RECORDINGS):  # also real takes for the window statistics
+            rec = load_recording(pair, hands=True)
+            rotations = motion_to_rotations(rec.motion)
+            train_positions.append(positions_cm(rotations))
+            takes.append(train_positions[-1])
+            take_rotations.append(rotations.astype(np.float32))
+            take_features.append(rec.features)
     speed = np.concatenate([metrics.joint_speed(p, FPS) for p in train_positions if len(p) > 1])
     for p in find_unpaired_audio(data_dir):
         audio = read_audio(p)
@@ -356,8 +395,10 @@ def _motion_cells(r: dict) -> list[str]:
 
 def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int = 20, seed: int = 0,
              val_fraction: float | None = None, priors: Sequence[str] | None = None,
-             intensities: Sequence[float] = (0.5, 1.5)) -> Path:
-    """Evaluate ``model`` and ``baselines`` on the validation tails of ``data_dir``, and on its
+             intensities: Sequence[float] = (0.5, 1.5), speakers: str | None = None) -> Path:
+    """Evaluate ``model`` and ``baselines`` on the held-out part of ``data_dir`` (the validation
+    tails of a flat folder, the ``test`` rows of BEAT2 as published, of ``speakers``: default
+    the speakers ``model`` trained on), and on its
     unseen speech; write ``results.md``, ``results.json``, ``speed_onsets.png`` and
     ``curves_<run>.png`` (for sources with a training log) into ``out_dir``. ``priors``: the code
     priors to evaluate ``model`` with, a row each (default: every prior its file has; baselines
@@ -367,10 +408,12 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
     out.mkdir(parents=True, exist_ok=True)
     sources = [model, *baselines]
     paths = [resolve_model(s, data_dir, out) for s in sources]
+    train_cfg = load_model(paths[0]).metadata.get("train_config", {})
     if val_fraction is None:
-        train_cfg = load_model(paths[0]).metadata.get("train_config", {})
         val_fraction = float(train_cfg.get("val_fraction", TrainConfig.val_fraction))
-    data = load_eval_data(data_dir, val_fraction)
+    if speakers is None:
+        speakers = train_cfg.get("speakers", "all")
+    data = load_eval_data(data_dir, val_fraction, speakers)
 
     rows, results = [], []
     jobs = []
@@ -426,7 +469,8 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
               "with the whole recordings, whose training parts the network trained on and the code prior "
               "was fitted to; the held-out table above is the honest one.\n\n" + unseen_table(rows, truth))
     notes = [
-        f"Validation: the last {val_fraction:.0%} of each recording in `{data_dir}` "
+        (f"Held out: the test rows of `{data_dir}` (BEAT2 {BEAT2_SPLIT}) " if beat2_root(data_dir) else
+         f"Validation: the last {val_fraction:.0%} of each recording in `{data_dir}` ") +
         f"({', '.join(f'{s.name}: {s.n_frames} frames' for s in data.segments)}).",
         f"{n_samples} samples per model (seeds {seed}..{seed + n_samples - 1}); L1, PCK, Diversity: average "
         "over samples (best in parentheses). Positions from the core rest skeleton, in cm.",

@@ -21,12 +21,25 @@ from core.model_file import LoadedModel, load_model, save_model
 from core.network import Network
 from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.config import TrainConfig
-from train.data import FeatureStats, batch_crops, find_pairs, load_recording, mirror_motion, tile_crops
+from train.data import (
+    FeatureStats,
+    Recordings,
+    TrainingWindows,
+    batch_crops,
+    find_pairs,
+    mirror_motion,
+    recordings_metadata,
+    tile_crops,
+)
 from train.model import Audio2Gestures
 from train.priors import fit_finger_gain, fit_prior_arrays
 
 MODEL_NAME = "model.json"  # the model file a training run exports into its out_dir
 CODE_STATS_MAX_CLIPS = 4096  # training crops whose I_M statistics go into the model file
+#: Training frames the export fits on (code statistics, code priors, finger gain): windows
+#: spread over every recording (``train.data.TrainingWindows``), so export time, its memory and
+#: the retrieval library in the model file stay bounded however large the corpus (10 minutes).
+FIT_MAX_FRAMES = 18_000
 #: The code prior exported models sample with by default: chosen by the numbers in
 #: models/MODEL_CARD.md (audio-matched retrieval: window statistics closest to real motion,
 #: arm movement near the mocap's, no more jitter than the mocap, follows the speech).
@@ -107,7 +120,7 @@ def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, 
     training parts of ``recordings`` (``train.priors``); ``code_prior`` is the default prior
     written into the config ("paper" for models without a motion-specific code), and the finger
     gain fitted there (``train.priors.fit_finger_gain``) too."""
-    recordings = list(recordings)
+    recordings = TrainingWindows(recordings, config.val_fraction, FIT_MAX_FRAMES)
     code_mean, code_std = code_statistics(model, recordings, stats, config, device)
     if model.config.specific_dim == 0:
         code_prior = "paper"
@@ -124,6 +137,7 @@ def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, 
         "position_unit": config.position_unit,
         "data_dir": os.path.basename(os.path.normpath(config.data_dir)),
         "code_stats_clips": int(code_mean.shape[0]),
+        "fit_frames": int(sum(b - a for spans in recordings.spans() for a, b in spans)),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "train_config": dataclasses.asdict(config),
         **(extra or {}),
@@ -143,9 +157,11 @@ def export_checkpoint(checkpoint, data_dir, path, output_smoothing: int | None =
     if output_smoothing is not None:
         model.config = dataclasses.replace(model.config, output_smoothing=int(output_smoothing))
     config = dataclasses.replace(config, data_dir=str(data_dir))
-    recordings = [load_recording(p, hands=config.hands) for p in find_pairs(data_dir)]
+    pairs = find_pairs(data_dir, config.speakers, config.additional, bone_map=config.bone_map)
+    recordings = Recordings(pairs, hands=config.hands)
+    extra = {"checkpoint": os.path.basename(str(checkpoint)), **recordings_metadata(pairs)}
     return export_run(model, config, stats, recordings, torch.device("cpu"), Path(path), int(state["step"]),
-                      {"checkpoint": os.path.basename(str(checkpoint))}, code_prior)
+                      extra, code_prior)
 
 
 def reexport_model_file(source, data_dir, path, code_prior: str = DEFAULT_PRIOR,
@@ -157,7 +173,9 @@ def reexport_model_file(source, data_dir, path, code_prior: str = DEFAULT_PRIOR,
     train_cfg = loaded.metadata.get("train_config", {})
     config = TrainConfig.from_dict({**train_cfg, "data_dir": str(data_dir)}) if train_cfg else \
         TrainConfig(data_dir=str(data_dir))
-    recordings = [load_recording(p, hands=loaded.config.hands) for p in find_pairs(data_dir)]
+    pairs = find_pairs(data_dir, config.speakers, config.additional, bone_map=config.bone_map)
+    recordings = TrainingWindows(Recordings(pairs, hands=loaded.config.hands), config.val_fraction,
+                                 FIT_MAX_FRAMES)
     stats = FeatureStats(loaded.feature_mean, loaded.feature_std)
     prior = fit_prior_arrays(Network(loaded), recordings, stats, config.val_fraction)
     changes = {"code_prior": code_prior if loaded.config.specific_dim else "paper", "finger_gain": 1.0}

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
+import functools
 import json
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,7 @@ from core.config import ModelConfig
 from core.model_file import load_model
 from core.rotations import axis_angle_to_matrix, matrix_to_sixd
 from core.skeleton import hand_mean
+from train.cache import FeatureCache
 from train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.data import (
@@ -49,11 +52,14 @@ from train.data import (
     InMemoryCrops,
     Pair,
     Recording,
+    Recordings,
     StreamingCrops,
     batch_crops,
     find_pairs,
     load_recording,
+    recordings_metadata,
     tile_crops,
+    training_pairs,
 )
 from train.export import MODEL_NAME, export_run
 from train.losses import TrainingStep
@@ -104,7 +110,8 @@ def setup_runtime(config: TrainConfig) -> Runtime:
         torch.cuda.set_device(device)
     owns_group = not dist.is_initialized()
     if owns_group:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                timeout=datetime.timedelta(seconds=config.ddp_timeout_s))
     return Runtime(rank, world_size, device, owns_group)
 
 
@@ -124,14 +131,13 @@ class TrainingData:
     pairs: list[Pair]
     recordings: list[Recording] | None  # in-memory path only
     hands: bool = False  # recordings carry the finger joints too
+    loader: Callable[[Pair], Recording] | None = None  # Pair -> Recording (the cache's, or decoding)
 
-    def iter_recordings(self) -> Iterator[Recording]:
-        """The recordings, loaded lazily on the streaming path."""
+    def iter_recordings(self) -> Iterable[Recording]:
+        """The recordings: the in-memory list, else loaded lazily one at a time (re-iterable)."""
         if self.recordings is not None:
-            yield from self.recordings
-        else:
-            for pair in self.pairs:
-                yield load_recording(pair, hands=self.hands)
+            return self.recordings
+        return Recordings(self.pairs, self.loader, self.hands)
 
 
 def use_memory(config: TrainConfig, pairs: list[Pair]) -> bool:
@@ -140,12 +146,31 @@ def use_memory(config: TrainConfig, pairs: list[Pair]) -> bool:
     return sum(p.n_bytes for p in pairs) <= config.memory_limit_mb * 2**20
 
 
+def recording_loader(config: TrainConfig, pairs: list[Pair], rt: Runtime) -> Callable[[Pair], Recording]:
+    """How recordings are read: from the preprocessed cache (``train.cache``; each rank fills
+    its share of the missing entries, in parallel, then waits for the others), or decoded each
+    time (``cache_dir = "off"``)."""
+    if config.cache_dir == "off":
+        return functools.partial(load_recording, hands=config.hands)
+    cache = FeatureCache(None if config.cache_dir == "auto" else config.cache_dir, config.hands)
+    workers = config.preprocess_workers or max(1, min(8, (os.cpu_count() or 1) // rt.world_size))
+    report = cache.build(pairs[rt.rank::rt.world_size], workers, progress=rt.is_main)
+    if rt.distributed:
+        dist.barrier()
+    if rt.is_main:
+        share = f" (rank 0's share of {len(pairs)})" if rt.distributed else ""
+        tqdm.write(f"preprocess: {report['built']} of {report['recordings']} recording(s){share} decoded "
+                   f"into {cache.root} in {report['seconds']:.1f} s; the rest were already there")
+    return cache.load
+
+
 def build_data(config: TrainConfig, rt: Runtime, start_step: int) -> TrainingData:
     """Find and load the data; crops are drawn from a stream seeded by (seed, rank, start_step)."""
-    pairs = find_pairs(config.data_dir)
+    pairs = find_pairs(config.data_dir, config.speakers, config.additional, bone_map=config.bone_map)
+    loader = recording_loader(config, pairs, rt)
     seed = derive_seed(config.seed, rt.rank, start_step)
     if use_memory(config, pairs):
-        recordings = [load_recording(p, hands=config.hands) for p in pairs]
+        recordings = [loader(p) for p in pairs]
         stats = FeatureStats.from_recordings(recordings, config.val_fraction)
         crops = InMemoryCrops(recordings, stats, config.crop_frames, config.val_fraction,
                               config.mirror_prob, rt.device)
@@ -154,20 +179,21 @@ def build_data(config: TrainConfig, rt: Runtime, start_step: int) -> TrainingDat
     else:
         recordings = None
         own = pairs[rt.rank::rt.world_size]
-        sums = FeatureStats.sums((load_recording(p, hands=config.hands) for p in own), config.val_fraction)
+        sums = FeatureStats.sums((loader(p) for p in own), config.val_fraction)
         if rt.distributed:
             total = torch.from_numpy(sums)
             dist.all_reduce(total)
             sums = total.numpy()
         stats = FeatureStats.from_sums(sums)
-        dataset = StreamingCrops(pairs, stats, config.crop_frames, config.val_fraction, config.mirror_prob,
-                                 seed=seed, rank=rt.rank, world_size=rt.world_size, cache_mb=config.cache_mb,
-                                 hands=config.hands)
-        loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers,
-                            pin_memory=rt.device.type == "cuda", persistent_workers=config.num_workers > 0)
+        cache_mb = config.cache_mb if config.cache_dir == "off" else 0.0  # memory maps need no LRU
+        dataset = StreamingCrops(training_pairs(pairs), stats, config.crop_frames, config.val_fraction,
+                                 config.mirror_prob, seed=seed, rank=rt.rank, world_size=rt.world_size,
+                                 cache_mb=cache_mb, hands=config.hands, loader=loader)
+        loader_ = DataLoader(dataset, batch_size=config.batch_size, num_workers=config.num_workers,
+                             pin_memory=rt.device.type == "cuda", persistent_workers=config.num_workers > 0)
         batches = ((m.to(rt.device, non_blocking=True), f.to(rt.device, non_blocking=True))
-                   for m, f in loader)
-    data = TrainingData(stats, batches, [], pairs, recordings, config.hands)
+                   for m, f in loader_)
+    data = TrainingData(stats, batches, [], pairs, recordings, config.hands, loader)
     if rt.is_main:
         crops = tile_crops(data.iter_recordings(), stats, config.crop_frames, config.val_fraction, "val",
                            max_crops=config.val_batches * config.batch_size)
@@ -176,6 +202,27 @@ def build_data(config: TrainConfig, rt: Runtime, start_step: int) -> TrainingDat
                              f"to validate on in {config.data_dir}")
         data.val_batches = batch_crops(crops, config.batch_size)
     return data
+
+
+def check_losses_finite(total: torch.Tensor, terms: dict, rt: Runtime, step: int) -> None:
+    """Raise ``FloatingPointError`` on every rank when the loss of any rank is not finite, naming
+    the rank(s) and values (under DDP the ranks share their losses in one all-reduce, so none is
+    left waiting for a rank that stopped)."""
+    loss = float(total.detach())
+    if rt.distributed:
+        losses = torch.zeros(rt.world_size, dtype=torch.float64, device=rt.device)
+        losses[rt.rank] = loss
+        dist.all_reduce(losses)
+        values = losses.tolist()
+    else:
+        values = [loss]
+    bad = [r for r, v in enumerate(values) if not math.isfinite(v)]
+    if bad:
+        detail = {k: float(v) for k, v in terms.items()} if rt.rank in bad else {}
+        raise FloatingPointError(
+            f"step {step}: the loss is not finite on rank(s) {bad} ({', '.join(f'{values[r]}' for r in bad)})"
+            + (f"; this rank's terms {detail}" if detail else "; see that rank's error for its terms")
+            + ". Every rank stops; resume from the last checkpoint with a lower --lr or --grad-clip")
 
 
 # ---- side jobs ---------------------------------------------------------------------------------
@@ -334,7 +381,7 @@ def fit(config: TrainConfig, model_config: ModelConfig | None = None, resume: bo
         log = JsonlLog(out / LOG_NAME)
         log.write({"split": "meta", "step": start_step, "resumed": resume, "world_size": rt.world_size,
                    "device": str(rt.device), "train_config": config.to_dict(), "model_config": arch.to_dict(),
-                   "recordings": [p.name for p in data.pairs], "time": time.time()})
+                   **recordings_metadata(data.pairs), "time": time.time()})
     bar = tqdm(total=config.steps, initial=start_step, disable=not rt.is_main, dynamic_ncols=True,
                desc=f"fit {config.variant}")
     t_last, steps_since = time.perf_counter(), 0
@@ -354,13 +401,13 @@ def fit(config: TrainConfig, model_config: ModelConfig | None = None, resume: bo
         steps_since += 1
         done = step + 1
         last = done == config.steps
+        logging = done % config.log_every == 0 or last
+        if logging:
+            check_losses_finite(total, terms, rt, done)  # every rank, so all stop together
         if not rt.is_main:
             continue
-        if done % config.log_every == 0 or last:
+        if logging:
             loss = float(total.detach())
-            if not math.isfinite(loss):
-                values = {k: float(v) for k, v in terms.items()}
-                raise FloatingPointError(f"step {done}: loss is {loss}; terms {values}")
             now = time.perf_counter()
             sps = steps_since / max(now - t_last, 1e-9)
             t_last, steps_since = now, 0
@@ -378,11 +425,11 @@ def fit(config: TrainConfig, model_config: ModelConfig | None = None, resume: bo
             save_checkpoint(ckpt_path, model, optimizer, done, config, data.stats)
     bar.close()
 
+    if rt.distributed and rt.owns_group:
+        # training is over on every rank (the last step's gradients were averaged): leave the group
+        # now, so no rank waits on a barrier while rank 0 exports (however long that takes)
+        dist.destroy_process_group()
     if rt.is_main:
         export_run(model, config, data.stats, data.iter_recordings(), rt.device, out / MODEL_NAME,
-                   config.steps, {"recordings": [p.name for p in data.pairs]})
-    if rt.distributed:
-        dist.barrier()
-        if rt.owns_group:
-            dist.destroy_process_group()
+                   config.steps, recordings_metadata(data.pairs))
     return model

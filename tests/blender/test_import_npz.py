@@ -1,4 +1,5 @@
-"""a2g.import_npz: an AMASS/BEAT2 SMPL-X .npz becomes one action on an SMPL-X armature."""
+"""a2g.import_npz: an AMASS/BEAT2 SMPL-X .npz becomes one action on an SMPL-X armature, or on
+any humanoid rig through its bone map."""
 
 from __future__ import annotations
 
@@ -160,12 +161,50 @@ def test_bad_files_fail_clearly_and_change_nothing(character, tmp_path):
     assert arm.animation_data.action == own
 
 
-def test_not_an_smplx_armature(npz_import):
+def test_not_a_humanoid_armature(npz_import):
     bpy.ops.object.armature_add()
     before = scene_state()
-    with pytest.raises(RuntimeError, match="not an SMPL-X rig"):
+    with pytest.raises(RuntimeError, match="humanoid"):
         bpy.ops.a2g.import_npz(filepath=str(EXCERPT))
     assert scene_state() == before
+
+
+def test_any_humanoid_rig_gets_the_motion_retargeted_and_exports_it_back(npz_import, tmp_path):
+    """A Mixamo rig as an FBX import lands: the clip is keyed on its bones through its bone map
+    (core.rig_keys.to_keys, as Generate keys it), and its keys export back to the clip's SMPL-X
+    rotations (core.rig_keys.from_keys) for every joint the rig maps."""
+    from core.rotations import geodesic_angle
+
+    from .test_retarget import mixamo_fbx
+
+    target = mixamo_fbx()
+    bpy.context.scene.render.fps, bpy.context.scene.frame_start = 30, 1
+    assert bpy.ops.a2g.import_npz(filepath=str(EXCERPT)) == {"FINISHED"}
+    action = target.animation_data.action
+    rig = importlib.import_module(f"{MODULE_NAME}.rig")
+    body = rig.body_rig(target, 55)
+    frames, keys = importlib.import_module(f"{MODULE_NAME}.keying").read_bone_quaternions(
+        target, action, body.bone_names)
+    motion = read_smplx_npz(EXCERPT)
+    assert frames[0] == 1 and len(frames) == motion.n_frames  # a 30 fps clip on a 30 fps scene
+    assert "mixamorig:LeftHandIndex1" in body.bone_names  # the fingers too
+    assert not any(fc.data_path.endswith("location") for fc in _compat().fcurves_of(action, target))
+    path = tmp_path / "back.npz"
+    npz_import.write_motion_npz(path, target, body, keys, 30.0)
+    back = read_smplx_npz(path).local_rot
+    mapped = sorted({int(j) for j in body.joints if all(a in body.joints for a in _ancestors(int(j)))})
+    angle = np.degrees(geodesic_angle(back[:, mapped], motion.local_rot[:, mapped]))
+    assert len(mapped) >= 40 and angle.max() < 0.05  # float32 keys
+
+
+def _ancestors(j):
+    from core.skeleton import PARENTS
+
+    out = []
+    while PARENTS[j] >= 0:
+        j = PARENTS[j]
+        out.append(j)
+    return out
 
 
 def test_poll_needs_an_armature(npz_import):

@@ -120,6 +120,32 @@ def test_modal_esc_cancels_cleanly(take):
     assert state() == before
 
 
+def test_a_cancelled_job_still_computing_blocks_a_new_one_until_it_stops(take):
+    """Esc while the worker is inside a stage: the modal half ends at once, but the worker stays
+    the active one until it stops, so no new job (Generate, Resample Range) overlaps it."""
+    resample, operators = mod("resample"), mod("operators")
+    release = threading.Event()
+
+    def stuck_compute(job, progress=None, cancelled=None):
+        release.wait(10)  # inside a long stage when Esc comes
+        return resample.compute(job, progress, cancelled)
+
+    before = state()
+    drv, reports = _driver(_job(take), stuck_compute, None)
+    context = bpy.context
+    assert drv.modal(context, Event(type="ESC", value="PRESS")) == {"CANCELLED"}
+    assert not context.window_manager.a2g_progress.running
+    assert operators.is_running(context)  # the cancelled worker has not stopped yet
+    assert bpy.ops.a2g.generate.poll() is False and bpy.ops.a2g.resample_range.poll() is False
+    assert operators.generate_blocker(context) == operators.STOPPING
+    release.set()
+    drv._worker.join()
+    assert drv._worker.result is None  # it saw the cancel and stopped
+    assert not operators.is_running(context)
+    assert bpy.ops.a2g.generate.poll() is True
+    assert state() == before
+
+
 def test_modal_finishes_and_writes_the_range(take):
     resample = mod("resample")
     job = _job(take)
@@ -144,3 +170,96 @@ def test_keys_edited_while_resampling_are_not_overwritten(take):
     with pytest.raises(mod("core.directing").DirectingError, match="edited while resampling"):
         resample.apply(result)
     assert state() == edited
+
+
+# ---- Generate on a rig whose keys are fitted frame by frame (a constraint not read in numpy) ----
+@pytest.fixture()
+def tracked_rig(addon, tmp_path):
+    """A Mixamo-like rig whose neck hangs from a bone that tracks the left hand (DAMPED_TRACK:
+    not reproduced in numpy, so its keys are refined against the evaluated rig), with the
+    user's own action on it, and 3 s of speech."""
+    from .test_retarget import _mechanism_parent, mixamo_fbx
+
+    rig = mixamo_fbx()
+    _mechanism_parent(rig, "mixamorig:Neck", "mixamorig:Spine2", "DAMPED_TRACK", "mixamorig:LeftHand")
+    own = bpy.data.actions.new("my pose")
+    mod("compat").assign_action(rig, own)
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base, scene.frame_start = 30, 1.0, 1
+    scene.a2g.audio_source = "FILE"
+    scene.a2g.audio_file = str(write_wav(tmp_path / "speech.wav", speech_like(3.0, seed=4)))
+    return rig
+
+
+def _generate_driver(job):
+    operators = mod("operators")
+    reports = []
+
+    class Driver(operators.A2G_OT_generate.__mro__[1]):  # BackgroundJob, Generate's hooks
+        _stage = operators.A2G_OT_generate._stage
+        _cancelled = operators.A2G_OT_generate._cancelled
+        _refinement = operators.A2G_OT_generate._refinement
+        _refined = operators.A2G_OT_generate._refined
+        _apply = operators.A2G_OT_generate._apply
+
+        def _done(self, context, result):
+            self.result = result
+            self._apply(result, 0.0)
+            return {"FINISHED"}
+
+        def report(self, kind, text):
+            reports.append((set(kind), text))
+
+    drv = Driver()
+    drv._start = time.perf_counter()
+    drv._worker = operators._active_worker = operators._Worker(job)
+    wm = bpy.context.window_manager
+    wm.a2g_progress.running = True
+    drv._timer = wm.event_timer_add(0.1, window=None)
+    drv._worker.start()
+    drv._worker.join()
+    return drv, reports
+
+
+def test_keys_fitted_frame_by_frame_run_in_the_job_with_progress_and_esc(tracked_rig):
+    """The frame-by-frame fitting runs in the modal job, a step a timer tick, with progress;
+    Esc there leaves everything as it was (the user's action back on the rig, no new action)."""
+    pipeline, operators = mod("pipeline"), mod("operators")
+    context = bpy.context
+    assert mod("rig_eval").needs_refinement(mod("rig").body_rig(tracked_rig))
+    before = state()
+    drv, reports = _generate_driver(pipeline.prepare(context, tracked_rig, 3))
+    tick = Event(type="TIMER", value="NOTHING")
+    assert drv.modal(context, tick) == {"PASS_THROUGH"}  # the worker is done: fitting begins
+    assert context.window_manager.a2g_progress.stage == "Fitting the keys to the rig"
+    assert drv.modal(context, tick) == {"PASS_THROUGH"}
+    assert 0.0 < context.window_manager.a2g_progress.fraction < 1.0
+    assert operators.is_running(context) and bpy.ops.a2g.generate.poll() is False
+    assert drv.modal(context, Event(type="ESC", value="PRESS")) == {"CANCELLED"}
+    assert reports == [({"WARNING"}, "Gesture generation cancelled: nothing was changed")]
+    assert not operators.is_running(context)
+    assert state() == before
+
+    # to the end: the keys written are the ones the synchronous path fits
+    drv, reports = _generate_driver(pipeline.prepare(context, tracked_rig, 3))
+    fractions = []
+    for _ in range(10000):
+        done = drv.modal(context, tick)
+        if done != {"PASS_THROUGH"}:
+            break
+        fractions.append(context.window_manager.a2g_progress.fraction)
+    assert done == {"FINISHED"} and drv.result.settled
+    assert fractions == sorted(fractions) and len(fractions) > 5
+    body = drv.result.job.rig
+    keying = mod("keying")
+    _, modal_keys = keying.read_bone_quaternions(tracked_rig, tracked_rig.animation_data.action,
+                                                 body.bone_names)
+    assert bpy.ops.a2g.generate(seed=3) == {"FINISHED"}  # synchronous: fitted in apply
+    _, sync_keys = keying.read_bone_quaternions(tracked_rig, tracked_rig.animation_data.action,
+                                                body.bone_names)
+    from core.rotations import geodesic_angle, quat_to_matrix
+
+    angle = np.degrees(geodesic_angle(quat_to_matrix(modal_keys.astype(np.float64)),
+                                      quat_to_matrix(sync_keys.astype(np.float64))))
+    assert angle.max() < 0.1  # both converged to 0.01 deg a pass, from other starting keys
+    assert mod("rig_eval").Refinement.NAME not in bpy.data.actions

@@ -168,39 +168,16 @@ def rigify_metarig():
 
 
 _RIGIFY_BLEND = {}
-_GENERATE_RIGIFY = """
-import os, sys, tempfile
-os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="a2g-rigify-")
-import bpy
-import addon_utils
-bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
-addon_utils.enable("rigify", default_set=True)
-bpy.ops.object.armature_human_metarig_add()
-bpy.ops.pose.rigify_generate()
-bpy.data.libraries.write(sys.argv[1], {bpy.data.objects["rig"]})
-sys.stdout.flush()
-os._exit(0)  # after rigify_generate the bpy 4.5 module hangs in its exit handlers
-"""
 
 
 def rigify_control_rig(tmp_path_factory):
     """The rig Rigify generates from the human metarig, appended from a file written once per
-    session by a separate process (about 20 s): after ``rigify_generate`` the bpy 4.5 module
-    hangs when its process exits (measured with bpy 4.5.15), so that process ends with
-    ``os._exit``."""
-    import subprocess
-    import sys
+    session by a separate process (tests/rigify_rig.py)."""
+    from tests.rigify_rig import append_control_rig, write_control_rig
 
     if "path" not in _RIGIFY_BLEND:
-        path = tmp_path_factory.mktemp("rigify") / "rig.blend"
-        done = subprocess.run([sys.executable, "-c", _GENERATE_RIGIFY, str(path)],
-                              capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0 and path.is_file(), done.stderr[-2000:]
-        _RIGIFY_BLEND["path"] = path
-    with bpy.data.libraries.load(str(_RIGIFY_BLEND["path"]), link=False) as (src, dst):
-        dst.objects = ["rig"]
-    rig = dst.objects[0]
-    bpy.context.scene.collection.objects.link(rig)
+        _RIGIFY_BLEND["path"] = write_control_rig(tmp_path_factory.mktemp("rigify") / "rig.blend")
+    rig = append_control_rig(_RIGIFY_BLEND["path"])
     bpy.context.view_layer.objects.active = rig
     rig.location = (-3.0, 0.0, 0.0)
     return rig
@@ -384,6 +361,120 @@ def test_rigify_control_rig_keys_fk_controls(real_speech, record_property, tmp_p
             "pelvis-neck": ("DEF-spine", "DEF-spine.004")}
     fig = compare(ours, target, segs, FRAMES, record_property, "rigify control rig")
     assert fig["arms_median"] < ARM_MEDIAN_DEG and fig["arms_p95"] < ARM_P95_DEG
+
+
+@needs_rigify
+def test_rigify_control_rig_keys_solved_in_numpy_match_the_frame_by_frame_refinement(
+        addon, record_property, tmp_path_factory):
+    """The FK controls' keys come from the rig's constraint chain read once (numpy), not from
+    evaluating the rig frame by frame: Blender shows the keyed bones where the numpy chain says
+    (sample check), and the deform bones follow as they do with the frame-by-frame refinement."""
+    import dataclasses
+
+    from core.rotations import geodesic_angle
+    from tests.core.rigs import random_motion
+
+    target = rigify_control_rig(tmp_path_factory)
+    body = mod("rig").body_rig(target, 52)  # the fingers too: their chain runs through DEF bones
+    assert body.chain is not None and body.constrained
+    n = 60
+    frames = np.arange(1, n + 1, dtype=np.float64)
+    local = random_motion(n_frames=n, n_joints=52, scale=0.3, seed=4)
+    for name in body.non_quaternion:
+        target.pose.bones[name].rotation_mode = "QUATERNION"
+    deform = [b.name for b in target.data.bones if b.name.startswith("DEF-")]
+    scene = bpy.context.scene
+
+    made = {}
+
+    def keyed(rig, name):
+        quats = made[name] = mod("rig").scene_quaternions(rig, local, 1, n + 1, 30.0)
+        action = mod("actions").replace_action(target, name, {})
+        mod("keying").write_bone_quaternions(target, action, rig.bone_names, frames, quats)
+        mod("rigify").key_fk(target, action, rig.controls, 1.0)
+        done = mod("rig_eval").settle(target, action, rig, frames, quats)
+        shown = np.empty((n, len(deform), 3, 3))
+        for t, f in enumerate(frames):
+            scene.frame_set(int(f))
+            for k, b in enumerate(deform):
+                shown[t, k] = np.array(target.pose.bones[b].matrix.to_3x3().normalized())
+        return done, shown
+
+    solved, ours = keyed(body, "numpy")
+    assert solved["passes"] == 0 and solved["checked"] < 0.01  # no frame-by-frame pass needed
+    refined, theirs = keyed(dataclasses.replace(body, chain=None), "refined")
+    assert refined["passes"] >= 2
+    angle = np.degrees(geodesic_angle(ours, theirs))
+    print(f"\nRIGIFY deform bones, numpy keys vs frame-by-frame refinement: median "
+          f"{np.median(angle):.4f} deg, p95 {np.percentile(angle, 95):.4f}, max {angle.max():.4f}")
+    record_property("rigify numpy vs refined max deg", float(angle.max()))
+    assert np.median(angle) < 0.01 and angle.max() < 0.1
+    # .npz export from the Rigify rig's keys (core.rig_keys.from_keys, no rig evaluation)
+    from core.smplx_npz import read_smplx_npz
+
+    path = tmp_path_factory.mktemp("export") / "rigify.npz"
+    mod("npz_import").write_motion_npz(path, target, body, made["numpy"], 30.0)
+    back = read_smplx_npz(path).local_rot
+    from core.retarget import to_smplx  # the inverse of the plain retargeting's keys: the same
+
+    expected = to_smplx(body.retarget, made["refined"], 55)  # (first-pass keys, rest hierarchy)
+    assert np.degrees(geodesic_angle(back, expected)).max() < 0.01
+
+
+def _mechanism_parent(arm, keyed, parent, constraint, target):
+    """Put a mechanism bone "mechanism" between ``keyed`` and its parent ``parent`` (same
+    rest), with ``constraint`` following ``target``: the keyed bone hangs from a
+    constraint-driven parent, as on rigs made with Rigify and similar tools."""
+    bpy.ops.object.mode_set(mode="EDIT")
+    eb = arm.data.edit_bones
+    mch = eb.new("mechanism")
+    mch.head, mch.tail, mch.roll = eb[keyed].head, eb[keyed].tail, eb[keyed].roll
+    mch.parent = eb[parent]
+    eb[keyed].parent = mch
+    bpy.ops.object.mode_set(mode="OBJECT")
+    c = arm.pose.bones["mechanism"].constraints.new(constraint)
+    c.target, c.subtarget = arm, target
+    return c
+
+
+@pytest.mark.parametrize("constraint", ["COPY_ROTATION", "DAMPED_TRACK"])
+def test_keys_under_a_constraint_driven_parent_show_the_wanted_pose(speech, constraint):
+    """A keyed neck under a mechanism bone that copies the left arm's rotation (read once and
+    solved in numpy) or tracks the left hand (not reproduced in numpy: refined frame by frame
+    against the evaluated rig); either way the neck shows the pose the retargeting wants."""
+    target = mixamo_fbx()
+    c = _mechanism_parent(target, "mixamorig:Neck", "mixamorig:Spine2", constraint,
+                          "mixamorig:LeftArm" if constraint == "COPY_ROTATION" else "mixamorig:LeftHand")
+    if constraint == "COPY_ROTATION":
+        c.influence = 0.5
+    body = mod("rig").body_rig(target)
+    assert body.constrained == ("mixamorig:Neck",)
+    why = []
+    chain = mod("rig_eval").read_chain(target, body.bone_names, why)
+    assert (body.chain is not None) == (constraint == "COPY_ROTATION") == (chain is not None)
+    if chain is None:
+        assert why == ["'mechanism': DAMPED_TRACK constraint 'Damped Track'"]
+    pipeline = mod("pipeline")
+    result = pipeline.compute(pipeline.prepare(bpy.context, target, 4))
+    pipeline.apply(result)
+    frames = result.frames
+    from core.retarget import pose_globals, rotation_part, to_target
+    from core.rotations import geodesic_angle, quat_to_matrix
+    from core.timeline import MODEL_FPS, resample_rotations
+
+    local = resample_rotations(result.local, MODEL_FPS, 30.0, len(frames))
+    wanted = pose_globals(body.retarget, to_target(body.retarget, quat_to_matrix(local)))[0]
+    wanted = wanted[:, body.retarget.key_index]
+    k = body.bone_names.index("mixamorig:Neck")
+    scene = bpy.context.scene
+    shown = []
+    for f in frames[::4]:
+        scene.frame_set(int(f))
+        shown.append(rotation_part(np.array(target.pose.bones["mixamorig:Neck"].matrix)))
+    angle = np.degrees(geodesic_angle(np.array(shown), wanted[::4, k]))
+    assert angle.max() < 0.1
+    moved = np.degrees(geodesic_angle(np.array(shown)[1:], np.array(shown)[:1]))
+    assert moved.max() > 1.0  # the motion is real
 
 
 # ---- directing on the artist's rig ------------------------------------------------------------

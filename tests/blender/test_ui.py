@@ -112,6 +112,9 @@ def test_cancelled_worker_writes_nothing(job):
                                    _finish=lambda context: reports.append("finished"))
         op._apply = lambda result, seconds: generate._apply(op, result, seconds)
         op._done = lambda context, result: generate._done(op, context, result)
+        op._refining = None  # no frame-by-frame fitting for this rig (an SMPL-X character)
+        op._refinement = lambda context, result: generate._refinement(op, context, result)
+        op._show = lambda context, fraction: generate._show(op, context, fraction)
         return op
 
     done = operators._Worker(job)

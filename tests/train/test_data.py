@@ -45,7 +45,7 @@ def test_find_pairs_pairs_motion_with_audio(excerpt, tmp_path):
     assert [p.name for p in pairs] == ["2_scott_0_1_1_excerpt", "2_scott_0_2_2_excerpt"]
     assert all(p.audio_path.suffix == ".flac" for p in pairs)
     (tmp_path / "speech_only.wav").write_bytes(b"")
-    with pytest.raises(DataError, match="no motion .npz"):
+    with pytest.raises(DataError, match="no motion file"):
         find_pairs(tmp_path)
 
 

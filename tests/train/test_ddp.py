@@ -67,3 +67,45 @@ def test_two_gloo_ranks_end_with_identical_weights(tmp_path):
     assert [r["split"] for r in records].count("meta") == 1
     assert [r["step"] for r in records if r["split"] == "train"] == list(range(1, STEPS + 1))
     assert records[0]["world_size"] == WORLD_SIZE
+
+
+def _failing_worker(rank: int, port: int, out: str, results: str) -> None:
+    """Rank 1's loss turns NaN: both ranks must stop with the reason, none left waiting."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD_SIZE))
+    torch.set_num_threads(1)
+    import train.fit as fit_module
+
+    if rank == 1:
+        class NanStep(fit_module.TrainingStep):
+            def forward(self, *args, **kwargs):
+                total, terms = super().forward(*args, **kwargs)
+                return total * float("nan"), terms
+
+        fit_module.TrainingStep = NanStep
+    config = TrainConfig(data_dir=str(EXCERPT), out_dir=out, crop_frames=16, batch_size=2, steps=50,
+                         log_every=1, val_every=50, ckpt_every=50, data_mode="stream", ddp_timeout_s=60)
+    try:
+        fit_module.fit(config, TINY)
+        message = "finished"
+    except FloatingPointError as exc:
+        message = str(exc)
+    (Path(results) / f"rank{rank}.txt").write_text(message)
+
+
+def test_a_rank_whose_loss_fails_stops_every_rank_with_the_reason(tmp_path):
+    import time
+
+    results = tmp_path / "results"
+    results.mkdir()
+    context = mp.spawn(_failing_worker, args=(_free_port(), str(tmp_path / "run"), str(results)),
+                       nprocs=WORLD_SIZE, join=False)
+    deadline = time.monotonic() + 120
+    while not context.join(timeout=5):
+        if time.monotonic() > deadline:
+            for p in context.processes:
+                p.kill()
+            pytest.fail("a rank was left waiting")
+    for rank in range(WORLD_SIZE):
+        message = (results / f"rank{rank}.txt").read_text()
+        assert message.startswith("step 1: the loss is not finite on rank(s) [1] (nan)"), message

@@ -167,3 +167,41 @@ def test_init_from_refuses_another_architecture(trained, tmp_path):
     other = Audio2Gestures(dataclasses.replace(TINY, shared_dim=8))
     with pytest.raises(ValueError, match="in more than the joints"):
         init_weights_from(other, body_out / MODEL_NAME)
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(excerpt, tmp_path):
+    """SIGKILL in the middle of training (no clean-up runs), then --resume finishes the run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    out = tmp_path / "killed"
+    settings = dict(data_dir=str(excerpt), out_dir=str(out), crop_frames=16, batch_size=2, log_every=1,
+                    val_every=1000, ckpt_every=3, cache_dir=str(tmp_path / "cache"))
+    script = ("import torch; torch.set_num_threads(1)\n"
+              "from tests.train.conftest import TINY\nfrom train.config import TrainConfig\n"
+              "from train.fit import fit\n"
+              f"fit(TrainConfig(steps=100000, **{settings!r}), TINY)\n")
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=root, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / CHECKPOINT_NAME).is_file() or load_checkpoint(out / CHECKPOINT_NAME)["step"] < 6:
+            assert proc.poll() is None and time.monotonic() < deadline, "the run did not checkpoint"
+            time.sleep(0.2)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    killed_at = load_checkpoint(out / CHECKPOINT_NAME)["step"]
+    assert killed_at >= 6 and killed_at % 3 == 0
+    # (ckpt.pt was read above: a kill during a save leaves at most a stray temporary file, never
+    # a half-written checkpoint)
+    fit(TrainConfig(steps=killed_at + 2, **settings), TINY, resume=True)
+    assert load_checkpoint(out / CHECKPOINT_NAME)["step"] == killed_at + 2
+    steps = [r["step"] for r in read_log(out / LOG_NAME) if r["split"] == "train"]
+    assert steps[-2:] == [killed_at + 1, killed_at + 2]
+    assert load_model(out / MODEL_NAME).metadata["steps"] == killed_at + 2

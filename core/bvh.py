@@ -1,0 +1,359 @@
+"""BVH motion files: read and write (numpy only).
+
+A BVH file holds a joint hierarchy (``ROOT``/``JOINT`` with an ``OFFSET`` from the parent and
+``CHANNELS``; ``End Site`` tips) and a motion table (one row per frame, ``Frame Time`` seconds
+apart). Every joint's rest frame is the file's world frame (no rest rotations); a joint's local
+rotation is the product of its rotation channels in the order listed (``Zrotation Xrotation
+Yrotation`` -> ``Rz @ Rx @ Ry``), angles in degrees. Offsets and positions are in the file's
+unit (centimetres for Mixamo, Rokoko and Xsens exports, metres or inches elsewhere:
+:func:`unit_scale` guesses it from the skeleton's size).
+
+- :func:`read_bvh` -> :class:`BvhClip`; :func:`local_rotations`, :func:`world_rotations` and
+  :func:`root_positions` decode its channels.
+- :func:`write_bvh` writes rotations (``Zrotation Xrotation Yrotation``) and root positions.
+- :func:`rest_heads` gives the rest-pose joint positions; :func:`bone_axes` a rest frame per
+  joint with its +Y along the bone (Blender's convention, for :mod:`core.retarget`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+ROTATION_CHANNELS = ("Xrotation", "Yrotation", "Zrotation")
+POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
+WRITE_ORDER = "ZXY"  # rotation channel order write_bvh uses
+
+
+class BvhError(UserError):
+    """A BVH file that cannot be read; the message names the file, the line and the problem."""
+
+
+@dataclass(frozen=True)
+class BvhClip:
+    """A parsed BVH file. Joints in file order (parents before children)."""
+
+    names: tuple[str, ...]
+    parents: tuple[int, ...]  # index of each joint's parent, -1 for the root
+    offsets: np.ndarray  # (J, 3) from the parent's head, in the file's unit
+    end_offsets: np.ndarray  # (J, 3) the End Site tip of a leaf joint, NaN where there is none
+    channels: tuple[tuple[str, ...], ...]  # per joint, e.g. ("Xposition", ..., "Zrotation", ...)
+    frame_time: float  # seconds per frame
+    values: np.ndarray  # (T, C) the motion table, C = total channels
+
+    @property
+    def n_frames(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def fps(self) -> float:
+        """Frames per second; within 0.01 of a whole number it is that number (``Frame Time``
+        is written with a few decimals: 0.0166667 is 60 fps)."""
+        rate = 1.0 / self.frame_time
+        return float(round(rate)) if abs(rate - round(rate)) < 0.01 else rate
+
+    def columns(self, joint: int) -> range:
+        """The motion table's columns of ``joint``'s channels."""
+        start = sum(len(c) for c in self.channels[:joint])
+        return range(start, start + len(self.channels[joint]))
+
+
+# ---- reading -----------------------------------------------------------------------------------
+def read_bvh(path) -> BvhClip:
+    """Parse the BVH file at ``path``; :class:`BvhError` naming it when it cannot."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise BvhError(f"{path}: cannot read the BVH file: {exc.strerror}") from None
+    return parse_bvh(text, str(path))
+
+
+def parse_bvh(text: str, name: str = "the BVH file") -> BvhClip:
+    """Parse BVH ``text`` (``name`` labels errors)."""
+    lines = text.splitlines()
+    names: list[str] = []
+    parents: list[int] = []
+    offsets: list[list[float]] = []
+    ends: list[list[float]] = []
+    channels: list[tuple[str, ...]] = []
+    stack: list[int] = []  # open joints (-2 marks an End Site block)
+    pending: int | None = None  # a joint or End Site whose "{" comes next
+    i = 0
+
+    def fail(msg: str, line: int) -> BvhError:
+        return BvhError(f"{name}, line {line + 1}: {msg}")
+
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i >= len(lines) or lines[i].strip().upper() != "HIERARCHY":
+        raise BvhError(f"{name}: not a BVH file (it does not start with HIERARCHY)")
+    i += 1
+    while i < len(lines):
+        words = lines[i].split()
+        if not words:
+            i += 1
+            continue
+        key = words[0].upper()
+        if key in ("ROOT", "JOINT"):
+            if key == "ROOT" and (names or stack):
+                raise fail("a second ROOT; only one skeleton per file is supported", i)
+            if key == "JOINT" and not stack:
+                raise fail("JOINT outside of ROOT", i)
+            joint_name = lines[i].strip()[len(words[0]):].strip()
+            if not joint_name:
+                raise fail(f"{words[0]} without a name", i)
+            names.append(joint_name)
+            parents.append(stack[-1] if stack else -1)
+            offsets.append([0.0, 0.0, 0.0])
+            ends.append([np.nan] * 3)
+            channels.append(())
+            pending = len(names) - 1
+        elif key == "END":
+            if not stack or stack[-1] < 0:
+                raise fail("End Site outside of a joint", i)
+            pending = -2
+        elif key == "{":
+            if pending is None:
+                raise fail("'{' without a joint", i)
+            stack.append(pending)
+            pending = None
+        elif key == "}":
+            if not stack:
+                raise fail("'}' without an open joint", i)
+            stack.pop()
+        elif key == "OFFSET":
+            if not stack or len(words) < 4:
+                raise fail("OFFSET needs three numbers inside a joint", i)
+            try:
+                value = [float(w) for w in words[1:4]]
+            except ValueError:
+                raise fail(f"OFFSET has a value that is not a number: {' '.join(words[1:4])}", i) from None
+            if stack[-1] == -2:
+                ends[stack[-2]] = value
+            else:
+                offsets[stack[-1]] = value
+        elif key == "CHANNELS":
+            if not stack or stack[-1] < 0:
+                raise fail("CHANNELS outside of a joint", i)
+            try:
+                count = int(words[1])
+            except (IndexError, ValueError):
+                raise fail("CHANNELS needs a count", i) from None
+            kinds = tuple(words[2:2 + count])
+            known = {c.upper(): c for c in ROTATION_CHANNELS + POSITION_CHANNELS}
+            if len(kinds) != count or any(k.upper() not in known for k in kinds):
+                raise fail(f"CHANNELS {count} {' '.join(words[2:])}: expected {count} of "
+                           f"{', '.join(ROTATION_CHANNELS + POSITION_CHANNELS)}", i)
+            channels[stack[-1]] = tuple(known[k.upper()] for k in kinds)
+        elif key == "MOTION":
+            break
+        else:
+            raise fail(f"unexpected {words[0]!r} in the hierarchy", i)
+        i += 1
+    if not names:
+        raise BvhError(f"{name}: no ROOT joint in the hierarchy")
+    if stack or i >= len(lines):
+        raise BvhError(f"{name}: the hierarchy is not closed or there is no MOTION section")
+    n_frames, frame_time, i = _motion_header(lines, i + 1, name)
+    n_channels = sum(len(c) for c in channels)
+    body = " ".join(lines[i:]).split()
+    try:
+        values = np.array(body, dtype=np.float64)
+    except ValueError:
+        raise BvhError(f"{name}: the motion table holds a value that is not a number") from None
+    if n_channels == 0 or values.size < n_frames * n_channels:
+        raise BvhError(f"{name}: {n_frames} frames of {n_channels} channels announced, but the motion "
+                       f"table holds {values.size} values")
+    values = values[: n_frames * n_channels].reshape(n_frames, n_channels)
+    if not np.isfinite(values).all():
+        raise BvhError(f"{name}: the motion table holds values that are not finite")
+    return BvhClip(tuple(names), tuple(parents), np.array(offsets, dtype=np.float64),
+                   np.array(ends, dtype=np.float64), tuple(channels), frame_time, values)
+
+
+def _motion_header(lines: list[str], i: int, name: str) -> tuple[int, float, int]:
+    n_frames = frame_time = None
+    while i < len(lines) and (n_frames is None or frame_time is None):
+        line = lines[i].strip()
+        i += 1
+        if not line:
+            continue
+        head, _, value = line.partition(":")
+        try:
+            if head.strip().lower() == "frames":
+                n_frames = int(value)
+            elif head.strip().lower() == "frame time":
+                frame_time = float(value)
+            else:
+                break
+        except ValueError:
+            break
+    if n_frames is None or frame_time is None or n_frames < 0 or not frame_time > 0:
+        raise BvhError(f"{name}: the MOTION section needs 'Frames: N' and 'Frame Time: seconds' (> 0)")
+    return n_frames, frame_time, i
+
+
+# ---- decoding ----------------------------------------------------------------------------------
+def _axis_rotation(axis: int, degrees: np.ndarray) -> np.ndarray:
+    a = np.radians(degrees)
+    c, s = np.cos(a), np.sin(a)
+    m = np.zeros(a.shape + (3, 3))
+    i, j = ((1, 2), (2, 0), (0, 1))[axis]  # cyclic: the right-handed rotation about the axis
+    m[..., axis, axis] = 1.0
+    m[..., i, i] = c
+    m[..., j, j] = c
+    m[..., i, j] = -s
+    m[..., j, i] = s
+    return m
+
+
+def local_rotations(clip: BvhClip) -> np.ndarray:
+    """(T, J, 3, 3): each joint's rotation relative to its parent (the product of its rotation
+    channels in the listed order; identity for a joint without rotation channels)."""
+    out = np.broadcast_to(np.eye(3), (clip.n_frames, len(clip.names), 3, 3)).copy()
+    for j, kinds in enumerate(clip.channels):
+        cols = clip.columns(j)
+        for kind, col in zip(kinds, cols, strict=True):
+            if kind in ROTATION_CHANNELS:
+                out[:, j] = out[:, j] @ _axis_rotation(ROTATION_CHANNELS.index(kind), clip.values[:, col])
+    return out
+
+
+def world_rotations(clip: BvhClip, local=None) -> np.ndarray:
+    """(T, J, 3, 3): each joint's rotation in the file's world frame (parent's times local)."""
+    local = local_rotations(clip) if local is None else local
+    out = np.empty_like(local)
+    for j, p in enumerate(clip.parents):
+        out[:, j] = local[:, j] if p < 0 else out[:, p] @ local[:, j]
+    return out
+
+
+def root_positions(clip: BvhClip) -> np.ndarray:
+    """(T, 3): the root joint's position in the file's unit (its offset where it has no position
+    channels)."""
+    pos = np.broadcast_to(clip.offsets[0], (clip.n_frames, 3)).copy()
+    for kind, col in zip(clip.channels[0], clip.columns(0), strict=True):
+        if kind in POSITION_CHANNELS:
+            pos[:, POSITION_CHANNELS.index(kind)] = clip.values[:, col]
+    return pos
+
+
+def rest_heads(clip: BvhClip) -> np.ndarray:
+    """(J, 3): rest-pose joint positions (the offsets summed down the hierarchy), file unit."""
+    heads = np.zeros((len(clip.names), 3))
+    for j, p in enumerate(clip.parents):
+        heads[j] = clip.offsets[j] + (heads[p] if p >= 0 else 0.0)
+    return heads
+
+
+def unit_scale(clip: BvhClip) -> float:
+    """File unit -> metres, guessed from the skeleton's rest size: its largest extent (height,
+    or arm span in a T-pose) over 10 units means centimetres (0.01), else metres (1)."""
+    heads = rest_heads(clip)
+    extent = float(np.max(heads.max(0) - heads.min(0)))
+    return 0.01 if extent > 10.0 else 1.0
+
+
+def bone_axes(clip: BvhClip) -> np.ndarray:
+    """(J, 3, 3): a rest frame per joint with its +Y column along the bone (towards its only
+    child, the mean of several children, or its End Site; a zero-length bone takes its parent's
+    direction). The other two axes are any perpendicular pair (the roll does not matter)."""
+    n = len(clip.names)
+    children: list[list[int]] = [[] for _ in range(n)]
+    for j, p in enumerate(clip.parents):
+        if p >= 0:
+            children[p].append(j)
+    out = np.empty((n, 3, 3))
+    for j in range(n):
+        if children[j]:
+            d = np.mean([clip.offsets[c] for c in children[j]], axis=0)
+        elif np.isfinite(clip.end_offsets[j]).all():
+            d = clip.end_offsets[j]
+        else:
+            d = np.zeros(3)
+        norm = np.linalg.norm(d)
+        if norm < 1e-9:
+            p = clip.parents[j]
+            y = out[p][:, 1] if p >= 0 else np.array([0.0, 1.0, 0.0])
+        else:
+            y = d / norm
+        helper = np.array([1.0, 0.0, 0.0]) if abs(y[0]) < 0.9 else np.array([0.0, 0.0, 1.0])
+        x = np.cross(y, helper)
+        x /= np.linalg.norm(x)
+        out[j] = np.stack([x, y, np.cross(x, y)], axis=1)
+    return out
+
+
+# ---- writing -----------------------------------------------------------------------------------
+def matrix_to_euler_zxy(rot) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) -> BVH angles in degrees (..., 3) as (z, x, y) with
+    ``R = Rz(z) @ Rx(x) @ Ry(y)``."""
+    r = np.asarray(rot, dtype=np.float64)
+    x = np.arcsin(np.clip(r[..., 2, 1], -1.0, 1.0))
+    y = np.arctan2(-r[..., 2, 0], r[..., 2, 2])
+    z = np.arctan2(-r[..., 0, 1], r[..., 1, 1])
+    return np.degrees(np.stack([z, x, y], axis=-1))
+
+
+def write_bvh(path, names, parents, offsets, local_rot, root_pos, fps: float,
+              end_offsets=None) -> Path:
+    """Write a BVH file: joints ``names`` with ``parents`` (parents first) and ``offsets`` (J, 3),
+    their local rotations ``local_rot`` (T, J, 3, 3) as ``Zrotation Xrotation Yrotation`` and
+    the root's position ``root_pos`` (T, 3); ``end_offsets`` (J, 3, NaN for none) adds End
+    Site tips to leaf joints. Written under a temporary name and renamed into place."""
+    from .files import atomic_write
+
+    offsets = np.asarray(offsets, dtype=np.float64)
+    rot = np.asarray(local_rot, dtype=np.float64)
+    n = len(names)
+    if rot.shape[1:] != (n, 3, 3) or offsets.shape != (n, 3) or np.shape(root_pos) != (rot.shape[0], 3):
+        raise ValueError(f"write_bvh: {n} joints need offsets ({n}, 3), rotations (T, {n}, 3, 3) and "
+                         f"root positions (T, 3); got {offsets.shape}, {rot.shape}, {np.shape(root_pos)}")
+    children: list[list[int]] = [[] for _ in range(n)]
+    for j, p in enumerate(parents):
+        if p >= 0:
+            children[p].append(j)
+    out: list[str] = ["HIERARCHY"]
+
+    def emit(j: int, depth: int) -> None:
+        pad = "  " * depth
+        out.append(f"{pad}{'ROOT' if parents[j] < 0 else 'JOINT'} {names[j]}")
+        out.append(pad + "{")
+        out.append(f"{pad}  OFFSET {' '.join(f'{v:.6f}' for v in offsets[j])}")
+        rot_channels = " ".join(f"{a}rotation" for a in WRITE_ORDER)
+        if parents[j] < 0:
+            out.append(f"{pad}  CHANNELS 6 Xposition Yposition Zposition {rot_channels}")
+        else:
+            out.append(f"{pad}  CHANNELS 3 {rot_channels}")
+        for c in children[j]:
+            emit(c, depth + 1)
+        if not children[j]:
+            tip = None if end_offsets is None else np.asarray(end_offsets[j], dtype=np.float64)
+            tip = tip if tip is not None and np.isfinite(tip).all() else np.zeros(3)
+            tip_text = " ".join(f"{v:.6f}" for v in tip)
+            out.extend([f"{pad}  End Site", pad + "  {", f"{pad}    OFFSET {tip_text}", pad + "  }"])
+        out.append(pad + "}")
+
+    order: list[int] = []
+
+    def walk(j: int) -> None:
+        order.append(j)
+        for c in children[j]:
+            walk(c)
+
+    roots = [j for j in range(n) if parents[j] < 0]
+    if len(roots) != 1:
+        raise ValueError(f"write_bvh: expected one root joint, got {len(roots)}")
+    emit(roots[0], 0)
+    walk(roots[0])
+    angles = matrix_to_euler_zxy(rot[:, order])  # (T, J, 3) in file order
+    table = np.concatenate([np.asarray(root_pos, dtype=np.float64), angles.reshape(rot.shape[0], -1)], axis=1)
+    out += ["MOTION", f"Frames: {rot.shape[0]}", f"Frame Time: {1.0 / float(fps):.8f}"]
+    text = "\n".join(out) + "\n" + "\n".join(" ".join(f"{v:.6f}" for v in row) for row in table) + "\n"
+    data = text.encode("utf-8")
+    return atomic_write(os.fspath(path), lambda f: f.write(data))
