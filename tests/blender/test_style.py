@@ -181,3 +181,31 @@ def test_batch_style_takes_npz_clips_and_records_them(addon, model_file, tmp_pat
         code, _, err = _run(batch, ["generate", wav, "--output-dir", tmp_path / "bad", "--model", model_file,
                                     "--style", *bad])
         assert code != 0 and message in err, err
+
+
+def test_batch_style_handedness_with_the_bundled_model(addon, tmp_path, record_property):
+    """The issue's criterion as the batch command runs it: a real take (right hand higher) and
+    the same take mirrored, each passed as ``--style CLIP.npz``, on speech neither clip had."""
+    from core.smplx_npz import write_smplx_npz
+
+    batch = mod("batch")
+    model = sorted((ROOT / "models").glob("*.json"))[0]
+    samples = load_audio_16k_mono(ROOT / "samples" / "speech_sample.wav")
+    wav = write_wav(tmp_path / "talk.wav", samples[16000 * 2:16000 * 10])
+    take = read_smplx_npz(EXCERPT)
+    mirrored = write_smplx_npz(tmp_path / "mirrored.npz", mirror_rotations(take.local_rot), fps=take.fps)
+    rot = take.local_rot[:, list(model_joint_indices(True))]
+    clip_diff = right_minus_left_cm(rot) - right_minus_left_cm(mirror_rotations(rot))
+    heights = []
+    for clip, stem in ((EXCERPT, "right"), (mirrored, "left")):
+        code, _, err = _run(batch, ["generate", wav, "--output-dir", tmp_path / "out", "--model", model,
+                                    "--style", clip, "--name", stem, "--fps", "30"])
+        assert code == 0, err
+        bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "out" / f"{stem}.blend"), load_ui=False)
+        arm = [o for o in bpy.data.objects if o.type == "ARMATURE"][0]
+        heights.append(right_minus_left_cm(_generated_rotations(arm)))
+    carried = (heights[0] - heights[1]) / clip_diff
+    print(f"batch --style: clips' difference {clip_diff:.1f} cm, generated {heights[0]:.1f} / "
+          f"{heights[1]:.1f} cm, carried {carried:.2f}")
+    record_property("handedness_carried", round(carried, 3))
+    assert carried >= 0.5
