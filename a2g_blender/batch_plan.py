@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "samples them (default), 0.5 calmer, 1.5 livelier")
     gen.add_argument("--style", nargs="+", default=[], metavar="CLIP",
                      help="draw the gestures' mannerisms from these clips instead of the bundled "
-                     "style: SMPL-X .npz files (a WAV of the same stem beside one is its speech), "
+                     "style: SMPL-X .npz or BVH files (a WAV of the same stem beside one is its "
+                     "speech), "
                      "or with --blend names of its actions (on any humanoid rig)")
     gen.add_argument("--variants", type=int, default=1, metavar="N",
                      help="N results per input, seeds SEED .. SEED+N-1 (default 1)")
@@ -148,14 +149,11 @@ def parse_args(argv):
     args.intensity = check_intensity(args.intensity, "--intensity")
     for spec in args.style:
         low = spec.lower()
-        if low.endswith(".bvh"):
-            raise UserError(f"--style {spec!r}: BVH clips are not read yet; convert it to an SMPL-X "
-                            ".npz, or import it into the --blend file and give its action's name")
-        if low.endswith(".npz"):
+        if low.endswith((".npz", ".bvh")):
             if not Path(spec).is_file():
                 raise UserError(f"--style {spec!r}: file not found")
         elif args.blend is None:
-            raise UserError(f"--style {spec!r} is not an .npz file; an action's name needs --blend "
+            raise UserError(f"--style {spec!r} is not an .npz or .bvh file; an action's name needs --blend "
                             "(the file that holds the action)")
     if args.fps is not None and not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
         raise UserError(f"--fps must be a positive frame rate, got {args.fps:g}")

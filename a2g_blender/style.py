@@ -30,22 +30,17 @@ def _text_name(key: str) -> str:
 
 
 def file_clip(path, name: str | None = None):
-    """A style clip from an SMPL-X ``.npz``; its speech when a WAV of the same stem lies beside
-    it (a capture session: BEAT2's layout), matched by audio then."""
-    from .core.style import StyleError, clip_from_npz
+    """A style clip from an SMPL-X ``.npz`` or a ``.bvh``; its speech when a WAV of the same stem
+    lies beside it (a capture session: BEAT2's layout), matched by audio then."""
+    from .core.style import StyleClip, clip_from_file
 
     p = Path(path)
-    label = name or p.name
-    if p.suffix.lower() != ".npz":
-        raise StyleError(f"Style clip '{label}': only SMPL-X .npz files (AMASS/BEAT2 layout) can be "
-                         "added as files; for motion on a rig, add its action")
-    clip = clip_from_npz(p, label)
+    clip = clip_from_file(p, name or p.name)
     for suffix in AUDIO_SUFFIXES:
         audio = p.with_suffix(suffix)
         if audio.is_file():
             from .core.audio import load_audio_16k_mono
             from .core.features import features_for_motion
-            from .core.style import StyleClip
 
             feats = features_for_motion(load_audio_16k_mono(audio, audio.name))
             return StyleClip(clip.name, clip.rotations, clip.fps, feats)
@@ -165,14 +160,14 @@ def for_recipe(network, recipe):
 
 def set_clips(scene, specs) -> None:
     """The Style list of ``scene`` set to ``specs`` (the batch command's ``--style``): SMPL-X
-    ``.npz`` paths, else names of actions in the file (animating the Target); empty: bundled."""
+    ``.npz`` or ``.bvh`` paths, else names of actions in the file (animating the Target)."""
     import bpy
 
     clips = scene.a2g_style.clips
     clips.clear()
     for spec in specs:
         item = clips.add()
-        if str(spec).lower().endswith(".npz"):
+        if str(spec).lower().endswith((".npz", ".bvh")):
             item.kind, item.filepath, item.name = "FILE", str(Path(spec).resolve()), Path(spec).name
             continue
         action = bpy.data.actions.get(str(spec))

@@ -16,7 +16,7 @@ class A2GStyleClip(bpy.types.PropertyGroup):
     kind: bpy.props.EnumProperty(
         name="Kind",
         items=(("ACTION", "Action", "An action in this file, on any humanoid rig"),
-               ("FILE", "File", "An SMPL-X .npz file (AMASS/BEAT2 layout)")),
+               ("FILE", "File", "An SMPL-X .npz file (AMASS/BEAT2 layout) or a humanoid BVH")),
         default="ACTION",
     )
     action: bpy.props.PointerProperty(name="Action", type=bpy.types.Action,
@@ -27,7 +27,7 @@ class A2GStyleClip(bpy.types.PropertyGroup):
     )
     filepath: bpy.props.StringProperty(
         name="File", subtype="FILE_PATH",
-        description="SMPL-X .npz; a WAV of the same stem beside it is its speech",
+        description="SMPL-X .npz or BVH; a WAV of the same stem beside it is its speech",
     )
 
 
@@ -72,22 +72,23 @@ class A2G_OT_style_add_action(bpy.types.Operator):
 
 
 class A2G_OT_style_add_file(bpy.types.Operator):
-    """Add an SMPL-X .npz motion file to the Style clips"""
+    """Add an SMPL-X .npz or BVH motion file to the Style clips"""
 
     bl_idname = "a2g.style_add_file"
     bl_label = "Add File"
     bl_options = {"REGISTER", "UNDO"}
 
     filepath: bpy.props.StringProperty(subtype="FILE_PATH")
-    filter_glob: bpy.props.StringProperty(default="*.npz", options={"HIDDEN"})
+    filter_glob: bpy.props.StringProperty(default="*.npz;*.bvh", options={"HIDDEN"})
 
     def invoke(self, context, _event):
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
 
     def execute(self, context):
-        if not self.filepath.lower().endswith(".npz"):
-            self.report({"ERROR"}, f"'{bpy.path.basename(self.filepath)}' is not an SMPL-X .npz file")
+        if not self.filepath.lower().endswith((".npz", ".bvh")):
+            self.report({"ERROR"}, f"'{bpy.path.basename(self.filepath)}' is not an SMPL-X .npz or a "
+                        ".bvh file")
             return {"CANCELLED"}
         item = context.scene.a2g_style.clips.add()
         item.kind, item.filepath, item.name = "FILE", self.filepath, bpy.path.basename(self.filepath)

@@ -7,7 +7,8 @@ close. A *style library* is the same arrays (``prior_mean``, ``prior_codes``, ``
 instead of the training corpus, so the take's motion-specific code (the mannerisms: which hand,
 how wide, how high) comes from those clips while the speech still drives the shared code.
 
-Per clip (``StyleClip``: SMPL-X local rotations at any frame rate, optionally its own speech):
+Per clip (``StyleClip``: SMPL-X local rotations at any frame rate, optionally its own speech;
+``clip_from_npz``, ``clip_from_bvh``, or the extension's actions on any humanoid rig):
 
 - the rotations are read at 30 fps (the model's rate; 6D rows interpolated linearly and
   re-orthonormalised by the decoder's own 6D -> matrix), the model's joints kept;
@@ -113,6 +114,28 @@ def clip_from_npz(path, name: str | None = None) -> StyleClip:
     label = str(path) if name is None else name
     m = read_smplx_npz(path, name=label)
     return StyleClip(label, m.local_rot, float(m.fps))
+
+
+def clip_from_bvh(path, name: str | None = None) -> StyleClip:
+    """A style clip from a humanoid BVH (Trinity, ZEGGS, Mixamo, Rokoko, ...; ``core.bvh_smplx``
+    maps its joints and retargets it to SMPL-X; fingers it lacks are the relaxed hand)."""
+    from .bvh import read_bvh
+    from .bvh_smplx import bvh_to_smplx
+
+    label = str(path) if name is None else name
+    m = bvh_to_smplx(read_bvh(path), name=label)
+    return StyleClip(label, m.local_rot, float(m.fps))
+
+
+def clip_from_file(path, name: str | None = None) -> StyleClip:
+    """A style clip from an SMPL-X ``.npz`` or a ``.bvh`` file; :class:`StyleError` for others."""
+    suffix = str(path).lower().rsplit(".", 1)[-1]
+    if suffix == "npz":
+        return clip_from_npz(path, name)
+    if suffix == "bvh":
+        return clip_from_bvh(path, name)
+    raise StyleError(f"Style clip '{name or path}': only SMPL-X .npz and .bvh files can be added as "
+                     "files; for motion on a rig in this file, add its action")
 
 
 def model_rotations(clip: StyleClip, hands: bool) -> np.ndarray:

@@ -176,7 +176,7 @@ def test_batch_style_takes_npz_clips_and_records_them(addon, model_file, tmp_pat
     heard = mod("style").file_clip(tmp_path / "take.npz")
     assert heard.features is not None and heard.features.shape[0] == 300  # matched by its audio
     for bad, message in (([tmp_path / "none.npz"], "file not found"),
-                         ([tmp_path / "take.bvh"], "BVH clips are not read yet"),
+                         ([tmp_path / "take.bvh"], "file not found"),
                          (["Talking"], "needs --blend")):
         code, _, err = _run(batch, ["generate", wav, "--output-dir", tmp_path / "bad", "--model", model_file,
                                     "--style", *bad])

@@ -109,6 +109,24 @@ def test_any_frame_rate_is_read_at_30_fps(net):
     np.testing.assert_allclose(read[:len(at30) - 1], at30[:len(read)][:len(at30) - 1], atol=1e-5)
 
 
+def test_clips_from_npz_and_bvh_files(tmp_path):
+    from tests.core.bvh_takes import write_take
+
+    m = read_smplx_npz(EXCERPTS[0])
+    npz = style.clip_from_file(EXCERPTS[0], "take.npz")
+    assert npz.name == "take.npz" and npz.fps == 30.0
+    np.testing.assert_array_equal(npz.rotations, m.local_rot)
+    write_take(tmp_path / "take.bvh", m.local_rot, fps=30.0, out_fps=60.0)  # a Mixamo-named BVH at 60 fps
+    bvh = style.clip_from_file(tmp_path / "take.bvh")
+    assert bvh.fps == 60.0
+    a, b = style.model_rotations(npz, True), style.model_rotations(bvh, True)
+    n = min(len(a), len(b))
+    cos = (np.trace(np.swapaxes(a[:n, :22], -1, -2) @ b[:n, :22], axis1=-2, axis2=-1) - 1) / 2
+    assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() < 1.0  # the same motion, read at 30 fps
+    with pytest.raises(style.StyleError, match="only SMPL-X .npz and .bvh files"):
+        style.clip_from_file(tmp_path / "take.fbx")
+
+
 def test_library_round_trips_through_bytes(net):
     lib = style.build_library(net, [_clip(0), _clip(1)])
     back = style.library_from_bytes(style.library_to_bytes(lib))
