@@ -209,3 +209,17 @@ def test_batch_style_handedness_with_the_bundled_model(addon, tmp_path, record_p
           f"{heights[1]:.1f} cm, carried {carried:.2f}")
     record_property("handedness_carried", round(carried, 3))
     assert carried >= 0.5
+
+
+def test_takes_and_their_resamples_keep_the_style(rig, tmp_path, model_file):
+    _use_audio(write_wav(tmp_path / "speech.wav", speech_like(6.0, seed=7)))
+    bpy.ops.a2g.style_add_file(filepath=str(EXCERPT))
+    bpy.context.scene.a2g_directing.takes = 2
+    assert bpy.ops.a2g.generate(seed=4) == {"FINISHED"}
+    made = [a for a in bpy.data.actions if "a2g_recipe" in a]
+    recipes = [json.loads(a["a2g_recipe"]) for a in made]
+    assert len(made) == 2 and {r["take"] for r in recipes} == {1, 2}
+    assert all(r["style_names"] == [EXCERPT.name] and r["style"] == recipes[0]["style"] for r in recipes)
+    assert bpy.ops.a2g.resample_range(frame_start=61, frame_end=120, seed=9) == {"FINISHED"}
+    recipe = json.loads(rig.animation_data.action["a2g_recipe"])
+    assert recipe["style"] == recipes[0]["style"] and recipe["resamples"] == [[60, 120, 9]]
