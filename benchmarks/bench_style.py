@@ -5,7 +5,9 @@ With the bundled model, on ``2_scott_0_4_4.wav`` (speech with no motion: the cli
 and seeds 0-3, for pairs of single-clip libraries that differ in one trait:
 
 - handedness: a real take (right hand held higher) and the same take mirrored (the issue's
-  done-criterion); trait = mean right-minus-left wrist height, cm;
+  done-criterion); trait = mean right-minus-left wrist height, cm; once matched by the motion
+  encoder's S_M (no audio) and once with the take's own speech given to both clips (matched by
+  audio);
 - width: the two real takes (``2_scott_0_1_1``, ``2_scott_0_2_2``); trait = mean distance
   between the wrists across the body (x), cm;
 - lean (a stranger's mannerism the training data never had): a take and the same take with
@@ -55,6 +57,7 @@ def positions(rot) -> np.ndarray:
 
 TRAITS = {
     "handedness": lambda p: float((p[:, RIGHT_WRIST, 1] - p[:, LEFT_WRIST, 1]).mean()),
+    "handedness, with speech": lambda p: float((p[:, RIGHT_WRIST, 1] - p[:, LEFT_WRIST, 1]).mean()),
     "width": lambda p: float(np.abs(p[:, RIGHT_WRIST, 0] - p[:, LEFT_WRIST, 0]).mean()),
     "lean": lambda p: float((p[:, HEAD, 2] - p[:, PELVIS, 2]).mean()),
 }
@@ -82,20 +85,26 @@ def main() -> None:
     speech = features_for_motion(load_audio_16k_mono(data / "2_scott_0_4_4.wav"))
     take1 = read_smplx_npz(data / "2_scott_0_1_1.npz").local_rot
     take2 = read_smplx_npz(data / "2_scott_0_2_2.npz").local_rot
+    own_speech = features_for_motion(load_audio_16k_mono(data / "2_scott_0_1_1.wav"))
     pairs = {
         "handedness": (("2_scott_0_1_1", take1), ("2_scott_0_1_1 mirrored", mirror_rotations(take1))),
+        "handedness, with speech": (("2_scott_0_1_1 + its speech", take1),
+                                    ("2_scott_0_1_1 mirrored + the same speech", mirror_rotations(take1))),
         "width": (("2_scott_0_1_1", take1), ("2_scott_0_2_2", take2)),
         "lean": (("2_scott_0_1_1 spine3 +20 deg", leaned(take1)), ("2_scott_0_1_1", take1)),
     }
-    bundled = [TRAITS[t](positions(generate(net, speech, s))) for t in TRAITS for s in range(1)]
+    bundled = [TRAITS[t](positions(generate(net, speech, s))) for t in TRAITS for s in range(1)
+               if "speech" not in t]
     print(f"unseen speech 2_scott_0_4_4: {len(speech) / 30:.1f} s; seeds 0-{a.seeds - 1}; bundled "
-          f"library, seed 0: " + ", ".join(f"{t} {v:.1f} cm" for t, v in zip(TRAITS, bundled, strict=True)))
+          f"library, seed 0: " + ", ".join(f"{t} {v:.1f} cm" for t, v in
+                                       zip([t for t in TRAITS if "speech" not in t], bundled, strict=True)))
     print("| trait | clip A | clip B | clips' A-B (cm) | generated A-B (cm), per seed | carried | "
           "reconstruction A-B (cm) | reconstruction / clips |")
     print("|---|---|---|---|---|---|---|---|")
     for trait, ((na, ra), (nb, rb)) in pairs.items():
         f = TRAITS[trait]
-        ca, cb = style.StyleClip(na, ra, 30.0), style.StyleClip(nb, rb, 30.0)
+        heard = own_speech if "speech" in trait else None  # matched by the clips' own audio
+        ca, cb = style.StyleClip(na, ra, 30.0, heard), style.StyleClip(nb, rb, 30.0, heard)
         clip_diff = f(positions(ra)) - f(positions(rb))
         sa, sb = (style.styled(net, style.build_library(net, [c])) for c in (ca, cb))
         gen = [f(positions(generate(sa, speech, s, prior="retrieval")))
