@@ -179,7 +179,8 @@ def load_eval_data(data_dir, val_fraction: float, speakers: str | None = None) -
         audio = read_audio(p)
         unseen_audio.append((p.stem, features_for_motion(audio), audio))
     unseen = [(name, feats) for name, feats, _ in unseen_audio]
-    held_out = HeldOutData(recordings, takes, unseen_audio, val_fraction)
+    held_out = HeldOutData(recordings, takes[:len(recordings)], unseen_audio, val_fraction,
+                           reference=takes[len(recordings):])
     return EvalData(segments, train_positions, speed.mean(0), takes, take_rotations, take_features, unseen,
                     held_out)
 

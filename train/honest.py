@@ -4,7 +4,9 @@ neither the network nor the code prior saw (issue #18).
 Only two paired takes exist. The network trained on the first 85 % of both; the code prior of
 an exported model is fitted on the same training parts. So:
 
-- **Leave one take out.** For each paired take H, the code priors are re-fitted on the *other*
+- **Leave one take out.** (A recording held out whole, as BEAT2's published ``test`` rows
+  are, is measured with the model as exported: nothing of it trained the network or fitted
+  the prior.) For each paired take H with a training part, the code priors are re-fitted on the *other*
   take's training part alone (``train.priors.fit_prior_arrays``), motion is generated from
   H's whole speech, and compared with H's real motion: window statistics
   (``metrics.window_distance``) divided by the distance between the other take's real motion
@@ -54,6 +56,9 @@ class HeldOutData:
     positions: list[np.ndarray]  # (T, 22, 3) cm, one per recording
     unseen: list[tuple[str, np.ndarray, np.ndarray]]  # (name, log-mel, 16 kHz audio)
     val_fraction: float
+    #: Real motion of training recordings (cm), the real-vs-real reference for a recording held
+    #: out whole (BEAT2's test rows); empty for a flat folder, whose other take is the reference.
+    reference: list[np.ndarray] = dataclasses.field(default_factory=list)
 
 
 def clip_onsets(audio: np.ndarray, n_frames: int) -> list[np.ndarray]:
@@ -101,6 +106,8 @@ def _window_parts(generated: list[np.ndarray], real: list[np.ndarray]) -> tuple[
         return np.concatenate([metrics.pose_windows(m[:, list(metrics.UPPER_BODY)], metrics.WINDOW_FRAMES,
                                                     metrics.WINDOW_STRIDE, metrics.WINDOW_FRAME_STEP)
                                for m in motions])
+    if not generated or not real:
+        return math.nan, math.nan
     a, b = windows(generated), windows(real)
     if len(a) < 2 or len(b) < 2:  # motions too short for two windows
         return math.nan, math.nan
@@ -118,6 +125,10 @@ def _with_prior(loaded: LoadedModel, recordings: list[Recording], stats: Feature
     return Network(dataclasses.replace(loaded, prior=prior))
 
 
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else math.nan
+
+
 def _mean(values) -> float:
     return float(np.mean(values)) if len(values) else math.nan
 
@@ -132,12 +143,20 @@ def held_out_columns(loaded: LoadedModel, data: HeldOutData, positions_cm, seeds
     pos = data.positions
     ratios, means, arms, jerks, bcs = [], [], [], [], []
     for h, held in enumerate(recs):
-        others = [r for i, r in enumerate(recs) if i != h]
-        net = _with_prior(loaded, others, stats, data.val_fraction)
+        if held.n_train(data.val_fraction) == 0:
+            # A whole recording held out (BEAT2's test rows): neither the network nor the
+            # model's own prior saw any of it, so the model is measured as exported.
+            net = Network(loaded)
+        else:
+            others = [r for i, r in enumerate(recs) if i != h]
+            net = _with_prior(loaded, others, stats, data.val_fraction)
         if net is None:  # the other takes' training parts are too short to fit a prior on
             continue
         gen = [positions_cm(generate(net, held.features, s, prior=prior, sync=sync)) for s in seeds]
-        base, _ = _window_parts([p for i, p in enumerate(pos) if i != h], [pos[h]])
+        real_others = data.reference or [p for i, p in enumerate(pos) if i != h]
+        base, _ = _window_parts(real_others, [pos[h]]) if real_others else (math.nan, math.nan)
+        if not base > 0:  # no other real motion to compare with
+            continue
         dist, mean_part = _window_parts(gen, [pos[h]])
         ratios.append(dist / base)
         means.append(mean_part / base)
@@ -151,6 +170,8 @@ def held_out_columns(loaded: LoadedModel, data: HeldOutData, positions_cm, seeds
     tails_gen, tails_real, train_real = [], [], []
     for rec, p in zip(recs, pos, strict=True):
         n = rec.n_train(data.val_fraction)
+        if n == 0:  # held out whole: measured above
+            continue
         tails_gen += [positions_cm(generate(own, rec.features[n:], s, prior=prior, sync=sync))
                       for s in seeds]
         tails_real.append(p[n:])
@@ -168,7 +189,8 @@ def held_out_columns(loaded: LoadedModel, data: HeldOutData, positions_cm, seeds
         "mean_pose_part": _mean(means),
         "arm_movement": _mean(arms), "arm_movement_per_take": [float(a) for a in arms],
         "jerk_ratio": _mean(jerks),
-        "tails_window_ratio": tail_dist / tail_base, "tails_mean_pose_part": tail_mean / tail_base,
+        "tails_window_ratio": _ratio(tail_dist, tail_base),
+        "tails_mean_pose_part": _ratio(tail_mean, tail_base),
         "bc_held_out": summarise(bcs), "bc_unseen": summarise(unseen_bc),
         "bc_pooled": summarise(bcs + unseen_bc),
     }
