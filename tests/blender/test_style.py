@@ -160,9 +160,10 @@ def test_unusable_clips_are_refused_and_change_nothing(rig, tmp_path):
 def test_batch_style_takes_npz_clips_and_records_them(addon, model_file, tmp_path):
     batch = mod("batch")
     wav = write_wav(tmp_path / "speech.wav", speech_like(2.0, seed=5))
-    code, _, err = _run(batch, ["generate", wav, "--output-dir", tmp_path / "out", "--model", model_file,
-                                "--style", EXCERPT])
+    code, out, err = _run(batch, ["generate", wav, "--output-dir", tmp_path / "out", "--model", model_file,
+                                  "--style", EXCERPT])
     assert code == 0, err
+    assert f"style from {EXCERPT.name} (10.0 s of motion" in out  # the report names the style
     bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "out" / "speech.blend"), load_ui=False)
     arm = [o for o in bpy.data.objects if o.type == "ARMATURE"][0]
     recipe = json.loads(arm.animation_data.action["a2g_recipe"])
