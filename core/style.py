@@ -18,9 +18,10 @@ Per clip (``StyleClip``: SMPL-X local rotations at any frame rate, optionally it
   to make equal to S_A of the speech said with it. A clip without audio is so matched by the
   speech its motion implies (its timing and emphasis), and by the code continuity at the joins;
   ``generate(sync=)`` (core.rhythm) can further move its beats onto the new speech's onsets.
-- a clip shorter than the prior's segment (``core.prior.SEGMENT`` frames, 5 s) is extended to
+- a clip shorter than two of the prior's segments (``MIN_LIBRARY_FRAMES``, 10 s) is extended to
   that length by playing its codes forwards and backwards in turn (a palindrome: no jump in the
-  code where it turns); clips under ``MIN_CLIP_SECONDS`` are refused.
+  code where it turns), so a short clip still offers segments at many phases instead of one
+  repeated segment; clips under ``MIN_CLIP_SECONDS`` are refused.
 
 Each clip's (I_M, S) pair is cached by the clip's content and the motion encoder's weights
 (``clip_key``), so a library rebuilt with one clip changed encodes only that clip. A library's
@@ -56,6 +57,9 @@ from .timeline import MODEL_FPS
 MIN_CLIP_SECONDS = 2.0
 #: The prior arrays a style library replaces (the retrieval prior's).
 LIBRARY_ARRAYS = ("prior_mean", "prior_codes", "prior_shared", "prior_clip_ends")
+#: Clips shorter than this (frames at 30 fps: two retrieval segments, 10 s) play back and forth
+#: to this length, so that the retrieval has segments starting at many phases of them.
+MIN_LIBRARY_FRAMES = 2 * SEGMENT
 #: Bumped when the way a clip becomes codes changes (old cache entries and keys then differ).
 STYLE_VERSION = 1
 
@@ -265,8 +269,8 @@ def build_library(net: Network, clips) -> StyleLibrary:
                 _CACHE.pop(next(iter(_CACHE)))
             _CACHE[key] = encode_clip(net, rot, clip.features)
         i_m, s, had_audio = _CACHE[key]
-        codes.append(palindrome(i_m, SEGMENT))
-        shared.append(palindrome(s, SEGMENT))
+        codes.append(palindrome(i_m, MIN_LIBRARY_FRAMES))
+        shared.append(palindrome(s, MIN_LIBRARY_FRAMES))
         keys.append(key)
         audio.append(had_audio)
     lib_key = hashlib.sha1(json.dumps(keys).encode()).hexdigest()

@@ -45,8 +45,8 @@ def test_library_from_clips_is_retrieval_arrays_of_their_codes(net):
     clips = [_clip(0), _clip(1)]
     lib = style.build_library(net, clips)
     assert lib.names == tuple(c.name for c in clips) and lib.audio == (False, False)
-    # 300 frames kept; the 180-frame clip is longer than a segment too
-    assert lib.arrays["prior_clip_ends"].tolist() == [300.0, 480.0]
+    # 300 frames kept; the 180-frame clip plays back and forth to two segments (300 frames)
+    assert lib.arrays["prior_clip_ends"].tolist() == [300.0, 600.0]
     rot = style.model_rotations(clips[0], net.config.hands)
     i_m = net.motion_encode(matrix_to_sixd(rot).reshape(len(rot), -1))[2]
     np.testing.assert_array_equal(lib.arrays["prior_codes"][:300], i_m)
@@ -59,7 +59,7 @@ def test_clip_with_audio_is_matched_by_its_own_speech(net, feats):
     heard = style.build_library(net, [style.StyleClip(clip.name, clip.rotations, clip.fps, feats)])
     assert heard.audio == (True,) and heard.key != plain.key
     s_a = net.audio_encode(net.normalise_features(np.concatenate([feats, np.repeat(feats[-1:], 60, 0)])))
-    np.testing.assert_allclose(heard.arrays["prior_shared"], s_a, atol=1e-5)
+    np.testing.assert_allclose(heard.arrays["prior_shared"][:len(s_a)], s_a, atol=1e-5)
     np.testing.assert_array_equal(heard.arrays["prior_codes"], plain.arrays["prior_codes"])
 
 
@@ -80,9 +80,10 @@ def test_short_clips_play_back_and_forth_and_too_short_is_refused(net):
     m = read_smplx_npz(EXCERPTS[0])
     two_s = style.StyleClip("short", m.local_rot[:60], 30.0)
     lib = style.build_library(net, [two_s])
-    assert lib.frames == SEGMENT
+    assert lib.frames == style.MIN_LIBRARY_FRAMES == 2 * SEGMENT
     codes = lib.arrays["prior_codes"]
     np.testing.assert_array_equal(codes[60:118], codes[58:0:-1])  # backwards, no repeated turn
+    np.testing.assert_array_equal(codes[118:178], codes[:60])  # and forwards again
     with pytest.raises(style.StyleError, match=r"'tiny' is 1.50 s long.*at least 2 s"):
         style.build_library(net, [style.StyleClip("tiny", m.local_rot[:45], 30.0)])
     with pytest.raises(style.StyleError, match="No style clips"):
