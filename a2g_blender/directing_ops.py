@@ -141,7 +141,7 @@ class A2G_OT_resample_range(BackgroundJob, bpy.types.Operator):
         from .writable import leaves_no_trace
 
         try:
-            with leaves_no_trace(result.job.armature):  # a failure leaves the scene as it was
+            with leaves_no_trace(result.job.armature, keys=True):  # a failure: keys as they were
                 action = resample.apply(result)
         except Exception as exc:
             self.report({"ERROR"}, message_for(exc, self._stage))

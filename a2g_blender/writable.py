@@ -57,7 +57,9 @@ def check_writable(obj, purpose: str = " to generate gestures") -> None:
         raise NotWritableError(reason)
 
 
-_MARKS = ("a2g_generated", "a2g_keys", "a2g_edited", "a2g_take")  # what keeping an edit changes
+# what keeping an edit (actions.keep_edited) and resampling (takes.write_recipe, seal) change
+_MARKS = ("a2g_generated", "a2g_keys", "a2g_edited", "a2g_take", "a2g_recipe", "a2g_resamples")
+_KEY_ARRAYS = ("co", "handle_left", "handle_right")
 _deferred: list[list] = []  # per open leaves_no_trace: (anim data, track, name) to remove on success
 
 
@@ -72,11 +74,12 @@ def remove_track(anim, track) -> None:
 
 
 @contextmanager
-def leaves_no_trace(obj_name: str):
+def leaves_no_trace(obj_name: str, keys: bool = False):
     """Run the block so that, if it raises, the scene is as before: the NLA tracks it added go,
     the actions it made go, the actions it renamed or unmarked get their names and marks back,
     and the armature's action, slot and layering (blend type, influence, extrapolation) are
-    set back.
+    set back. ``keys``: the active action's keys are edited in place (Resample Range): they
+    are put back too, exactly.
 
     Nothing is deleted until the block has succeeded: tracks removed through
     :func:`remove_track` stay until then, and pre-existing actions get a fake user meanwhile,
@@ -94,6 +97,7 @@ def leaves_no_trace(obj_name: str):
     if anim is not None:
         state = (anim.action, getattr(anim, "action_slot", None),
                  {k: getattr(anim, k) for k in _LAYERING})
+    saved_keys = _read_keys(obj, anim.action) if keys and anim is not None and anim.action else None
     actions = {a.as_pointer(): (a, a.name, {k: a[k] for k in _MARKS if k in a}, a.users)
                for a in bpy.data.actions}
     held = [a for a, *_ in actions.values() if a.library is None and not a.use_fake_user]
@@ -107,6 +111,8 @@ def leaves_no_trace(obj_name: str):
         for action in held:
             action.use_fake_user = False
         _restore(obj_name, had_anim, state, tracks, actions)
+        if saved_keys is not None:
+            _write_keys(saved_keys)
         for _owner, track, name in deferred:
             track.name = name
         raise
@@ -121,6 +127,33 @@ def leaves_no_trace(obj_name: str):
             removed.append(action.name)
             bpy.data.actions.remove(action)
     _take_plain_names(obj_name, removed, set(actions))
+
+
+def _read_keys(obj, action) -> list:
+    """Every key of ``action``'s F-curves for ``obj``: (F-curve, {co, handles}) pairs."""
+    import numpy as np
+
+    from . import compat
+
+    out = []
+    for fc in compat.fcurves_of(action, obj):
+        n = len(fc.keyframe_points)
+        arrays = {}
+        for name in _KEY_ARRAYS:
+            arrays[name] = np.empty(2 * n, dtype=np.float32)
+            fc.keyframe_points.foreach_get(name, arrays[name])
+        out.append((fc, arrays))
+    return out
+
+
+def _write_keys(saved: list) -> None:
+    for fc, arrays in saved:
+        if len(fc.keyframe_points) * 2 != arrays["co"].size:
+            continue  # keys added or removed: not something Resample does
+        fc.keyframe_points.foreach_set("co", arrays["co"])
+        fc.update()
+        for name in ("handle_left", "handle_right"):  # as they were, whatever update() computed
+            fc.keyframe_points.foreach_set(name, arrays[name])
 
 
 def _take_plain_names(obj_name: str, removed: list[str], before: set) -> None:

@@ -58,7 +58,7 @@ FADE = 20  # frames of overlap between consecutive segments
 DESCRIPTOR_STEP = 4  # every 4th frame of S_A describes a segment's audio
 CANDIDATE_STRIDE = 1  # stored segments start at every frame
 JOIN_STEP = 2  # every 2nd frame of the overlap describes a join
-JOIN_WEIGHT = 1.0  # weight of the code distance over a join against the audio distance
+JOIN_WEIGHT = 3.0  # weight of the code distance over a join against the audio distance
 TEMPERATURE = 0.3  # Gumbel noise scale of a pick: P(candidate) ~ exp(-cost / TEMPERATURE)
 
 MAX_LAG = 90  # frames: longest lag of the fitted temporal correlation (3 s)

@@ -157,6 +157,38 @@ def test_a_failed_generate_leaves_no_trace(rig, speech, monkeypatch):
     assert bpy.ops.a2g.generate(seed=2) == {"FINISHED"}  # and it works once nothing fails
 
 
+def test_a_failed_resample_leaves_the_keys_as_they_were(rig, speech, monkeypatch):
+    assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
+    action = rig.animation_data.action
+    compat = mod("compat")
+
+    def keys():
+        out = {}
+        for fc in compat.fcurves_of(action, rig):
+            for name in ("co", "handle_left", "handle_right"):
+                a = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
+                fc.keyframe_points.foreach_get(name, a)
+                out[(fc.data_path, fc.array_index, name)] = a.tobytes()
+        return out
+
+    def marks():
+        return {k: (v.to_list() if hasattr(v, "to_list") else v) for k, v in action.items()}
+
+    before, marked, actions = keys(), marks(), _actions()
+
+    def broken(*args, **kwargs):  # fails after the range's keys were written
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(mod("takes"), "write_recipe", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        bpy.ops.a2g.resample_range(frame_start=30, frame_end=80, seed=4)
+    assert keys() == before
+    assert marks() == marked and _actions() == actions
+    monkeypatch.undo()
+    assert bpy.ops.a2g.resample_range(frame_start=30, frame_end=80, seed=4) == {"FINISHED"}
+    assert keys() != before
+
+
 # ---- 2. linked rigs ----------------------------------------------------------------------------
 def _link_rig(tmp_path):
     """A character saved in lib.blend, linked (not overridden) into a new file."""

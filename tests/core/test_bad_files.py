@@ -1,8 +1,9 @@
 """Every reader of a file the user gives answers a bad file with one plain UserError, never a
 traceback: bone-map presets, model files (.json and .npz), SMPL-X motion .npz (pins, imports),
-WAV audio, and the take recipes stored in a .blend. The cases: bytes that are not UTF-8, JSON
-nested 100,000 deep, absurdly large files, truncations, and seeded random corruptions of a good
-file (bytes changed; JSON values replaced by values of other types)."""
+WAV audio, BVH takes (training corpora), and the take recipes stored in a .blend. The cases:
+bytes that are not UTF-8, JSON nested 100,000 deep, absurdly large files, truncations, and
+seeded random corruptions of a good file (bytes changed; JSON values replaced by values of
+other types)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ import pytest
 
 from core import bone_map as bm
 from core.audio import load_audio_16k_mono
+from core.bvh import local_rotations, read_bvh, root_positions
 from core.directing import Recipe
 from core.errors import UserError
 from core.files import MAX_JSON_BYTES, parse_json, read_json, read_npz, read_text
 from core.model_file import load_model, random_model, save_model
 from core.skeleton import JOINT_NAMES
 from core.smplx_npz import read_smplx_npz
+from tests.core.bvh_takes import write_take
 from tests.speech import speech_like, write_wav
 
 NOT_UTF8 = b'{"format": "a2g-bone-map", "x": "\xff\xfe\x80"}'
@@ -43,7 +46,14 @@ def good(tmp_path_factory):
     np.savez(clip, poses=np.zeros((5, 165), np.float32), trans=np.zeros((5, 3), np.float32),
              mocap_frame_rate=np.array(30.0), betas=np.zeros(300, np.float32),
              gender=np.array("neutral"))
+    take = write_take(d / "t.bvh", np.broadcast_to(np.eye(3), (10, 55, 3, 3)).copy())
+
+    def read_take(path):
+        clip = read_bvh(path)
+        return local_rotations(clip), root_positions(clip)
+
     return {
+        "bvh": (take, read_take),
         "preset": (preset, bm.read_preset),
         "model .json": (model_json, load_model),
         "model .npz": (d / "m.npz", lambda p: load_model(d / "m.json")),
@@ -104,7 +114,7 @@ def _json_mutations(original: bytes, seed: int, n: int = 150) -> list[bytes]:
     return out
 
 
-@pytest.mark.parametrize("kind", ["preset", "model .json", "model .npz", "motion .npz", "wav"])
+@pytest.mark.parametrize("kind", ["preset", "model .json", "model .npz", "motion .npz", "wav", "bvh"])
 def test_hostile_files_get_one_plain_message(good, kind):
     path, read = good[kind]
     read(path)  # the good file reads
