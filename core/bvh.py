@@ -18,6 +18,7 @@ unit (centimetres for Mixamo, Rokoko and Xsens exports, metres or inches elsewhe
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,11 +162,12 @@ def parse_bvh(text: str, name: str = "the BVH file") -> BvhClip:
         raise BvhError(f"{name}: the hierarchy is not closed or there is no MOTION section")
     n_frames, frame_time, i = _motion_header(lines, i + 1, name)
     n_channels = sum(len(c) for c in channels)
-    body = " ".join(lines[i:]).split()
-    try:
-        values = np.array(body, dtype=np.float64)
-    except ValueError:
-        raise BvhError(f"{name}: the motion table holds a value that is not a number") from None
+    body = "\n".join(lines[i:])
+    with warnings.catch_warnings():  # numpy warns where it stops at a value that is no number
+        warnings.simplefilter("ignore", DeprecationWarning)
+        values = np.fromstring(body, dtype=np.float64, sep=" ")  # one pass, no list of strings
+    if values.size < n_frames * n_channels and values.size < len(body.split()):  # (split: errors only)
+        raise BvhError(f"{name}: the motion table holds a value that is not a number")
     if n_channels == 0 or values.size < n_frames * n_channels:
         raise BvhError(f"{name}: {n_frames} frames of {n_channels} channels announced, but the motion "
                        f"table holds {values.size} values")

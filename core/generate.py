@@ -60,6 +60,7 @@ from .rotations import (
     sixd_to_matrix,
 )
 from .skeleton import NUM_BODY_JOINTS
+from .speakers import check_speaker
 
 #: Maximum cross-fade length (frames, 30 fps) inside each edge of a resample range.
 FADE_FRAMES = 8
@@ -137,6 +138,7 @@ def generate(
     prior: str | None = None,
     intensity: float = 1.0,
     sync: float = 0.0,
+    speaker: str | None = None,
 ) -> np.ndarray:
     """Generate gestures for one utterance.
 
@@ -154,6 +156,9 @@ def generate(
     onsets (``WARP_SHIFT * sync`` frames, ``_on_beat``; 0, the default: not at all). Measured
     in models/MODEL_CARD.md: on held-out speech it raised own-minus-mismatched beat consistency
     by about 0.008, short of significance, so it stays off unless asked for.
+    speaker: a speaker of a model trained on several (core/speakers.py: the retrieval prior
+    then draws from that speaker's real motion only); None: the model's ``default_speaker``
+    (its whole library when it records none). ``SpeakerError`` for one it does not know.
     Returns local rotation matrices ``(T, n_joints, 3, 3)`` float32 at 30 fps.
     Raises ValueError on invalid input.
     """
@@ -181,7 +186,8 @@ def generate(
     if isinstance(sync, bool) or not isinstance(sync, numbers.Real) or not (
             np.isfinite(sync) and 0.0 <= sync <= MAX_SYNC):
         raise ValueError(f"sync must be a number in [0, {MAX_SYNC:g}], got {sync!r}")
-    sampler = _Sampler(net, c.code_prior if prior is None else prior, float(intensity), float(sync))
+    speaker = check_speaker(net.metadata, speaker)
+    sampler = _Sampler(net, c.code_prior if prior is None else prior, float(intensity), float(sync), speaker)
     # long inputs: the nets split their work over the cores themselves (core/network.py)
     with one_blas_thread(T >= SPLIT_FRAMES):
         return _generate(net, sampler, feats, int(seed), pins, resamples, intensity)
@@ -241,12 +247,14 @@ def _on_beat(sixd: np.ndarray, sampler, a: int, b: int, pins) -> np.ndarray:
 class _Sampler:
     """Draws the motion-specific code with one prior at one intensity (module docstring)."""
 
-    def __init__(self, net: Network, prior: str, intensity: float, sync: float = 0.0) -> None:
+    def __init__(self, net: Network, prior: str, intensity: float, sync: float = 0.0,
+                 speaker: str | None = None) -> None:
         if prior not in PRIORS:
             raise ValueError(f"unknown code prior {prior!r}; choose one of {', '.join(PRIORS)}")
         self.net, self.intensity, self.sync = net, intensity, sync
         self.onsets = None  # the speech's onset envelope (T,), set by _generate
-        self.prior = None if prior == "paper" else net.code_prior(prior)  # PriorError names what is missing
+        # PriorError names what is missing; a speaker narrows the retrieval library (core/speakers.py)
+        self.prior = None if prior == "paper" else net.code_prior(prior, speaker)
         if self.prior is not None:
             self.mean = self.prior.mean.astype(np.float32)
         else:  # the paper's I_R hardly varies and sits apart from I_M's mean: scale about its own

@@ -21,6 +21,7 @@ from . import parallel
 from .config import ModelConfig
 from .model_file import LoadedModel
 from .prior import make_prior
+from .speakers import speaker_arrays
 
 _F32 = np.float32
 # From this many frames on, the nets run one chunk per core (when BLAS can be held to one
@@ -155,11 +156,18 @@ class Network:
             _Linear(w["decoder.fc2.weight"], w["decoder.fc2.bias"]),
         ]
 
-    def code_prior(self, name: str):
-        """The sampler of the named code prior (core/prior.py), built once per network."""
-        if name not in self._priors:
-            self._priors[name] = make_prior(name, self.prior_arrays)
-        return self._priors[name]
+    def code_prior(self, name: str, speaker: str | None = None):
+        """The sampler of the named code prior (core/prior.py), built once per network; with a
+        ``speaker`` (core/speakers.py), the retrieval prior draws from that speaker's clips."""
+        if name != "retrieval" or speaker is None:
+            speaker = None
+        key = name if speaker is None else (name, speaker)
+        if key not in self._priors:
+            arrays = self.prior_arrays
+            if speaker is not None:
+                arrays = speaker_arrays(arrays, self.metadata.get("prior_clip_speakers") or [], speaker)
+            self._priors[key] = make_prior(name, arrays)
+        return self._priors[key]
 
     # ---- plumbing ------------------------------------------------------------------------
     @staticmethod

@@ -19,6 +19,7 @@ import torch
 from core.config import ModelConfig
 from core.model_file import LoadedModel, load_model, save_model
 from core.network import Network
+from core.prior import SEGMENT
 from train.checkpoint import load_checkpoint, model_from_checkpoint
 from train.config import TrainConfig
 from train.data import (
@@ -40,6 +41,9 @@ CODE_STATS_MAX_CLIPS = 4096  # training crops whose I_M statistics go into the m
 #: spread over every recording (``train.data.TrainingWindows``), so export time, its memory and
 #: the retrieval library in the model file stay bounded however large the corpus (10 minutes).
 FIT_MAX_FRAMES = 18_000
+#: Frames per window of that bound: three of the retrieval prior's 150-frame segments, so each
+#: window offers a run of segment starts (core.prior.SEGMENT).
+FIT_WINDOW = 450
 #: The code prior exported models sample with by default: chosen by the numbers in
 #: models/MODEL_CARD.md (audio-matched retrieval: window statistics closest to real motion,
 #: arm movement near the mocap's, no more jitter than the mocap, follows the speech).
@@ -120,7 +124,7 @@ def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, 
     training parts of ``recordings`` (``train.priors``); ``code_prior`` is the default prior
     written into the config ("paper" for models without a motion-specific code), and the finger
     gain fitted there (``train.priors.fit_finger_gain``) too."""
-    recordings = TrainingWindows(recordings, config.val_fraction, FIT_MAX_FRAMES)
+    recordings = TrainingWindows(recordings, config.val_fraction, FIT_MAX_FRAMES, FIT_WINDOW)
     code_mean, code_std = code_statistics(model, recordings, stats, config, device)
     if model.config.specific_dim == 0:
         code_prior = "paper"
@@ -132,6 +136,7 @@ def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, 
     model_config = dataclasses.replace(
         model_config, finger_gain=fit_finger_gain(with_prior, recordings, stats, config.val_fraction))
     metadata = {
+        **library_speakers(recordings, prior),
         "variant": config.variant,
         "steps": int(steps),
         "position_unit": config.position_unit,
@@ -144,6 +149,24 @@ def export_run(model: Audio2Gestures, config: TrainConfig, stats: FeatureStats, 
     }
     return export_model(model, path, stats.mean, stats.std, code_mean, code_std, metadata, prior,
                         model_config)
+
+
+def library_speakers(windows, prior: dict) -> dict:
+    """Speakers as styles (core/speakers.py): for a retrieval library drawn from two or more
+    speakers, ``prior_clip_speakers`` (each clip's speaker, in the order
+    ``core.prior.retrieval_arrays`` keeps the windows: those of a segment or more) and
+    ``default_speaker`` (the one with the most library frames); {} otherwise."""
+    if "prior_clip_ends" not in prior:
+        return {}
+    clips = [(w.speaker, w.n_frames) for w in windows if w.n_frames >= SEGMENT]
+    if len(clips) != len(prior["prior_clip_ends"]):
+        raise ValueError(f"{len(clips)} library windows for {len(prior['prior_clip_ends'])} retrieval clips")
+    frames: dict[str, int] = {}
+    for speaker, n in clips:
+        frames[speaker] = frames.get(speaker, 0) + n
+    if len(frames) < 2:
+        return {}
+    return {"prior_clip_speakers": [s for s, _ in clips], "default_speaker": max(frames, key=frames.get)}
 
 
 def export_checkpoint(checkpoint, data_dir, path, output_smoothing: int | None = None,
@@ -175,7 +198,7 @@ def reexport_model_file(source, data_dir, path, code_prior: str = DEFAULT_PRIOR,
         TrainConfig(data_dir=str(data_dir))
     pairs = find_pairs(data_dir, config.speakers, config.additional, bone_map=config.bone_map)
     recordings = TrainingWindows(Recordings(pairs, hands=loaded.config.hands), config.val_fraction,
-                                 FIT_MAX_FRAMES)
+                                 FIT_MAX_FRAMES, FIT_WINDOW)
     stats = FeatureStats(loaded.feature_mean, loaded.feature_std)
     prior = fit_prior_arrays(Network(loaded), recordings, stats, config.val_fraction)
     changes = {"code_prior": code_prior if loaded.config.specific_dim else "paper", "finger_gain": 1.0}
@@ -183,7 +206,9 @@ def reexport_model_file(source, data_dir, path, code_prior: str = DEFAULT_PRIOR,
     changes["finger_gain"] = fit_finger_gain(Network(unscaled), recordings, stats, config.val_fraction)
     if output_smoothing is not None:
         changes["output_smoothing"] = int(output_smoothing)
-    metadata = {**loaded.metadata, "reexported_from": os.path.basename(str(source)),
+    kept = {k: v for k, v in loaded.metadata.items() if k not in ("prior_clip_speakers", "default_speaker")}
+    metadata = {**kept, **library_speakers(recordings, prior), **recordings_metadata(pairs),
+                "reexported_from": os.path.basename(str(source)),
                 "reexported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
     return save_model(path, loaded.weights, dataclasses.replace(loaded.config, **changes),
                       loaded.feature_mean, loaded.feature_std, loaded.code_mean, loaded.code_std, metadata,

@@ -120,7 +120,7 @@ def _with_prior(loaded: LoadedModel, recordings: list[Recording], stats: Feature
     when they are too short for a prior (a retrieval segment)."""
     try:
         prior = fit_prior_arrays(Network(loaded), recordings, stats, val_fraction)
-    except PriorError:
+    except (PriorError, ValueError):  # ValueError: no training frames at all (a single take)
         return None
     return Network(dataclasses.replace(loaded, prior=prior))
 

@@ -22,7 +22,7 @@ def speech_wav(tmp_path):
 
 
 def keyed(addon, arm):
-    keying = __import__(f"{MODULE_NAME}.keying", fromlist=["keying"])
+    keying = __import__(f"{MODULE_NAME}.rigio.keying", fromlist=["keying"])
     action = arm.animation_data.action
     return keying.read_bone_quaternions(arm, action, BODY_JOINT_NAMES)
 
@@ -70,7 +70,7 @@ def test_strip_with_start_offset_and_trims_at_24_fps(addon, rig, speech_wav, mod
     assert_same_rotations(quats, want)
     assert_continuous(quats)
     # only the 22 body bones' quaternions: no pelvis translation, fingers, jaw or eyes
-    keying = __import__(f"{MODULE_NAME}.keying", fromlist=["keying"])
+    keying = __import__(f"{MODULE_NAME}.rigio.keying", fromlist=["keying"])
     compat = __import__(f"{MODULE_NAME}.compat", fromlist=["compat"])
     paths = {(fc.data_path, fc.array_index) for fc in compat.fcurves_of(action, rig)}
     assert paths == {(keying.quaternion_path(n), i) for n in BODY_JOINT_NAMES for i in range(4)}
@@ -217,7 +217,7 @@ def _handles(fc):
 def test_bulk_keys_have_the_handles_keyframe_update_gives(addon, rig, frames):
     """Bulk keying only recalculates the handles when the frames already rise (no sort): the
     keys and handles are those of the same keys followed by F-curve ``update()``."""
-    keying = __import__(f"{MODULE_NAME}.keying", fromlist=["keying"])
+    keying = __import__(f"{MODULE_NAME}.rigio.keying", fromlist=["keying"])
     compat = __import__(f"{MODULE_NAME}.compat", fromlist=["compat"])
     rng = np.random.default_rng(3)
     quats = rng.normal(size=(len(frames), 1, 4))
@@ -252,7 +252,7 @@ def test_bulk_keys_have_the_handles_keyframe_update_gives(addon, rig, frames):
 def test_the_fingerprint_of_written_keys_is_the_one_read_back(addon, rig, speech_wav):
     """Generate seals its action from the keys as it wrote them (no read back): the same
     fingerprint as reading every key, so an unedited take is never taken for an edited one."""
-    actions = __import__(f"{MODULE_NAME}.actions", fromlist=["actions"])
+    actions = __import__(f"{MODULE_NAME}.rigio.actions", fromlist=["actions"])
     use_file(speech_wav)
     assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
     action = rig.animation_data.action

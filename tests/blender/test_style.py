@@ -34,13 +34,13 @@ def _use_audio(path):
 def _key_clip(arm, name, local_rot):
     """An action ``name`` on ``arm`` keyed with SMPL-X model-joint rotations (30 fps) through the
     extension's retargeting (as a clip the artist made for this rig would be); left unassigned."""
-    body = mod("rig").body_rig(arm, local_rot.shape[1])
+    body = mod("rigio.rig").body_rig(arm, local_rot.shape[1])
     n = local_rot.shape[0]
-    quats = mod("rig").scene_quaternions(body, local_rot, 1, n + 1, 30.0)
+    quats = mod("rigio.rig").scene_quaternions(body, local_rot, 1, n + 1, 30.0)
     action = bpy.data.actions.new(name)
     mod("compat").assign_action(arm, action)
-    mod("keying").write_bone_quaternions(arm, action, body.bone_names, np.arange(1, n + 1, dtype=np.float64),
-                                         quats)
+    frames = np.arange(1, n + 1, dtype=np.float64)
+    mod("rigio.keying").write_bone_quaternions(arm, action, body.bone_names, frames, quats)
     arm.animation_data.action = None
     return action
 
@@ -48,7 +48,7 @@ def _key_clip(arm, name, local_rot):
 def _generated_rotations(arm):
     """The generated take on ``arm`` read back into SMPL-X rotations, the way style clips are."""
     action = arm.animation_data.action
-    return mod("style").action_clip(action, arm, 52, 30.0).rotations
+    return mod("jobs.style").action_clip(action, arm, 52, 30.0).rotations
 
 
 @pytest.fixture()
@@ -76,7 +76,7 @@ def _generate_with(names, seed=0):
 def test_mixamo_actions_carry_handedness_and_a_saved_file_replays(mixamo_talking, tmp_path,
                                                                     record_property):
     arm, rot = mixamo_talking
-    read = mod("style").action_clip(bpy.data.actions["Talking"], arm, 52, 30.0).rotations
+    read = mod("jobs.style").action_clip(bpy.data.actions["Talking"], arm, 52, 30.0).rotations
     body = [j for j in range(22)]
     angle = np.degrees(np.arccos(np.clip((np.trace(np.swapaxes(read[:, body], -1, -2) @ rot[:, body],
                                                    axis1=-2, axis2=-1) - 1) / 2, -1, 1)))
@@ -107,7 +107,7 @@ def test_mixamo_actions_carry_handedness_and_a_saved_file_replays(mixamo_talking
     for name in ("Talking", "Talking mirrored"):
         if name in bpy.data.actions:
             bpy.data.actions.remove(bpy.data.actions[name])
-    resample = mod("resample")
+    resample = mod("jobs.resample")
     job = resample.prepare(bpy.context, arm, 61, 120, 9)
     result = resample.compute(job)
     assert result.replayed  # the styled take's keys are exactly what its recipe makes
@@ -158,7 +158,7 @@ def test_unusable_clips_are_refused_and_change_nothing(rig, tmp_path):
 
 
 def test_batch_style_takes_npz_clips_and_records_them(addon, model_file, tmp_path):
-    batch = mod("batch")
+    batch = mod("cli.batch")
     wav = write_wav(tmp_path / "speech.wav", speech_like(2.0, seed=5))
     code, out, err = _run(batch, ["generate", wav, "--output-dir", tmp_path / "out", "--model", model_file,
                                   "--style", EXCERPT])
@@ -172,9 +172,9 @@ def test_batch_style_takes_npz_clips_and_records_them(addon, model_file, tmp_pat
     import shutil
 
     shutil.copy(EXCERPT, tmp_path / "take.npz")  # a capture session: the take's speech beside it
-    assert mod("style").file_clip(tmp_path / "take.npz").features is None
+    assert mod("jobs.style").file_clip(tmp_path / "take.npz").features is None
     write_wav(tmp_path / "take.wav", speech_like(10.0, seed=6))
-    heard = mod("style").file_clip(tmp_path / "take.npz")
+    heard = mod("jobs.style").file_clip(tmp_path / "take.npz")
     assert heard.features is not None and heard.features.shape[0] == 300  # matched by its audio
     for bad, message in (([tmp_path / "none.npz"], "file not found"),
                          ([tmp_path / "take.bvh"], "file not found"),
@@ -189,7 +189,7 @@ def test_batch_style_handedness_with_the_bundled_model(addon, tmp_path, record_p
     the same take mirrored, each passed as ``--style CLIP.npz``, on speech neither clip had."""
     from core.smplx_npz import write_smplx_npz
 
-    batch = mod("batch")
+    batch = mod("cli.batch")
     model = sorted((ROOT / "models").glob("*.json"))[0]
     samples = load_audio_16k_mono(ROOT / "samples" / "speech_sample.wav")
     wav = write_wav(tmp_path / "talk.wav", samples[16000 * 2:16000 * 10])

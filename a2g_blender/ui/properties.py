@@ -3,7 +3,7 @@
 
 import bpy
 
-from . import compat
+from .. import compat
 
 
 def _is_armature(_self, obj):

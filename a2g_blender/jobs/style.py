@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.errors import UserError
+from ..core.errors import UserError
 
 TEXT_PREFIX = "A2G Style "
 AUDIO_SUFFIXES = (".wav",)  # read by core.audio in every Blender version
@@ -32,15 +32,15 @@ def _text_name(key: str) -> str:
 def file_clip(path, name: str | None = None):
     """A style clip from an SMPL-X ``.npz`` or a ``.bvh``; its speech when a WAV of the same stem
     lies beside it (a capture session: BEAT2's layout), matched by audio then."""
-    from .core.style import StyleClip, clip_from_file
+    from ..core.style import StyleClip, clip_from_file
 
     p = Path(path)
     clip = clip_from_file(p, name or p.name)
     for suffix in AUDIO_SUFFIXES:
         audio = p.with_suffix(suffix)
         if audio.is_file():
-            from .core.audio import load_audio_16k_mono
-            from .core.features import features_for_motion
+            from ..core.audio import load_audio_16k_mono
+            from ..core.features import features_for_motion
 
             feats = features_for_motion(load_audio_16k_mono(audio, audio.name))
             return StyleClip(clip.name, clip.rotations, clip.fps, feats)
@@ -50,15 +50,16 @@ def file_clip(path, name: str | None = None):
 def action_clip(action, obj, n_joints: int, fps: float):
     """A style clip from ``action`` as the armature ``obj`` plays it (any humanoid rig with a
     bone map): its frame range at the scene's ``fps``, turned into the model's SMPL-X joints."""
-    from . import pins, rig
-    from .core.rotations import quat_to_matrix
-    from .core.skeleton import relax_missing_fingers
-    from .core.style import StyleClip, StyleError
+    from ..core.rotations import quat_to_matrix
+    from ..core.skeleton import relax_missing_fingers
+    from ..core.style import StyleClip, StyleError
+    from ..rigio import rig
+    from . import pins
 
     if obj is None or obj.type != "ARMATURE":
         raise StyleError(f"Style clip '{action.name}': choose the armature it was made for (its Rig), "
                          "or set the Target")
-    from .core.skeleton import joint_set
+    from ..core.skeleton import joint_set
 
     body = rig.body_rig(obj, joint_set(n_joints))  # a rig with no bone map: its message names what to do
     channels = pins.body_channels(pins.action_fcurves(action), body.bone_names)
@@ -69,9 +70,9 @@ def action_clip(action, obj, n_joints: int, fps: float):
     frames = np.arange(lo, hi + 0.5)
     if body.retarget is not None and body.constrained and body.chain is None:
         # constraints not reproduced in numpy: read the pose the rig really shows (as pins do)
-        from .core.retarget import smplx_from_pose
-        from .core.rotations import matrix_to_quat
-        from .rig_eval import evaluated_rotations
+        from ..core.retarget import smplx_from_pose
+        from ..core.rotations import matrix_to_quat
+        from ..rigio.rig_eval import evaluated_rotations
 
         rot = evaluated_rotations(obj, action, None, frames, body.bone_names)
         local = matrix_to_quat(smplx_from_pose(body.retarget, rot, 55)[:, list(body.model_set.joints)])
@@ -105,7 +106,7 @@ def scene_clips(context, target, n_joints: int) -> list:
 
 def scene_library(context, target, network):
     """The style library of the scene's Style list for ``network``, or None (the bundled one)."""
-    from .core.style import build_library
+    from ..core.style import build_library
 
     if not len(context.scene.a2g_style.clips):
         return None
@@ -116,7 +117,7 @@ def store(library) -> None:
     """Keep ``library`` in the .blend (a text datablock named after its key; once per key)."""
     import bpy
 
-    from .core.style import library_to_bytes
+    from ..core.style import library_to_bytes
 
     name = _text_name(library.key)
     if name in bpy.data.texts:
@@ -130,7 +131,7 @@ def stored(key: str):
     """The library stored under ``key`` in the .blend, None when there is none."""
     import bpy
 
-    from .core.style import library_from_bytes
+    from ..core.style import library_from_bytes
 
     text = bpy.data.texts.get(_text_name(key))
     if text is None:
@@ -145,8 +146,8 @@ def stored(key: str):
 def for_recipe(network, recipe):
     """``network`` drawing from the style library its take was made with (the bundled one for
     recipes without a style); ``DirectingError`` when the .blend no longer holds it."""
-    from .core.directing import DirectingError
-    from .core.style import styled
+    from ..core.directing import DirectingError
+    from ..core.style import styled
 
     if not recipe.style:
         return network

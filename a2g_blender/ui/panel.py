@@ -6,7 +6,7 @@ import bpy
 
 def _audio_summary(context) -> tuple[str, str]:
     """(text, icon) saying which sound strips Generate will use."""
-    from .audio_source import chosen_strips, sound_strips
+    from ..jobs.audio_source import chosen_strips, sound_strips
 
     strips = chosen_strips(context.scene)
     if not strips:
@@ -31,8 +31,8 @@ class A2G_PT_gestures(SidebarPanel, bpy.types.Panel):
     bl_label = "Audio2Gestures"
 
     def draw(self, context):
-        from .operators import STOPPING, generate_blocker, is_running
-        from .pipeline import target_armature
+        from ..jobs.operators import STOPPING, generate_blocker, is_running
+        from ..jobs.pipeline import target_armature
 
         layout = self.layout
         settings = context.scene.a2g
