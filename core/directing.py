@@ -361,7 +361,9 @@ class Recipe:
     ``resamples``: the resample history, applied in order (``generate(..., layered=True)``);
     ``intensity``: ``generate``'s intensity (recipes written before it existed read as 1.0);
     ``prior``: the code prior the take was drawn with ("" in recipes written before it was
-    recorded: the model's default).
+    recorded: the model's default); ``style``: the key of the style library its retrieval code
+    was drawn from (``core.style``; "" = the model's bundled library) and ``style_names`` its
+    clips' names, for messages.
     """
 
     seed: int
@@ -374,17 +376,21 @@ class Recipe:
     take: int = 0  # 1.. for one of several takes, 0 for a single generation
     intensity: float = 1.0  # core.generate's intensity, in (0, MAX_INTENSITY]
     prior: str = ""  # core.prior name; "" = the model's default (config.code_prior)
+    style: str = ""  # core.style library key; "" = the bundled library
+    style_names: tuple[str, ...] = ()  # the style library's clip names
 
     def with_resample(self, rr: ResampleRange) -> Recipe:
         return Recipe(self.seed, self.model, dict(self.audio), self.first, self.end, self.fps,
-                      (*self.resamples, rr), self.take, self.intensity, self.prior)
+                      (*self.resamples, rr), self.take, self.intensity, self.prior, self.style,
+                      self.style_names)
 
     def to_json(self) -> str:
         return json.dumps({
             "version": RECIPE_VERSION, "seed": self.seed, "model": self.model,
             "audio": self.audio, "first": self.first, "end": self.end, "fps": self.fps,
             "resamples": [[r.start, r.end, r.seed] for r in self.resamples], "take": self.take,
-            "intensity": self.intensity, "prior": self.prior,
+            "intensity": self.intensity, "prior": self.prior, "style": self.style,
+            "style_names": list(self.style_names),
         }, sort_keys=True)
 
     @classmethod
@@ -400,10 +406,14 @@ class Recipe:
             prior = str(d.get("prior", ""))
             if prior and prior not in PRIORS:
                 raise ValueError(f"unknown code prior {prior!r}")
+            style = d.get("style", "")
+            names = d.get("style_names", [])
+            if not isinstance(style, str) or not isinstance(names, list):
+                raise ValueError(f"style {style!r}, {names!r}")
             return cls(int(d["seed"]), str(d["model"]), dict(d["audio"]), int(d["first"]),
                        int(d["end"]), float(d["fps"]),
                        tuple(ResampleRange(int(a), int(b), int(s)) for a, b, s in d["resamples"]),
-                       int(d.get("take", 0)), intensity, prior)
+                       int(d.get("take", 0)), intensity, prior, style, tuple(map(str, names)))
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError) as exc:
             raise DirectingError(f"The take's generation recipe is unreadable ({exc}): "
                                  "generate it again") from None

@@ -54,6 +54,7 @@ def process(item: Item, args, model_path: Path, pin_specs=()) -> tuple[str, str]
     seconds = len(gen.job.heard.samples) / SAMPLE_RATE
     summary = (f"{seconds:.1f} s of speech, frames {gen.first}-{gen.last} at {gen.job.fps:g} fps, "
                f"seed {item.seed}"
+               + (f", {gen.job.style.describe()}" if getattr(gen.job, "style", None) is not None else "")
                + ("" if gen.has_strip else " (no sound strip: this Blender has no audio support)"))
     return summary, kept_message(gen.kept)
 

@@ -307,6 +307,8 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         takes = f" (take 1 of {1 + len(result.takes)})" if result.takes else ""
         pins = f", {len(result.job.pins)} pin(s)" if result.job.pins else ""
         intensity = f", intensity {result.job.intensity:g}" if result.job.intensity != 1.0 else ""
+        style = getattr(result.job, "style", None)
+        intensity += f", {style.describe()}" if style is not None else ", bundled style"
         obj = bpy.data.objects.get(result.job.armature)
         under = obj is not None and any(t.name.startswith(USER_TRACK) and not t.mute
                                         for t in obj.animation_data.nla_tracks)

@@ -41,6 +41,7 @@ class Job:
     audio: dict | None = None  # the audio as the recipe records it (takes.audio_recipe)
     count: int = 1  # takes: seeds seed, seed + 1, ..., seed + count - 1
     intensity: float = 1.0  # core.generate's intensity: 0.5 calmer, 1.5 livelier
+    style: object = None  # core.style.StyleLibrary of the Style list; None: the bundled library
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     from ..core.generate import check_intensity
     from ..rigio import rig
     from ..rigio.writable import check_writable
-    from . import audio_source, model, pins, takes
+    from . import audio_source, model, pins, style, takes
 
     check_writable(obj)  # NLA tweak mode, linked without a library override: refused, nothing done
     scene = context.scene
@@ -114,9 +115,10 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     fps = audio_source.scene_fps(scene)
     body = rig_for_model(obj, loaded, body)
     pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
+    library = style.scene_library(context, obj, loaded) if hasattr(scene, "a2g_style") else None
     return Job(obj.name, body, heard, loaded, path, int(seed), fps, pins=pinned,
                audio=takes.audio_recipe(scene, settings, heard), count=max(1, int(count)),
-               intensity=intensity)
+               intensity=intensity, style=library)
 
 
 # ---- the generation chain, shared by Generate, Takes, Resample Range and the batch command ----
@@ -173,16 +175,18 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
 
 def _compute(job: Job, step) -> Result:
     from ..core.features import features_for_motion
+    from ..core.style import styled
 
     heard = job.heard
     step(0.05)
     features = features_for_motion(heard.samples)
     step(0.25)
     takes, first = [], None
+    network = styled(job.network, job.style)  # the bundled network itself without a style
     for i in range(job.count):
-        local, keys = take_keys(job.network, features, job.rig, heard.first, heard.end, job.fps,
+        local, keys = take_keys(network, features, job.rig, heard.first, heard.end, job.fps,
                                 job.seed + i, pins=job.pins, resamples=job.resamples,
-                                intensity=job.intensity)
+                                intensity=job.intensity, prior="retrieval" if job.style else None)
         first = local if first is None else first
         takes.append(keys)
         step(0.25 + 0.7 * (i + 1) / job.count)
@@ -206,6 +210,10 @@ def apply(result: Result, kept: list | None = None):
     obj = bpy.data.objects.get(job.armature)
     if obj is None:
         raise UserError(f"The armature '{job.armature}' no longer exists: generate again")
+    if job.style is not None:  # kept with the .blend: its takes replay without the clips
+        from . import style
+
+        style.store(job.style)
     kept = [] if kept is None else kept
     for name in job.rig.non_quaternion:
         obj.pose.bones[name].rotation_mode = "QUATERNION"

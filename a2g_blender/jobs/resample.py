@@ -141,7 +141,9 @@ def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> Resamp
     if path.name != recipe.model:
         raise DirectingError(f"'{action.name}' was made with the model '{recipe.model}', the add-on "
                              f"now uses '{path.name}': generate again to resample with it")
-    net = model.load(path)
+    from .style import for_recipe
+
+    net = for_recipe(model.load(path), recipe)  # the style library the take was made with
     body = rig_for_model(obj, net, body)
     scene = context.scene
     asked = asked_range(scene, frame_start, frame_end)
