@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--intensity", type=float, default=1.0, metavar="X",
                      help="how large and lively the gestures are, in (0, 3]: 1 as the model "
                      "samples them (default), 0.5 calmer, 1.5 livelier")
+    gen.add_argument("--speaker", metavar="NAME",
+                     help="gesture in the style of this speaker of a model trained on several "
+                     "(e.g. BEAT2's 2 for scott); default: the speaker the model recommends")
     gen.add_argument("--variants", type=int, default=1, metavar="N",
                      help="N results per input, seeds SEED .. SEED+N-1 (default 1)")
     gen.add_argument("--pin", action="append", default=[], metavar="CLIP.npz@FRAME",

@@ -207,7 +207,7 @@ def generate_in_scene(item: Item, args, model_path: Path, pin_specs=()) -> Gener
     heard = audio_source.from_file(scene, settings.audio_file)
     add_pins(context, obj, pin_specs, heard.first, heard.end - 1)
     job = pipeline.prepare(context, obj, item.seed, settings, intensity=args.intensity,
-                           model_path=model_path, heard=heard)
+                           model_path=model_path, heard=heard, speaker=args.speaker)
     result = pipeline.compute(job)
     kept: list = []
     pipeline.apply(result, kept)

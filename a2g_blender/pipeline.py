@@ -41,6 +41,7 @@ class Job:
     audio: dict | None = None  # the audio as the recipe records it (takes.audio_recipe)
     count: int = 1  # takes: seeds seed, seed + 1, ..., seed + count - 1
     intensity: float = 1.0  # core.generate's intensity: 0.5 calmer, 1.5 livelier
+    speaker: str | None = None  # core.speakers: the style's speaker, as checked (None: one-speaker model)
 
 
 @dataclass(frozen=True)
@@ -94,14 +95,18 @@ def target_armature(context, settings=None):
 
 
 def prepare(context, obj, seed: int, settings=None, count: int = 1,
-            intensity: float = 1.0, model_path=None, heard=None) -> Job:
+            intensity: float = 1.0, model_path=None, heard=None, speaker=None) -> Job:
     """Validate and load everything generation needs (pins included); touches no bpy data.
+
+    ``speaker``: generate in the style of one of the model's speakers (core/speakers.py);
+    None or "": the model's default speaker. An unknown one is a ``SpeakerError`` naming them.
 
     ``model_path``: the model file to use instead of the preferences' (the batch command's
     ``--model``); ``heard``: the audio ``settings`` choose, when the caller decoded it already.
     """
     from . import audio_source, model, pins, rig, takes
     from .core.generate import check_intensity
+    from .core.speakers import check_speaker
     from .writable import check_writable
 
     check_writable(obj)  # NLA tweak mode, linked without a library override: refused, nothing done
@@ -111,13 +116,14 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     body = rig.body_rig(obj)
     path = Path(model_path) if model_path is not None else model.chosen_path(context)
     loaded = model.load(path)
+    speaker = check_speaker(loaded.metadata, speaker)  # recorded as checked: the recipe names it
     heard = heard if heard is not None else audio_source.gather(scene, settings)
     fps = audio_source.scene_fps(scene)
     body = rig_for_model(obj, loaded, body)
     pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
     return Job(obj.name, body, heard, loaded, path, int(seed), fps, pins=pinned,
                audio=takes.audio_recipe(scene, settings, heard), count=max(1, int(count)),
-               intensity=intensity)
+               intensity=intensity, speaker=speaker)
 
 
 # ---- the generation chain, shared by Generate, Takes, Resample Range and the batch command ----
@@ -183,7 +189,7 @@ def _compute(job: Job, step) -> Result:
     for i in range(job.count):
         local, keys = take_keys(job.network, features, job.rig, heard.first, heard.end, job.fps,
                                 job.seed + i, pins=job.pins, resamples=job.resamples,
-                                intensity=job.intensity)
+                                intensity=job.intensity, speaker=job.speaker)
         first = local if first is None else first
         takes.append(keys)
         step(0.25 + 0.7 * (i + 1) / job.count)
@@ -245,7 +251,7 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int,
     return action
 
 
-def run(context, obj, seed: int, settings=None, count: int = 1, intensity: float = 1.0):
+def run(context, obj, seed: int, settings=None, count: int = 1, intensity: float = 1.0, speaker=None):
     """prepare + compute + apply, synchronously (headless, scripts, tests)."""
-    job = prepare(context, obj, seed, settings, count, intensity)
+    job = prepare(context, obj, seed, settings, count, intensity, speaker=speaker)
     return apply(compute(job))

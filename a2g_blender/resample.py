@@ -152,7 +152,7 @@ def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
     def keys(history):
         return take_keys(job.network, features, job.rig, tl.first, tl.end, tl.fps, recipe.seed,
                          pins=job.pins, resamples=history, layered=True, intensity=recipe.intensity,
-                         prior=recipe.prior or None)[1][lo:hi]
+                         prior=recipe.prior or None, speaker=recipe.speaker)[1][lo:hi]
 
     old = keys(recipe.resamples)
     step(0.55)

@@ -61,7 +61,8 @@ def recipe_for(job, seed: int, take: int = 0) -> Recipe:
     audio = job.audio if getattr(job, "audio", None) else audio_from_heard(job.heard)
     return Recipe(int(seed), job.model_path.name, dict(audio), int(job.heard.first),
                   int(job.heard.end), float(job.fps), tuple(job.resamples), int(take),
-                  float(getattr(job, "intensity", 1.0)), job.network.config.code_prior)
+                  float(getattr(job, "intensity", 1.0)), job.network.config.code_prior,
+                  getattr(job, "speaker", None))
 
 
 def read_recipe(action) -> Recipe | None:

@@ -361,7 +361,9 @@ class Recipe:
     ``resamples``: the resample history, applied in order (``generate(..., layered=True)``);
     ``intensity``: ``generate``'s intensity (recipes written before it existed read as 1.0);
     ``prior``: the code prior the take was drawn with ("" in recipes written before it was
-    recorded: the model's default).
+    recorded: the model's default); ``speaker``: the speaker whose style it was drawn in
+    (core/speakers.py; None for a one-speaker model, and in recipes written before it was
+    recorded: the model's default speaker).
     """
 
     seed: int
@@ -374,17 +376,18 @@ class Recipe:
     take: int = 0  # 1.. for one of several takes, 0 for a single generation
     intensity: float = 1.0  # core.generate's intensity, in (0, MAX_INTENSITY]
     prior: str = ""  # core.prior name; "" = the model's default (config.code_prior)
+    speaker: str | None = None  # core.speakers; None = the model's default_speaker
 
     def with_resample(self, rr: ResampleRange) -> Recipe:
         return Recipe(self.seed, self.model, dict(self.audio), self.first, self.end, self.fps,
-                      (*self.resamples, rr), self.take, self.intensity, self.prior)
+                      (*self.resamples, rr), self.take, self.intensity, self.prior, self.speaker)
 
     def to_json(self) -> str:
         return json.dumps({
             "version": RECIPE_VERSION, "seed": self.seed, "model": self.model,
             "audio": self.audio, "first": self.first, "end": self.end, "fps": self.fps,
             "resamples": [[r.start, r.end, r.seed] for r in self.resamples], "take": self.take,
-            "intensity": self.intensity, "prior": self.prior,
+            "intensity": self.intensity, "prior": self.prior, "speaker": self.speaker,
         }, sort_keys=True)
 
     @classmethod
@@ -400,10 +403,13 @@ class Recipe:
             prior = str(d.get("prior", ""))
             if prior and prior not in PRIORS:
                 raise ValueError(f"unknown code prior {prior!r}")
+            speaker = d.get("speaker")
+            if speaker is not None and not isinstance(speaker, str):
+                raise ValueError(f"speaker {speaker!r} is not a name")
             return cls(int(d["seed"]), str(d["model"]), dict(d["audio"]), int(d["first"]),
                        int(d["end"]), float(d["fps"]),
                        tuple(ResampleRange(int(a), int(b), int(s)) for a, b, s in d["resamples"]),
-                       int(d.get("take", 0)), intensity, prior)
+                       int(d.get("take", 0)), intensity, prior, speaker)
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError) as exc:
             raise DirectingError(f"The take's generation recipe is unreadable ({exc}): "
                                  "generate it again") from None
