@@ -190,6 +190,23 @@ def test_resample_range_replays_the_recorded_speaker(speakers_rig, two_speaker_m
     assert np.abs(got[65:115] - expected(two_speaker_model, wav, 180, 3, "1", ranges)[65:115]).max() > 1e-2
 
 
+def test_takes_record_and_replay_the_speaker(speakers_rig, two_speaker_model, tmp_path):
+    rig = speakers_rig
+    wav = write_wav(tmp_path / "speech.wav", speech_like(4.0, seed=5))  # frames 1-120
+    use_file(wav)
+    bpy.context.scene.a2g.speaker = "7"
+    assert bpy.ops.a2g.generate(seed=3, count=2) == {"FINISHED"}
+    takes = mod("takes").takes_of(rig)
+    assert [json.loads(a["a2g_recipe"])["speaker"] for a in takes] == ["7", "7"]
+    bpy.context.scene.a2g.speaker = "1"
+    assert bpy.ops.a2g.use_take(action=takes[1].name) == {"FINISHED"}
+    assert_same_rotations(keys(rig), expected(two_speaker_model, wav, 120, 4, "7"))  # take 2: seed 4
+    assert bpy.ops.a2g.resample_range(frame_start=31, frame_end=90, seed=5) == {"FINISHED"}
+    assert recipe(rig)["speaker"] == "7"
+    ranges = [ResampleRange(30, 90, 5)]
+    assert_same_rotations(keys(rig), expected(two_speaker_model, wav, 120, 4, "7", ranges))
+
+
 def _batch(argv) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
