@@ -101,8 +101,10 @@ def main(argv=None) -> int:
     bpy.ops.extensions.package_install_files(filepath=str(zip_path), repo="user_default",
                                              enable_on_install=True)
     a2g = importlib.import_module(MODULE)
-    sub = {n: importlib.import_module(f"{MODULE}.{n}")
-           for n in ("audio_source", "model", "core.scene_motion", "keying", "actions", "rig")}
+    sub = {n.split(".", 1)[1] if n.startswith(("jobs.", "rigio.")) else n:
+           importlib.import_module(f"{MODULE}.{n}")
+           for n in ("jobs.audio_source", "jobs.model", "core.scene_motion", "rigio.keying",
+                     "rigio.actions", "rigio.rig")}
     features_mod = importlib.import_module(f"{MODULE}.core.features")
     generate_mod = importlib.import_module(f"{MODULE}.core.generate")
     bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
@@ -218,7 +220,7 @@ def bench_rigify(args, sub, local, t_smplx, tmp: Path) -> None:
 
     import bpy
 
-    mods = {n: importlib.import_module(f"{MODULE}.{n}") for n in ("rig_eval", "rigify")}
+    mods = {n: importlib.import_module(f"{MODULE}.rigio.{n}") for n in ("rig_eval", "rigify")}
     rotations = importlib.import_module(f"{MODULE}.core.rotations")
     rig = rigify_control_rig(tmp)
     for o in bpy.context.selected_objects:

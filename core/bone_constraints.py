@@ -1,7 +1,7 @@
 """What a rig's bone constraints do to rotations, in numpy: a rig's pose from its keys, and the
 keys that give its keyed bones wanted rotations, without evaluating the rig frame by frame.
 
-A rig is read once (``a2g_blender/rig_eval.py``) into a :class:`BoneChain`: the bones that
+A rig is read once (``a2g_blender/rigio/rig_eval.py``) into a :class:`BoneChain`: the bones that
 matter (keyed bones, their ancestors and the bones their constraints follow, recursively),
 evaluation order first, each with its parent, rest rotation (``bone.matrix_local``, armature
 space), whether it inherits its parent's rotation, its constant pose rotation when it is not

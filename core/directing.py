@@ -1,6 +1,6 @@
 """Directing generated gestures on the timeline (paper sec. 5.6), without bpy.
 
-The Blender side (``a2g_blender/pins.py``, ``resample.py``, ``takes.py``) copies plain numbers
+The Blender side (``a2g_blender/jobs/pins.py``, ``resample.py``, ``takes.py``) copies plain numbers
 out of Blender and calls this module for everything that is arithmetic:
 
 - **NLA strip time** (:class:`StripTime`): which action frame a strip shows at a scene frame,

@@ -14,6 +14,8 @@ Given raw log-mel features ``(T, n_mels)`` at 30 fps and an integer seed::
                                          blended in over FADE_FRAMES at its edges
     S_A = audio_encoder((features - feature_mean) / feature_std)
     sixd = low_pass_in_time(decoder(S_A, I), config.output_smoothing)  # 0: no filter (_decode)
+    sixd = sixd read at t + shift(t) when sync > 0             # beats onto onsets (_on_beat;
+                                                             #  off by default)
     rotations = sixd_to_matrix(sixd)                         # (T, n_joints, 3, 3)
 
 A ``ResampleRange(start, end, seed)`` redraws the code on [start, end) only, from

@@ -58,7 +58,7 @@ FADE = 20  # frames of overlap between consecutive segments
 DESCRIPTOR_STEP = 4  # every 4th frame of S_A describes a segment's audio
 CANDIDATE_STRIDE = 1  # stored segments start at every frame
 JOIN_STEP = 2  # every 2nd frame of the overlap describes a join
-JOIN_WEIGHT = 1.0  # weight of the code distance over a join against the audio distance
+JOIN_WEIGHT = 3.0  # weight of the code distance over a join against the audio distance
 TEMPERATURE = 0.3  # Gumbel noise scale of a pick: P(candidate) ~ exp(-cost / TEMPERATURE)
 
 MAX_LAG = 90  # frames: longest lag of the fitted temporal correlation (3 s)
@@ -177,7 +177,7 @@ class RetrievalPrior:
         self.starts = np.concatenate(starts)
         self.descriptors = self._describe(shared, self.starts)  # (M, D)
         self.desc_norm = np.sum(self.descriptors * self.descriptors, axis=1)
-        z = (self.codes - self.mean) * self.code_scale
+        self.z = z = (self.codes - self.mean) * self.code_scale  # z-scored codes: join distances
         self.heads = _windows(z, self.starts, FADE, JOIN_STEP)  # the fade-in stretch, (M, D_join)
         self.head_norm = np.sum(self.heads * self.heads, axis=1)
         self.firsts = z[self.starts]  # (M, d): joins onto a resample range's context
@@ -224,8 +224,7 @@ class RetrievalPrior:
             start = int(self.starts[choice])
             picks.append(start)
             blocked |= np.abs(self.starts - start) < SEGMENT
-            tail = _windows((self.codes - self.mean) * self.code_scale, np.array([start + hop]), FADE,
-                            JOIN_STEP)[0]
+            tail = _windows(self.z, np.array([start + hop]), FADE, JOIN_STEP)[0]  # its fade-out stretch
         return self._assemble(self.codes, picks, n)
 
     @staticmethod

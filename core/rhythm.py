@@ -1,29 +1,29 @@
-"""Rhythm in numpy: where the speech has onsets, and where a motion has its beats.
-
-Both are envelopes at the model's frame rate (30 fps), used by the retrieval prior
-(``core/prior.py``) to pick stored motion whose beats meet the speech's onsets.
+"""Rhythm in numpy: where the speech has onsets, where a motion has its beats, and a small
+time warp that moves the beats towards the onsets (``core.generate``'s ``sync``, off by default).
 
 - ``onset_envelope(log_mel)``: spectral flux of the log-mel features (``core.features``): per
   frame, the mean over bands of the dB rise since the previous frame (rises only), as
-  ``librosa.onset.onset_strength`` computes it on a mel spectrogram in dB (lag 1). It is a
-  continuous function of the audio: a perturbation far below hearing moves it by far less
-  than its own variation, so choices made on it do not flip.
-- ``motion_beat_envelope(rotations)``: the motion beats of EMAGE's beat consistency (BC) as
-  one envelope: per upper-body joint (``UPPER_BODY``), the local minima of order
+  ``librosa.onset.onset_strength`` computes it on a mel spectrogram in dB (lag 1). A continuous
+  function of the audio: a perturbation far below hearing moves it by far less than its own
+  variation. ``onset_peaks``: the envelope above its local level, delayed to where librosa's
+  onset_detect (which BC uses) marks onsets.
+- ``motion_beats`` / ``motion_beat_envelope(rotations)``: the motion beats of EMAGE's beat
+  consistency (BC): per upper-body joint (``UPPER_BODY``), the local minima of order
   ``BEAT_ORDER`` of the joint's speed normalised by its mean speed, kept where that normalised
   speed exceeds ``BEAT_THRESHOLD``; the envelope is the fraction of those joints with a beat at
-  each frame, smoothed by a Gaussian of ``sigma`` frames. Export stores it per library frame.
+  each frame, smoothed by a Gaussian of ``sigma`` frames.
+- ``beat_warp``: where each frame reads the motion from (a shift of a few frames, changing
+  slowly, 0 at fixed frames) so that beats meet onsets; ``resample_rows`` reads it there.
 
 A stroke ends where the hands stop: a speed minimum. BC scores how close the speech's onsets
-sit to such minima (sigma 0.3 s); the retrieval prior prefers stored segments whose envelope
-is high where the target speech's onset envelope is.
+sit to such minima (sigma 0.3 s). Measured in models/MODEL_CARD.md: on held-out speech the warp
+did not raise own-minus-mismatched BC beyond its noise, so it stays off unless asked for.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .features import FPS
 from .noise import gaussian_window
 from .skeleton import BODY_PARENTS, body_rest_offsets
 
@@ -112,9 +112,6 @@ def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     padded = np.pad(x, r, mode="edge")
     return np.convolve(padded, kernel, mode="valid").astype(np.float32)
 
-
-#: Seconds per motion frame (the envelopes' time step).
-FRAME_S = 1.0 / FPS
 
 
 WARP_SIGMA = 3  # frames: both envelopes smoothed for the warp (BC scores within about 0.3 s)

@@ -10,7 +10,7 @@ with, and where a rig's keys become SMPL-X rotations again (pins, ``.npz`` expor
   controls): the retargeting's wanted armature-space rotations, then the keys that give them
   under the rig's constraint chain, :mod:`core.bone_constraints` (``chain``).
 
-:class:`KeyTarget` says which of these a rig takes; ``a2g_blender/rig.py`` reads it from the
+:class:`KeyTarget` says which of these a rig takes; ``a2g_blender/rigio/rig.py`` reads it from the
 armature once. :func:`to_keys` is the forward direction, :func:`from_keys` its inverse.
 """
 

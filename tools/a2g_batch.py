@@ -59,7 +59,7 @@ def main() -> int:
               "(install the zip from `make build`: Edit > Preferences > Get Extensions > "
               "Install from Disk)", file=sys.stderr)
         return 2
-    batch = importlib.import_module(f"{name}.batch")
+    batch = importlib.import_module(f"{name}.cli.batch")
     has_blend = any(a == "--blend" or a.startswith("--blend=") for a in args)
     if bpy.data.filepath and args[:1] == ["generate"] and not has_blend:
         args = [*args, "--blend", bpy.data.filepath]  # `blender -b scene.blend -P ...`: the base scene

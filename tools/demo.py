@@ -45,7 +45,7 @@ def main() -> int:
     )
     if result != {"FINISHED"}:
         return fail(f"installing {zip_path.name} into Blender failed: {result}")
-    batch = importlib.import_module(f"{MODULE}.batch")
+    batch = importlib.import_module(f"{MODULE}.cli.batch")
     argv = ["generate", str(SAMPLE), "--output-dir", str(OUT), "--name", "demo", "--preview", "--overwrite"]
     return batch.main(argv)
 

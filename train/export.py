@@ -207,7 +207,7 @@ def reexport_model_file(source, data_dir, path, code_prior: str = DEFAULT_PRIOR,
     if output_smoothing is not None:
         changes["output_smoothing"] = int(output_smoothing)
     kept = {k: v for k, v in loaded.metadata.items() if k not in ("prior_clip_speakers", "default_speaker")}
-    metadata = {**kept, **library_speakers(recordings, prior),
+    metadata = {**kept, **library_speakers(recordings, prior), **recordings_metadata(pairs),
                 "reexported_from": os.path.basename(str(source)),
                 "reexported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
     return save_model(path, loaded.weights, dataclasses.replace(loaded.config, **changes),

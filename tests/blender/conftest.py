@@ -202,6 +202,18 @@ def mod(name: str):
 
 
 @pytest.fixture()
+def speech_4s(tmp_path):
+    """4 s of speech-like sound (120 frames at 30 fps) played from frame 1 as the scene's audio
+    file (test files whose own ``speech`` differs keep theirs)."""
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    scene.frame_start, scene.frame_end = 1, 120
+    path = write_wav(tmp_path / "speech.wav", speech_like(4.0, seed=3))
+    scene.a2g.audio_source, scene.a2g.audio_file = "FILE", str(path)
+    return path
+
+
+@pytest.fixture()
 def rig(addon):
     """A new SMPL-X character (Add SMPL-X Character), active."""
     assert bpy.ops.a2g.add_character() == {"FINISHED"}

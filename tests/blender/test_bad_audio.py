@@ -32,7 +32,7 @@ def _generate_message(**settings) -> str:
 
 def _batch_message(path, model_file, tmp_path) -> str:
     """Run the batch command on ``path``: it must fail that input and write nothing."""
-    batch = importlib.import_module(f"{MODULE_NAME}.batch")
+    batch = importlib.import_module(f"{MODULE_NAME}.cli.batch")
     out_dir = tmp_path / "out"
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

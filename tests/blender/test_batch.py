@@ -71,7 +71,7 @@ def audio(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def batch(installed_addon):
-    return _module("batch")
+    return _module("cli.batch")
 
 
 def _run(batch, argv) -> tuple[int, str, str]:
@@ -93,7 +93,8 @@ def _armature():
 
 
 def _body_keys(arm):
-    return _module("keying").read_bone_quaternions(arm, arm.animation_data.action, list(BODY_JOINT_NAMES))
+    keying = _module("rigio.keying")
+    return keying.read_bone_quaternions(arm, arm.animation_data.action, list(BODY_JOINT_NAMES))
 
 
 def _same_rotation(qa, qb, atol=1e-5):
@@ -218,7 +219,7 @@ def test_npz_reads_back_with_the_same_rotations(run_all, addon):
     bpy.ops.wm.read_homefile(use_factory_startup=True, use_empty=True)
     scene = bpy.context.scene
     scene.render.fps = 30
-    npz_import = _module("npz_import")
+    npz_import = _module("rigio.npz_import")
     registered_here = "import_npz" not in dir(bpy.ops.a2g)
     if registered_here:
         npz_import.register()
@@ -232,7 +233,8 @@ def test_npz_reads_back_with_the_same_rotations(run_all, addon):
     frames2, imported = _body_keys(arm)
     np.testing.assert_array_equal(frames2, frames)
     _same_rotation(imported, keyed, atol=2e-6)
-    hands = _module("keying").read_bone_quaternions(arm, arm.animation_data.action, list(JOINT_NAMES[22:]))[1]
+    keying = _module("rigio.keying")
+    hands = keying.read_bone_quaternions(arm, arm.animation_data.action, list(JOINT_NAMES[22:]))[1]
     _same_rotation(hands, np.array([1.0, 0, 0, 0]))
 
 

@@ -17,7 +17,7 @@ from .conftest import ROOT, has_aud, mod, speech_like, write_wav
 
 @pytest.fixture()
 def batch(installed_addon):
-    return mod("batch")
+    return mod("cli.batch")
 
 
 @pytest.fixture()
@@ -69,7 +69,7 @@ def test_export_failing_midway_keeps_old_outputs_byte_identical(batch, speech, m
         path.write_bytes(b"HIERARCHY half a file")  # it got that far, then failed
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(mod("batch_scene"), "export_bvh", broken_bvh)  # write_outputs calls it there
+    monkeypatch.setattr(mod("cli.batch_scene"), "export_bvh", broken_bvh)  # write_outputs calls it there
     code, _, err = run(batch, ["generate", speech, "--output-dir", out_dir, "--model", model_file,
                                "--npz", "--bvh", "--overwrite", "--seed", "2"])
     assert code == 1 and "No space left on device" in err, err

@@ -65,7 +65,7 @@ def clip_motion(name="2_scott_0_2_2_excerpt.npz") -> np.ndarray:
 def motion_action(rig, name: str, local, first: int = 1, fps: float = 30.0):
     """An action keying ``local`` (30 fps) as bone quaternions from scene frame ``first``, not
     assigned to anything (as a liked take or an imported .npz would be)."""
-    compat, keying = mod("compat"), mod("keying")
+    compat, keying = mod("compat"), mod("rigio.keying")
     n = int(round((local.shape[0] - 1) * fps / 30.0)) + 1
     quats = to_scene_quaternions(local, first, first + n, fps, None)
     action = bpy.data.actions.new(name)
@@ -84,7 +84,7 @@ def armature():
 
 def keys(rig, action=None):
     action = action or rig.animation_data.action
-    return mod("keying").read_bone_quaternions(rig, action, BODY_JOINT_NAMES)
+    return mod("rigio.keying").read_bone_quaternions(rig, action, BODY_JOINT_NAMES)
 
 
 def key_arrays(action, rig) -> dict:
@@ -172,13 +172,13 @@ def test_pin_action_here(rig):
     # part of an action, at a given frame
     assert bpy.ops.a2g.pin_action(action="clip", frame_start=300, action_frame_start=11,
                                   action_frame_end=70) == {"FINISHED"}
-    strip = mod("pins").pin_strips(rig)[-1]
+    strip = mod("jobs.pins").pin_strips(rig)[-1]
     assert (strip.frame_start, strip.frame_end, strip.action_frame_start, strip.action_frame_end) == \
         (300.0, 359.0, 11.0, 70.0)
     # a trimmed pin that fits between two pins, although the whole action would not
     assert bpy.ops.a2g.pin_action(action="clip", frame_start=225, action_frame_start=1,
                                   action_frame_end=60) == {"FINISHED"}
-    assert [(s.frame_start, s.frame_end) for s in mod("pins").pin_strips(rig)] == \
+    assert [(s.frame_start, s.frame_end) for s in mod("jobs.pins").pin_strips(rig)] == \
         [(40.0, 219.0), (225.0, 284.0), (300.0, 359.0)]
     assert all(t.mute for t in rig.animation_data.nla_tracks)
 
@@ -223,11 +223,11 @@ def test_pins_sample_the_strip_as_blender_plays_it(rig, scale, repeat, reverse):
     motion_action(rig, "clip", clip_motion(), fps=24.0)
     assert bpy.ops.a2g.pin_action(action="clip", frame_start=30, action_frame_start=21,
                                   action_frame_end=90) == {"FINISHED"}
-    strip = mod("pins").pin_strips(rig)[0]
+    strip = mod("jobs.pins").pin_strips(rig)[0]
     strip.scale, strip.repeat, strip.use_reverse = scale, repeat, reverse
     timeline = mod("core.directing").Timeline(first=5, end=400, fps=24.0, n_model=494)
-    body = mod("rig").body_rig(rig)
-    (pin,) = mod("pins").read_pins(rig, body, timeline)
+    body = mod("rigio.rig").body_rig(rig)
+    (pin,) = mod("jobs.pins").read_pins(rig, body, timeline)
     span = mod("core.directing").pin_span("clip", strip.frame_start, strip.frame_end, timeline)
     assert (pin.start, pin.end) == (span.start, span.end)
 
@@ -261,7 +261,7 @@ def test_generate_uses_every_unmuted_pin(rig, speech, model_file):
                                   action_frame_end=50) == {"FINISHED"}
     assert bpy.ops.a2g.pin_action(action="clip", frame_start=120, action_frame_start=101,
                                   action_frame_end=130) == {"FINISHED"}
-    muted = mod("pins").pin_strips(rig)[1]
+    muted = mod("jobs.pins").pin_strips(rig)[1]
     muted.mute = True  # a muted pin is left out
     assert bpy.ops.a2g.generate(seed=4) == {"FINISHED"}
     frames, got = keys(rig)
@@ -277,7 +277,7 @@ def test_generate_uses_every_unmuted_pin(rig, speech, model_file):
 def test_bad_pins_are_refused_and_change_nothing(rig, speech):
     clip = motion_action(rig, "clip", clip_motion())
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
-    pins = mod("pins")
+    pins = mod("jobs.pins")
     # a pin past the end of the audio (frames 1-180)
     assert bpy.ops.a2g.pin_action(action="clip", frame_start=170, action_frame_start=1,
                                   action_frame_end=40) == {"FINISHED"}
@@ -316,7 +316,7 @@ def test_pin_quality_numbers(rig, tmp_path, addon, record_property):
     use_file(wav)
     assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
     pinned = local_rotations(keys(rig)[1])
-    mod("pins").pin_strips(rig)[0].mute = True
+    mod("jobs.pins").pin_strips(rig)[0].mute = True
     assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
     free = local_rotations(keys(rig)[1])
     a, b = 100, 190  # key indices of frames 101-190
@@ -372,7 +372,7 @@ def test_resample_markers_rewrite_only_inside(rig, speech, model_file):
     _, got = keys(rig)
     want = expected_keys(model_file, speech, 1, 181, 30.0, 3, resamples=[ResampleRange(a, b, seed)])
     assert_same_rotations(got, want)
-    old = np.stack([before[(mod("keying").quaternion_path(n), i)][:, 1] for n in BODY_JOINT_NAMES
+    old = np.stack([before[(mod("rigio.keying").quaternion_path(n), i)][:, 1] for n in BODY_JOINT_NAMES
                     for i in range(4)], -1).reshape(-1, 22, 4)
     assert np.abs(got[70:110] - old[70:110]).max() > 1e-2  # new motion inside
     # the preview range when no two markers are selected
@@ -497,7 +497,7 @@ def test_resample_accepts_the_audio_decoded_slightly_differently(rig, tmp_path):
     path = write_wav(tmp_path / "take.wav", speech_like(4.0, seed=1))
     use_file(path)
     assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
-    samples = mod("audio_source").decode(str(path))
+    samples = mod("jobs.audio_source").decode(str(path))
     off = samples + np.float32(1e-5) * np.random.default_rng(0).uniform(-1, 1, samples.size)
     _fingerprint_as(rig, mod("core.directing").audio_digest(off.astype(np.float32)))
     assert bpy.ops.a2g.resample_range(frame_start=20, frame_end=60) == {"FINISHED"}
@@ -557,7 +557,7 @@ def test_takes(rig, speech, model_file):
     scene = bpy.context.scene
     scene.a2g_directing.takes = 3
     assert bpy.ops.a2g.generate(seed=10) == {"FINISHED"}
-    takes = mod("takes")
+    takes = mod("jobs.takes")
     made = takes.takes_of(rig)
     assert [a.name for a in made] == ["speech take 1", "speech take 2", "speech take 3"]
     assert [a["a2g_seed"] for a in made] == [10, 11, 12]
@@ -649,7 +649,7 @@ def test_artist_pins_imported_motion_auditions_takes_and_resamples(rig, speech, 
     assert bpy.ops.a2g.pin_action(action=imported.name, action_frame_start=31,
                                   action_frame_end=90) == {"FINISHED"}  # frames 61-120
     assert bpy.ops.a2g.generate(seed=7, count=3) == {"FINISHED"}
-    takes = mod("takes").takes_of(rig)
+    takes = mod("jobs.takes").takes_of(rig)
     assert len(takes) == 3 and rig.animation_data.action == takes[0]
     assert imported.name in bpy.data.actions  # kept: the pin uses it
     pin = Pin(60, 120, local_rotations(keys(rig, imported)[1][30:90]).astype(np.float32))

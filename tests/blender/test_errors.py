@@ -107,7 +107,7 @@ def test_missing_model(rig, tmp_path):
 
 def test_poll_while_running(rig, tmp_path):
     """While an interactive job's worker thread runs, Generate is disabled with a reason."""
-    operators = __import__(f"{MODULE_NAME}.operators", fromlist=["operators"])
+    operators = __import__(f"{MODULE_NAME}.jobs.operators", fromlist=["operators"])
     use_file(write_wav(tmp_path / "s.wav", speech_like(1.0)))
     release = threading.Event()
     worker = threading.Thread(target=release.wait)

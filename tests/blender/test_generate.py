@@ -22,7 +22,7 @@ def speech_wav(tmp_path):
 
 
 def keyed(addon, arm):
-    keying = __import__(f"{MODULE_NAME}.keying", fromlist=["keying"])
+    keying = __import__(f"{MODULE_NAME}.rigio.keying", fromlist=["keying"])
     action = arm.animation_data.action
     return keying.read_bone_quaternions(arm, action, BODY_JOINT_NAMES)
 
@@ -70,7 +70,7 @@ def test_strip_with_start_offset_and_trims_at_24_fps(addon, rig, speech_wav, mod
     assert_same_rotations(quats, want)
     assert_continuous(quats)
     # only the 22 body bones' quaternions: no pelvis translation, fingers, jaw or eyes
-    keying = __import__(f"{MODULE_NAME}.keying", fromlist=["keying"])
+    keying = __import__(f"{MODULE_NAME}.rigio.keying", fromlist=["keying"])
     compat = __import__(f"{MODULE_NAME}.compat", fromlist=["compat"])
     paths = {(fc.data_path, fc.array_index) for fc in compat.fcurves_of(action, rig)}
     assert paths == {(keying.quaternion_path(n), i) for n in BODY_JOINT_NAMES for i in range(4)}
@@ -217,7 +217,7 @@ def _handles(fc):
 def test_bulk_keys_have_the_handles_keyframe_update_gives(addon, rig, frames):
     """Bulk keying only recalculates the handles when the frames already rise (no sort): the
     keys and handles are those of the same keys followed by F-curve ``update()``."""
-    keying = __import__(f"{MODULE_NAME}.keying", fromlist=["keying"])
+    keying = __import__(f"{MODULE_NAME}.rigio.keying", fromlist=["keying"])
     compat = __import__(f"{MODULE_NAME}.compat", fromlist=["compat"])
     rng = np.random.default_rng(3)
     quats = rng.normal(size=(len(frames), 1, 4))
@@ -252,7 +252,7 @@ def test_bulk_keys_have_the_handles_keyframe_update_gives(addon, rig, frames):
 def test_the_fingerprint_of_written_keys_is_the_one_read_back(addon, rig, speech_wav):
     """Generate seals its action from the keys as it wrote them (no read back): the same
     fingerprint as reading every key, so an unedited take is never taken for an edited one."""
-    actions = __import__(f"{MODULE_NAME}.actions", fromlist=["actions"])
+    actions = __import__(f"{MODULE_NAME}.rigio.actions", fromlist=["actions"])
     use_file(speech_wav)
     assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
     action = rig.animation_data.action
@@ -285,3 +285,32 @@ def test_inaudible_dither_keeps_the_take(addon, rig, tmp_path):
     assert bpy.ops.a2g.generate(seed=3) == {"FINISHED"}  # another seed does change the take
     other = np.clip(np.abs(np.sum(takes[1] * keyed(addon, rig)[1], axis=-1)), 0.0, 1.0)
     assert np.degrees(2 * np.arccos(other)).max(axis=1).mean() > 2.0
+
+
+@needs_aud
+def test_the_same_samples_as_flac_and_as_wav_give_the_same_take(addon, rig, tmp_path):
+    """Issue #21 item 6: a lossless FLAC (decoded by Blender's aud) and a WAV of the same
+    16-bit samples (read by core.audio) key the same take with the bundled model's default
+    prior (at most 5 % of frames move by more than 2 degrees)."""
+    import wave
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    bpy.context.preferences.addons[MODULE_NAME].preferences.model_path = str(
+        root / "models" / "audio2gestures-beat2-scott.json")
+    flac = root / "tests" / "data" / "beat2_excerpt" / "2_scott_0_1_1_excerpt.flac"
+    audio_source = __import__(f"{MODULE_NAME}.audio_source", fromlist=["audio_source"])
+    samples = audio_source.decode_with_aud(str(flac))  # 16 kHz mono, as the FLAC holds it
+    wav = tmp_path / "same.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(np.clip(np.round(samples * 32768), -32768, 32767).astype("<i2").tobytes())
+    takes = []
+    for path in (flac, wav):
+        use_file(path)
+        assert bpy.ops.a2g.generate(seed=4) == {"FINISHED"}
+        takes.append(keyed(addon, rig)[1])
+    dots = np.clip(np.abs(np.sum(takes[0] * takes[1], axis=-1)), 0.0, 1.0)
+    assert (np.degrees(2 * np.arccos(dots)).max(axis=1) > 2.0).mean() <= 0.05

@@ -75,7 +75,7 @@ def keyed_bones(obj, action=None) -> set:
 
 
 def keys(obj, names, action=None):
-    return mod("keying").read_bone_quaternions(obj, action or obj.animation_data.action, list(names))
+    return mod("rigio.keying").read_bone_quaternions(obj, action or obj.animation_data.action, list(names))
 
 
 def assert_same_rotations(got, want, atol=1e-5):
@@ -109,7 +109,7 @@ def test_smplx_character_keys_the_fingers_the_model_makes(hands):
     assert keyed_bones(ours) == set(HANDS_NAMES)  # body and the 30 fingers; jaw and eyes never
     frames, got = keys(ours, HANDS_NAMES)
     np.testing.assert_array_equal(frames, np.arange(1, 91))
-    body = mod("rig").body_rig(ours, 52)
+    body = mod("rigio.rig").body_rig(ours, 52)
     want = through_change(model_output(model_file, wav, 4, 90), body.change)
     assert_same_rotations(got, want)
     assert np.abs(got[:, 22:] - got[:1, 22:]).max() > 1e-2  # the fingers move
@@ -120,7 +120,7 @@ def test_smplx_character_keys_the_fingers_the_model_makes(hands):
     bpy.context.view_layer.objects.active = theirs
     assert bpy.ops.a2g.generate(seed=4) == {"FINISHED"}
     assert keyed_bones(theirs) == set(HANDS_NAMES)
-    change = mod("rig").body_rig(theirs, 52).change
+    change = mod("rigio.rig").body_rig(theirs, 52).change
     assert change is not None and np.abs(np.abs(change[22:, 0]) - 1).max() > 0.05
     _, got = keys(theirs, HANDS_NAMES)
     assert_same_rotations(got, through_change(model_output(model_file, wav, 4, 90), change))
@@ -136,7 +136,7 @@ def test_takes_and_resample_range_key_the_fingers(hands):
     ours = character()
     bpy.context.scene.a2g_directing.takes = 2
     assert bpy.ops.a2g.generate(seed=2) == {"FINISHED"}
-    takes = mod("takes").takes_of(ours)
+    takes = mod("jobs.takes").takes_of(ours)
     assert len(takes) == 2 and all(keyed_bones(ours, t) == set(HANDS_NAMES) for t in takes)
     for seed, take in zip((2, 3), takes, strict=True):
         assert_same_rotations(keys(ours, HANDS_NAMES, take)[1], model_output(model_file, wav, seed, 90))
@@ -161,9 +161,9 @@ def test_pins_read_the_fingers_and_relax_the_missing_ones(hands):
     liked.name, liked.use_fake_user = "liked", True
     assert bpy.ops.a2g.pin_action(action="liked", frame_start=21, action_frame_start=21,
                                   action_frame_end=40) == {"FINISHED"}
-    body = mod("rig").body_rig(ours, 52)
-    heard = mod("audio_source").gather(bpy.context.scene, bpy.context.scene.a2g)
-    (pin,) = mod("pins").read_pins(ours, body, mod("pins").timeline_for(heard, 30.0))
+    body = mod("rigio.rig").body_rig(ours, 52)
+    heard = mod("jobs.audio_source").gather(bpy.context.scene, bpy.context.scene.a2g)
+    (pin,) = mod("jobs.pins").read_pins(ours, body, mod("jobs.pins").timeline_for(heard, 30.0))
     assert pin.rotations.shape == (20, 52, 3, 3)
     # the pin is the motion the take was made from, fingers included
     want = model_output(model_file, wav, 7, 90)[20:40]
@@ -171,7 +171,7 @@ def test_pins_read_the_fingers_and_relax_the_missing_ones(hands):
 
     # an action that rotates only the body: its fingers are the relaxed mean hand, not flat
     body_only = bpy.data.actions.new("body only")
-    keying = mod("keying")
+    keying = mod("rigio.keying")
     anim = ours.animation_data
     previous = anim.action
     mod("compat").assign_action(ours, body_only)
@@ -179,7 +179,7 @@ def test_pins_read_the_fingers_and_relax_the_missing_ones(hands):
                                   keys(ours, BODY_JOINT_NAMES, liked)[1][:20])
     anim.action = previous
     assert bpy.ops.a2g.pin_action(action="body only", frame_start=61) == {"FINISHED"}
-    pins = mod("pins").read_pins(ours, body, mod("pins").timeline_for(heard, 30.0))
+    pins = mod("jobs.pins").read_pins(ours, body, mod("jobs.pins").timeline_for(heard, 30.0))
     mean = axis_angle_to_matrix(hand_mean())
     np.testing.assert_allclose(pins[1].rotations[:, 22:], np.broadcast_to(mean, (20, 30, 3, 3)),
                                atol=1e-6)
@@ -188,7 +188,7 @@ def test_pins_read_the_fingers_and_relax_the_missing_ones(hands):
 
 def test_npz_export_writes_the_generated_fingers(hands, tmp_path):
     model_file, wav = hands
-    batch = mod("batch")
+    batch = mod("cli.batch")
     out = tmp_path / "out"
     err = io.StringIO()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
@@ -210,13 +210,13 @@ def test_npz_export_of_a_rig_without_fingers_writes_the_models_fingers(hands, tm
     model_file, wav = hands
     theirs = build_rig("NoFingers", "official")
     drop_bones(theirs, FINGER_NAMES)
-    pipeline = mod("pipeline")
+    pipeline = mod("jobs.pipeline")
     job = pipeline.prepare(bpy.context, theirs, 5)
     result = pipeline.compute(job)
     pipeline.apply(result)
     assert keyed_bones(theirs) == set(BODY_JOINT_NAMES)
     path = tmp_path / "fingerless.npz"
-    mod("npz_import").write_motion_npz(path, theirs, job.rig, result.quats, 30.0, result.local)
+    mod("rigio.npz_import").write_motion_npz(path, theirs, job.rig, result.quats, 30.0, result.local)
     motion = read_smplx_npz(path)
     want = model_output(model_file, wav, 5, 90)
     assert_same_rotations(matrix_to_quat(motion.local_rot[:, :22].astype(np.float64)), want[:, :22])
@@ -228,7 +228,7 @@ def test_npz_export_of_a_rig_without_fingers_writes_the_models_fingers(hands, tm
 def test_mixamo_rig_with_fingers_gets_finger_keys(hands):
     target = mixamo_fbx()
     assert bpy.ops.a2g.generate(seed=5) == {"FINISHED"}
-    body = mod("rig").body_rig(target, 52)
+    body = mod("rigio.rig").body_rig(target, 52)
     fingers = [b for j, b in zip(body.joints, body.bone_names, strict=True) if j in HAND_JOINTS]
     assert len(fingers) == 30 and all("Hand" in b for b in fingers)
     assert set(fingers) <= keyed_bones(target)

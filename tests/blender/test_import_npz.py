@@ -23,7 +23,7 @@ EXCERPT = ROOT / "tests" / "data" / "beat2_excerpt" / "2_scott_0_1_1_excerpt.npz
 @pytest.fixture()
 def npz_import(addon):
     """The add-on's npz_import module, its operator registered (by the add-on, or here)."""
-    module = importlib.import_module(f"{MODULE_NAME}.npz_import")
+    module = importlib.import_module(f"{MODULE_NAME}.rigio.npz_import")
     registered_here = "import_npz" not in dir(bpy.ops.a2g)
     if registered_here:
         module.register()
@@ -39,7 +39,7 @@ def character(npz_import):
 
 
 def _keying():
-    return importlib.import_module(f"{MODULE_NAME}.keying")
+    return importlib.import_module(f"{MODULE_NAME}.rigio.keying")
 
 
 def _compat():
@@ -181,9 +181,9 @@ def test_any_humanoid_rig_gets_the_motion_retargeted_and_exports_it_back(npz_imp
     bpy.context.scene.render.fps, bpy.context.scene.frame_start = 30, 1
     assert bpy.ops.a2g.import_npz(filepath=str(EXCERPT)) == {"FINISHED"}
     action = target.animation_data.action
-    rig = importlib.import_module(f"{MODULE_NAME}.rig")
+    rig = importlib.import_module(f"{MODULE_NAME}.rigio.rig")
     body = rig.body_rig(target, 55)
-    frames, keys = importlib.import_module(f"{MODULE_NAME}.keying").read_bone_quaternions(
+    frames, keys = importlib.import_module(f"{MODULE_NAME}.rigio.keying").read_bone_quaternions(
         target, action, body.bone_names)
     motion = read_smplx_npz(EXCERPT)
     assert frames[0] == 1 and len(frames) == motion.n_frames  # a 30 fps clip on a 30 fps scene

@@ -31,7 +31,7 @@ def use_file(path):
 
 
 def keys(rig, names=BODY_JOINT_NAMES):
-    return mod("keying").read_bone_quaternions(rig, rig.animation_data.action, list(names))
+    return mod("rigio.keying").read_bone_quaternions(rig, rig.animation_data.action, list(names))
 
 
 def key_arrays(rig) -> dict:
@@ -78,7 +78,7 @@ def test_intensity_is_keyed_stored_and_replayed_by_resample(rig, tmp_path, model
     _, got = keys(rig)
     # inside: what a fresh generation at that intensity with that range gives
     assert_same_rotations(got, expected(model_file, wav, 180, 3, 1.5, [ResampleRange(60, 120, 9)]))
-    assert np.abs(got[65:115] - np.stack([before[(mod("keying").quaternion_path(n), i)][:, 1]
+    assert np.abs(got[65:115] - np.stack([before[(mod("rigio.keying").quaternion_path(n), i)][:, 1]
                                           for n in BODY_JOINT_NAMES for i in range(4)],
                                          -1).reshape(-1, 22, 4)[65:115]).max() > 1e-2
 
@@ -98,7 +98,7 @@ def test_panel_intensity_is_used_when_the_operator_has_none(rig, tmp_path, model
 
 def test_bad_intensity_is_refused_by_prepare(rig, tmp_path):
     use_file(write_wav(tmp_path / "speech.wav", speech_like(2.0, seed=4)))
-    pipeline = mod("pipeline")
+    pipeline = mod("jobs.pipeline")
     for bad in (0.0, -1.0, 3.5, float("nan")):
         with pytest.raises(mod("core.errors").UserError, match="Intensity must be above 0 and at most 3"):
             pipeline.prepare(bpy.context, rig, 0, intensity=bad)

@@ -8,20 +8,8 @@ import io
 
 import bpy
 import numpy as np
-import pytest
 
 from .conftest import mod, speech_like, write_wav
-
-
-@pytest.fixture()
-def speech(tmp_path):
-    """4 s of speech-like sound (120 frames at 30 fps) played from frame 1."""
-    scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base = 30, 1.0
-    scene.frame_start, scene.frame_end = 1, 120
-    path = write_wav(tmp_path / "speech.wav", speech_like(4.0, seed=3))
-    scene.a2g.audio_source, scene.a2g.audio_file = "FILE", str(path)
-    return path
 
 
 def armature():
@@ -92,7 +80,7 @@ def assert_plays_like(rig, expected: dict) -> None:
                                    atol=1e-6, err_msg=f"frame {f}")
 
 
-def test_users_channels_keep_playing_after_generate_resample_and_takes(rig, speech):
+def test_users_channels_keep_playing_after_generate_resample_and_takes(rig, speech_4s):
     mine = users_action(rig)
     keys_before = curves(mine, rig)
     plays = evaluated(rig)
@@ -126,12 +114,12 @@ def test_users_channels_keep_playing_after_generate_resample_and_takes(rig, spee
 
 
 def keys_of(rig, action, bone: str, frame: int) -> np.ndarray:
-    _frames, quats = mod("keying").read_bone_quaternions(rig, action, [bone])
+    _frames, quats = mod("rigio.keying").read_bone_quaternions(rig, action, [bone])
     q = quats[list(_frames).index(frame), 0]
     return q
 
 
-def test_one_undo_step_restores_the_users_action(rig, speech):
+def test_one_undo_step_restores_the_users_action(rig, speech_4s):
     mine = users_action(rig)
     keys_before = curves(mine, rig)
     plays = evaluated(rig)
@@ -154,7 +142,7 @@ def _edit(rig, action):
     fc.update()
 
 
-def test_edited_take_survives_generate(rig, speech):
+def test_edited_take_survives_generate(rig, speech_4s):
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
     edited = rig.animation_data.action
     _edit(rig, edited)
@@ -174,7 +162,7 @@ def test_edited_take_survives_generate(rig, speech):
     assert curves(bpy.data.actions["speech gestures (edited)"], rig) == keys_edited
 
 
-def test_edited_take_among_takes_survives_and_unedited_ones_go(rig, speech):
+def test_edited_take_among_takes_survives_and_unedited_ones_go(rig, speech_4s):
     assert bpy.ops.a2g.generate(seed=1, count=3) == {"FINISHED"}
     take2 = bpy.data.actions["speech take 2"]
     _edit(rig, take2)  # edited while not the active take
@@ -187,10 +175,10 @@ def test_edited_take_among_takes_survives_and_unedited_ones_go(rig, speech):
     names = sorted(a.name for a in bpy.data.actions)
     assert names == ["speech take 1", "speech take 2", "speech take 2 (edited)"], names
     assert curves(bpy.data.actions["speech take 2 (edited)"], rig) == keys_edited
-    assert [a["a2g_seed"] for a in mod("takes").takes_of(rig)] == [10, 11]
+    assert [a["a2g_seed"] for a in mod("jobs.takes").takes_of(rig)] == [10, 11]
 
 
-def test_keys_added_to_the_active_take_count_as_an_edit(rig, speech):
+def test_keys_added_to_the_active_take_count_as_an_edit(rig, speech_4s):
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
     rig.location = (0.0, 0.5, 0.0)
     rig.keyframe_insert("location", frame=30)  # keys the active action: the generated one
@@ -198,7 +186,7 @@ def test_keys_added_to_the_active_take_count_as_an_edit(rig, speech):
     assert "speech gestures (edited)" in bpy.data.actions
 
 
-def test_report_names_the_kept_take(rig, speech, capfd):
+def test_report_names_the_kept_take(rig, speech_4s, capfd):
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
     _edit(rig, rig.animation_data.action)
     capfd.readouterr()
@@ -212,7 +200,7 @@ KEPT = ("Kept 1 take(s) you had edited, not replaced: 'speech gestures (edited)'
         "track 'A2G Edited Takes').")
 
 
-def test_batch_blend_run_keeps_and_reports_the_edited_take(rig, speech, model_file, tmp_path):
+def test_batch_blend_run_keeps_and_reports_the_edited_take(rig, speech_4s, model_file, tmp_path):
     """`generate --blend` on a scene whose take was edited by hand: kept, and said so in the same
     words as Generate's report."""
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
@@ -222,7 +210,7 @@ def test_batch_blend_run_keeps_and_reports_the_edited_take(rig, speech, model_fi
     bpy.ops.wm.save_as_mainfile(filepath=str(base))
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = mod("batch").main(["generate", str(speech), "--blend", str(base), "--output-dir",
+        code = mod("cli.batch").main(["generate", str(speech_4s), "--blend", str(base), "--output-dir",
                                   str(tmp_path / "out"), "--model", str(model_file), "--seed", "2"])
     assert code == 0, err.getvalue()
     line = next(x for x in out.getvalue().splitlines() if x.startswith("[1/1] speech.wav -> "))
@@ -234,18 +222,18 @@ def test_batch_blend_run_keeps_and_reports_the_edited_take(rig, speech, model_fi
     assert rig.animation_data.action["a2g_seed"] == 2
 
 
-def test_batch_reports_no_kept_take_when_none_was_edited(rig, speech, model_file, tmp_path):
+def test_batch_reports_no_kept_take_when_none_was_edited(rig, speech_4s, model_file, tmp_path):
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
     base = tmp_path / "unedited.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(base))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = mod("batch").main(["generate", str(speech), "--blend", str(base), "--output-dir",
+        code = mod("cli.batch").main(["generate", str(speech_4s), "--blend", str(base), "--output-dir",
                                   str(tmp_path / "out"), "--model", str(model_file), "--seed", "2"])
     assert code == 0 and "Kept" not in out.getvalue(), out.getvalue()
 
 
-def test_unedited_generate_leaves_no_extra_tracks(rig, speech):
+def test_unedited_generate_leaves_no_extra_tracks(rig, speech_4s):
     for seed in (1, 2):
         assert bpy.ops.a2g.generate(seed=seed) == {"FINISHED"}
     assert [a.name for a in bpy.data.actions] == ["speech gestures"]

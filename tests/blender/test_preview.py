@@ -6,7 +6,7 @@ from .conftest import MODULE_NAME, scene_state, speech_like, write_wav
 
 
 def test_render_preview_writes_frames_and_strip(addon, tmp_path):
-    preview = __import__(f"{MODULE_NAME}.preview", fromlist=["preview"])
+    preview = __import__(f"{MODULE_NAME}.jobs.preview", fromlist=["preview"])
     scene = bpy.context.scene
     scene.a2g.audio_source = "FILE"
     scene.a2g.audio_file = str(write_wav(tmp_path / "s.wav", speech_like(1.0)))
@@ -36,8 +36,8 @@ def test_preview_frames_follow_the_animation(addon, tmp_path):
     every other check)."""
     import numpy as np
 
-    preview = __import__(f"{MODULE_NAME}.preview", fromlist=["preview"])
-    keying = __import__(f"{MODULE_NAME}.keying", fromlist=["keying"])
+    preview = __import__(f"{MODULE_NAME}.jobs.preview", fromlist=["preview"])
+    keying = __import__(f"{MODULE_NAME}.rigio.keying", fromlist=["keying"])
     compat = __import__(f"{MODULE_NAME}.compat", fromlist=["compat"])
     assert bpy.ops.a2g.add_character() == {"FINISHED"}
     arm = bpy.context.active_object
@@ -63,7 +63,7 @@ def test_default_preview_frames_the_upper_body(addon):
     from bpy_extras.object_utils import world_to_camera_view
     from mathutils import Vector
 
-    preview = __import__(f"{MODULE_NAME}.preview", fromlist=["preview"])
+    preview = __import__(f"{MODULE_NAME}.jobs.preview", fromlist=["preview"])
     assert preview.DEFAULT_SIZE[0] >= 640
     assert preview.parse_size("1280x720") == (1280, 720)
     assert bpy.ops.a2g.add_character() == {"FINISHED"}

@@ -29,11 +29,11 @@ def take(addon, tmp_path):
 
 
 def _job(rig):
-    return mod("resample").prepare(bpy.context, rig, 40, 100, 7)
+    return mod("jobs.resample").prepare(bpy.context, rig, 40, 100, 7)
 
 
 def test_worker_reports_progress_and_matches_the_synchronous_result(take):
-    resample, operators = mod("resample"), mod("operators")
+    resample, operators = mod("jobs.resample"), mod("jobs.operators")
     job = _job(take)
     seen = []
     worker = operators._Worker(job, resample.compute)
@@ -47,7 +47,7 @@ def test_worker_reports_progress_and_matches_the_synchronous_result(take):
 
 def test_cancel_between_stages_writes_nothing(take):
     """Esc while the model runs: the worker stops at the next stage, nothing is written."""
-    resample, operators = mod("resample"), mod("operators")
+    resample, operators = mod("jobs.resample"), mod("jobs.operators")
     before = state()
     worker = operators._Worker(_job(take), resample.compute)
 
@@ -71,7 +71,7 @@ class Event(SimpleNamespace):
 def _driver(job, compute, done):
     """The modal half of A2G_OT_resample_range, run outside Blender's event loop: the same
     BackgroundJob.modal and _done, with the worker started as _start_job starts it."""
-    operators, directing_ops = mod("operators"), mod("directing_ops")
+    operators, directing_ops = mod("jobs.operators"), mod("jobs.directing_ops")
     op_cls = directing_ops.A2G_OT_resample_range
     reports = []
 
@@ -94,7 +94,7 @@ def _driver(job, compute, done):
 
 
 def test_modal_esc_cancels_cleanly(take):
-    resample = mod("resample")
+    resample = mod("jobs.resample")
     release = threading.Event()
 
     def slow_compute(job, progress=None, cancelled=None):
@@ -108,7 +108,7 @@ def test_modal_esc_cancels_cleanly(take):
     drv, reports = _driver(_job(take), slow_compute, None)
     context = bpy.context
     assert drv.modal(context, Event(type="TIMER", value="NOTHING")) == {"PASS_THROUGH"}
-    assert mod("operators").is_running(context)
+    assert mod("jobs.operators").is_running(context)
     assert bpy.ops.a2g.resample_range.poll() is False  # one job at a time
     assert drv.modal(context, Event(type="ESC", value="PRESS")) == {"CANCELLED"}
     release.set()
@@ -116,14 +116,14 @@ def test_modal_esc_cancels_cleanly(take):
     assert drv._worker.result is None  # stopped at the next stage
     assert reports == [({"WARNING"}, "Resample Range cancelled: nothing was changed")]
     assert not context.window_manager.a2g_progress.running
-    assert not mod("operators").is_running(context)
+    assert not mod("jobs.operators").is_running(context)
     assert state() == before
 
 
 def test_a_cancelled_job_still_computing_blocks_a_new_one_until_it_stops(take):
     """Esc while the worker is inside a stage: the modal half ends at once, but the worker stays
     the active one until it stops, so no new job (Generate, Resample Range) overlaps it."""
-    resample, operators = mod("resample"), mod("operators")
+    resample, operators = mod("jobs.resample"), mod("jobs.operators")
     release = threading.Event()
 
     def stuck_compute(job, progress=None, cancelled=None):
@@ -147,20 +147,20 @@ def test_a_cancelled_job_still_computing_blocks_a_new_one_until_it_stops(take):
 
 
 def test_modal_finishes_and_writes_the_range(take):
-    resample = mod("resample")
+    resample = mod("jobs.resample")
     job = _job(take)
     expected = resample.compute(job).quats
     drv, reports = _driver(job, resample.compute, None)
     drv._worker.join()
     assert drv.modal(bpy.context, Event(type="TIMER", value="NOTHING")) == {"FINISHED"}
     assert reports and reports[0][0] == {"INFO"} and "Resampled frames 40-100" in reports[0][1]
-    _frames, quats = mod("keying").read_bone_quaternions(
+    _frames, quats = mod("rigio.keying").read_bone_quaternions(
         take, take.animation_data.action, job.rig.bone_names)
     np.testing.assert_allclose(quats[39:100], expected, atol=1e-6)
 
 
 def test_keys_edited_while_resampling_are_not_overwritten(take):
-    resample = mod("resample")
+    resample = mod("jobs.resample")
     job = _job(take)
     result = resample.compute(job)
     fc = next(iter(mod("compat").fcurves_of(take.animation_data.action, take)))
@@ -173,15 +173,20 @@ def test_keys_edited_while_resampling_are_not_overwritten(take):
 
 
 # ---- Generate on a rig whose keys are fitted frame by frame (a constraint not read in numpy) ----
+def _tracked(name="Mixamo"):
+    from .test_retarget import _mechanism_parent, mixamo_fbx
+
+    rig = mixamo_fbx(name)
+    _mechanism_parent(rig, "mixamorig:Neck", "mixamorig:Spine2", "DAMPED_TRACK", "mixamorig:LeftHand")
+    return rig
+
+
 @pytest.fixture()
 def tracked_rig(addon, tmp_path):
     """A Mixamo-like rig whose neck hangs from a bone that tracks the left hand (DAMPED_TRACK:
     not reproduced in numpy, so its keys are refined against the evaluated rig), with the
     user's own action on it, and 3 s of speech."""
-    from .test_retarget import _mechanism_parent, mixamo_fbx
-
-    rig = mixamo_fbx()
-    _mechanism_parent(rig, "mixamorig:Neck", "mixamorig:Spine2", "DAMPED_TRACK", "mixamorig:LeftHand")
+    rig = _tracked()
     own = bpy.data.actions.new("my pose")
     mod("compat").assign_action(rig, own)
     scene = bpy.context.scene
@@ -192,19 +197,17 @@ def tracked_rig(addon, tmp_path):
 
 
 def _generate_driver(job):
-    operators = mod("operators")
+    operators = mod("jobs.operators")
     reports = []
 
-    class Driver(operators.A2G_OT_generate.__mro__[1]):  # BackgroundJob, Generate's hooks
+    class Driver(operators.BackgroundJob):
         _stage = operators.A2G_OT_generate._stage
         _cancelled = operators.A2G_OT_generate._cancelled
-        _refinement = operators.A2G_OT_generate._refinement
-        _refined = operators.A2G_OT_generate._refined
         _apply = operators.A2G_OT_generate._apply
 
         def _done(self, context, result):
             self.result = result
-            self._apply(result, 0.0)
+            self._apply(result, self._start)
             return {"FINISHED"}
 
         def report(self, kind, text):
@@ -224,9 +227,9 @@ def _generate_driver(job):
 def test_keys_fitted_frame_by_frame_run_in_the_job_with_progress_and_esc(tracked_rig):
     """The frame-by-frame fitting runs in the modal job, a step a timer tick, with progress;
     Esc there leaves everything as it was (the user's action back on the rig, no new action)."""
-    pipeline, operators = mod("pipeline"), mod("operators")
+    pipeline, operators = mod("jobs.pipeline"), mod("jobs.operators")
     context = bpy.context
-    assert mod("rig_eval").needs_refinement(mod("rig").body_rig(tracked_rig))
+    assert mod("rigio.rig_eval").needs_refinement(mod("rigio.rig").body_rig(tracked_rig))
     before = state()
     drv, reports = _generate_driver(pipeline.prepare(context, tracked_rig, 3))
     tick = Event(type="TIMER", value="NOTHING")
@@ -251,7 +254,7 @@ def test_keys_fitted_frame_by_frame_run_in_the_job_with_progress_and_esc(tracked
     assert done == {"FINISHED"} and drv.result.settled
     assert fractions == sorted(fractions) and len(fractions) > 5
     body = drv.result.job.rig
-    keying = mod("keying")
+    keying = mod("rigio.keying")
     _, modal_keys = keying.read_bone_quaternions(tracked_rig, tracked_rig.animation_data.action,
                                                  body.bone_names)
     assert bpy.ops.a2g.generate(seed=3) == {"FINISHED"}  # synchronous: fitted in apply
@@ -262,4 +265,40 @@ def test_keys_fitted_frame_by_frame_run_in_the_job_with_progress_and_esc(tracked
     angle = np.degrees(geodesic_angle(quat_to_matrix(modal_keys.astype(np.float64)),
                                       quat_to_matrix(sync_keys.astype(np.float64))))
     assert angle.max() < 0.1  # both converged to 0.01 deg a pass, from other starting keys
-    assert mod("rig_eval").Refinement.NAME not in bpy.data.actions
+    assert mod("rigio.rig_eval").Refinement.NAME not in bpy.data.actions
+
+
+def test_resample_range_fits_its_keys_in_the_job_too(tracked_rig):
+    """Resample Range on such a rig: the range's keys are fitted in the modal job (Esc there
+    changes nothing), and the keys it writes are the synchronous Resample Range's."""
+    context = bpy.context
+    twin = _tracked("Twin")  # the same rig, resampled synchronously for comparison
+    for rig in (tracked_rig, twin):
+        pipeline = mod("jobs.pipeline")
+        pipeline.apply(pipeline.compute(pipeline.prepare(context, rig, 3)))
+    resample = mod("jobs.resample")
+    before = state()
+    tick = Event(type="TIMER", value="NOTHING")
+    drv, reports = _driver(resample.prepare(context, tracked_rig, 20, 40, 9), resample.compute, None)
+    drv._worker.join()
+    assert drv.modal(context, tick) == {"PASS_THROUGH"}
+    assert context.window_manager.a2g_progress.stage == "Fitting the keys to the rig"
+    assert drv.modal(context, Event(type="ESC", value="PRESS")) == {"CANCELLED"}
+    assert state() == before
+    drv, reports = _driver(resample.prepare(context, tracked_rig, 20, 40, 9), resample.compute, None)
+    drv._worker.join()
+    for _ in range(10000):
+        done = drv.modal(context, tick)
+        if done != {"PASS_THROUGH"}:
+            break
+    assert done == {"FINISHED"}, reports
+    resample.run(context, twin, 20, 40, 9)
+    names = mod("rigio.rig").body_rig(twin).bone_names
+    keying = mod("rigio.keying")
+    a = keying.read_bone_quaternions(tracked_rig, tracked_rig.animation_data.action, names)[1]
+    b = keying.read_bone_quaternions(twin, twin.animation_data.action, names)[1]
+    from core.rotations import geodesic_angle, quat_to_matrix
+
+    angle = np.degrees(geodesic_angle(quat_to_matrix(a.astype(np.float64)),
+                                      quat_to_matrix(b.astype(np.float64))))
+    assert angle.max() < 0.1

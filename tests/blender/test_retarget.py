@@ -293,7 +293,7 @@ def test_mixamo_fbx_rig_follows_the_smplx_take(real_speech, record_property):
     from core.model_file import load_model
 
     bundled = load_model(sorted((ROOT / "models").glob("*.json"))[0]).config
-    body = mod("rig").body_rig(target, bundled.n_joints)
+    body = mod("rigio.rig").body_rig(target, bundled.n_joints)
     assert body.scheme == "mixamo" and body.retarget is not None
     curves = mod("compat").fcurves_of(target.animation_data.action, target)
     keyed = {fc.data_path.split('"')[1] for fc in curves}
@@ -316,7 +316,7 @@ def test_mixamo_fbx_rig_follows_the_smplx_take(real_speech, record_property):
 def test_rigify_metarig_follows_the_smplx_take(real_speech, record_property):
     target = rigify_metarig()
     ours = generate_both(target)
-    assert mod("rig").body_rig(target).scheme == "rigify_metarig"
+    assert mod("rigio.rig").body_rig(target).scheme == "rigify_metarig"
     segs = {"upper arm L": ("upper_arm.L", "forearm.L"), "forearm L": ("forearm.L", "hand.L"),
             "upper arm R": ("upper_arm.R", "forearm.R"), "forearm R": ("forearm.R", "hand.R"),
             "pelvis-neck": ("spine", "spine.004")}
@@ -328,7 +328,7 @@ def test_rigify_metarig_follows_the_smplx_take(real_speech, record_property):
 def test_unreal_mannequin_follows_the_smplx_take(real_speech, record_property):
     target = unreal()
     ours = generate_both(target)
-    body = mod("rig").body_rig(target)
+    body = mod("rigio.rig").body_rig(target)
     assert body.scheme == "unreal"
     assert not {"root", "ik_hand_l", "upperarm_twist_01_l"} & set(body.bone_names)
     assert {"spine_03", "spine_05", "neck_02"} <= set(body.bone_names)  # extra bones share
@@ -344,7 +344,7 @@ def test_unreal_mannequin_follows_the_smplx_take(real_speech, record_property):
 def test_rigify_control_rig_keys_fk_controls(real_speech, record_property, tmp_path_factory):
     target = rigify_control_rig(tmp_path_factory)
     ours = generate_both(target)
-    body = mod("rig").body_rig(target)
+    body = mod("rigio.rig").body_rig(target)
     assert body.scheme == "rigify_controls" and body.controls is not None
     action = target.animation_data.action
     paths = {fc.data_path for fc in mod("compat").fcurves_of(action, target)}
@@ -375,7 +375,7 @@ def test_rigify_control_rig_keys_solved_in_numpy_match_the_frame_by_frame_refine
     from tests.core.rigs import random_motion
 
     target = rigify_control_rig(tmp_path_factory)
-    body = mod("rig").body_rig(target, 52)  # the fingers too: their chain runs through DEF bones
+    body = mod("rigio.rig").body_rig(target, 52)  # the fingers too: their chain runs through DEF bones
     assert body.chain is not None and body.constrained
     n = 60
     frames = np.arange(1, n + 1, dtype=np.float64)
@@ -388,11 +388,11 @@ def test_rigify_control_rig_keys_solved_in_numpy_match_the_frame_by_frame_refine
     made = {}
 
     def keyed(rig, name):
-        quats = made[name] = mod("rig").scene_quaternions(rig, local, 1, n + 1, 30.0)
-        action = mod("actions").replace_action(target, name, {})
-        mod("keying").write_bone_quaternions(target, action, rig.bone_names, frames, quats)
-        mod("rigify").key_fk(target, action, rig.controls, 1.0)
-        done = mod("rig_eval").settle(target, action, rig, frames, quats)
+        quats = made[name] = mod("rigio.rig").scene_quaternions(rig, local, 1, n + 1, 30.0)
+        action = mod("rigio.actions").replace_action(target, name, {})
+        mod("rigio.keying").write_bone_quaternions(target, action, rig.bone_names, frames, quats)
+        mod("rigio.rigify").key_fk(target, action, rig.controls, 1.0)
+        done = mod("rigio.rig_eval").settle(target, action, rig, frames, quats)
         shown = np.empty((n, len(deform), 3, 3))
         for t, f in enumerate(frames):
             scene.frame_set(int(f))
@@ -413,7 +413,7 @@ def test_rigify_control_rig_keys_solved_in_numpy_match_the_frame_by_frame_refine
     from core.smplx_npz import read_smplx_npz
 
     path = tmp_path_factory.mktemp("export") / "rigify.npz"
-    mod("npz_import").write_motion_npz(path, target, body, made["numpy"], 30.0)
+    mod("rigio.npz_import").write_motion_npz(path, target, body, made["numpy"], 30.0)
     back = read_smplx_npz(path).local_rot
     from core.retarget import to_smplx  # the inverse of the plain retargeting's keys: the same
 
@@ -447,14 +447,14 @@ def test_keys_under_a_constraint_driven_parent_show_the_wanted_pose(speech, cons
                           "mixamorig:LeftArm" if constraint == "COPY_ROTATION" else "mixamorig:LeftHand")
     if constraint == "COPY_ROTATION":
         c.influence = 0.5
-    body = mod("rig").body_rig(target)
+    body = mod("rigio.rig").body_rig(target)
     assert body.constrained == ("mixamorig:Neck",)
     why = []
-    chain = mod("rig_eval").read_chain(target, body.bone_names, why)
+    chain = mod("rigio.rig_eval").read_chain(target, body.bone_names, why)
     assert (body.chain is not None) == (constraint == "COPY_ROTATION") == (chain is not None)
     if chain is None:
         assert why == ["'mechanism': DAMPED_TRACK constraint 'Damped Track'"]
-    pipeline = mod("pipeline")
+    pipeline = mod("jobs.pipeline")
     result = pipeline.compute(pipeline.prepare(bpy.context, target, 4))
     pipeline.apply(result)
     frames = result.frames
@@ -479,16 +479,16 @@ def test_keys_under_a_constraint_driven_parent_show_the_wanted_pose(speech, cons
 
 # ---- directing on the artist's rig ------------------------------------------------------------
 def _keys(obj, action, names):
-    return mod("keying").read_bone_quaternions(obj, action, names)
+    return mod("rigio.keying").read_bone_quaternions(obj, action, names)
 
 
 def test_takes_and_resample_range_on_a_mixamo_rig(speech):
     target = mixamo_fbx()
     bpy.context.scene.a2g_directing.takes = 2
     assert bpy.ops.a2g.generate(seed=2) == {"FINISHED"}
-    takes = mod("takes").takes_of(target)
+    takes = mod("jobs.takes").takes_of(target)
     assert len(takes) == 2
-    names = mod("rig").body_rig(target).bone_names
+    names = mod("rigio.rig").body_rig(target).bone_names
     a = _keys(target, takes[0], names)[1]
     b = _keys(target, takes[1], names)[1]
     assert np.abs(a - b).max() > 1e-2  # two different takes
@@ -521,12 +521,12 @@ def test_pin_from_the_target_rigs_own_action(speech, model_file):
     liked.use_fake_user = True
     free_seed = 1
     assert bpy.ops.a2g.generate(seed=free_seed) == {"FINISHED"}
-    free = _keys(target, target.animation_data.action, mod("rig").body_rig(target).bone_names)[1]
+    free = _keys(target, target.animation_data.action, mod("rigio.rig").body_rig(target).bone_names)[1]
     assert bpy.ops.a2g.pin_action(action="liked take", frame_start=21, action_frame_start=21,
                                   action_frame_end=40) == {"FINISHED"}
-    body = mod("rig").body_rig(target)
-    heard = mod("audio_source").gather(bpy.context.scene, bpy.context.scene.a2g)
-    pins = mod("pins").read_pins(target, body, mod("pins").timeline_for(heard, 30.0))
+    body = mod("rigio.rig").body_rig(target)
+    heard = mod("jobs.audio_source").gather(bpy.context.scene, bpy.context.scene.a2g)
+    pins = mod("jobs.pins").read_pins(target, body, mod("jobs.pins").timeline_for(heard, 30.0))
     assert len(pins) == 1
     # read back through the inverse map, the pin is the SMPL-X motion the take was made from
     local = generate(load_model(model_file), features_for_motion(load_audio_16k_mono(speech)), 7)
@@ -573,8 +573,8 @@ def test_edit_mode_is_refused(speech):
     with pytest.raises(RuntimeError, match="Switch to Object or Pose Mode to generate"):
         bpy.ops.a2g.generate(seed=0)
     assert scene_state() == before
-    with pytest.raises(mod("rig").RigError, match="is in Edit Mode"):
-        mod("rig").body_rig(arm)
+    with pytest.raises(mod("rigio.rig").RigError, match="is in Edit Mode"):
+        mod("rigio.rig").body_rig(arm)
     bpy.ops.object.mode_set(mode="OBJECT")
 
 
@@ -615,7 +615,7 @@ def test_bone_map_auto_fill_presets_and_a_renamed_rig(speech, tmp_path):
     path2.write_text(json.dumps(preset))
     assert bpy.ops.a2g.bone_map_load(filepath=str(path2)) == {"FINISHED"}
     assert bpy.ops.a2g.generate(seed=0) == {"FINISHED"}
-    assert mod("rig").body_rig(odd).scheme == "custom"
+    assert mod("rigio.rig").body_rig(odd).scheme == "custom"
     # a preset naming bones the rig lacks changes nothing
     before = [(i.joint, i.bone) for i in odd.a2g_bone_map]
     with pytest.raises(RuntimeError, match="no such bone"):
@@ -632,7 +632,7 @@ def _batch(argv):
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = mod("batch").main([str(a) for a in argv])
+        code = mod("cli.batch").main([str(a) for a in argv])
     return code, out.getvalue(), err.getvalue()
 
 
@@ -691,7 +691,7 @@ def test_batch_bone_map_preset_and_refusals(speech, model_file, tmp_path):
     assert code == 0, err
     bpy.ops.wm.open_mainfile(filepath=str(out / "speech.blend"), load_ui=False)
     odd = bpy.data.objects["Odd"]
-    assert mod("rig").body_rig(odd).scheme == "custom"  # the preset is kept with the rig
+    assert mod("rigio.rig").body_rig(odd).scheme == "custom"  # the preset is kept with the rig
     code, _, err = _batch(["generate", speech, "--bone-map", preset, "--output-dir", out])
     assert code != 0 and "--armature" in err
 
@@ -708,7 +708,7 @@ def test_rigify_control_rig_takes_resample_and_pin(speech, model_file, tmp_path_
     target = rigify_control_rig(tmp_path_factory)
     bpy.context.scene.a2g_directing.takes = 2
     assert bpy.ops.a2g.generate(seed=3) == {"FINISHED"}
-    takes = mod("takes").takes_of(target)
+    takes = mod("jobs.takes").takes_of(target)
     assert len(takes) == 2
     for take in takes:
         paths = {fc.data_path for fc in mod("compat").fcurves_of(take, target)}
@@ -718,7 +718,7 @@ def test_rigify_control_rig_takes_resample_and_pin(speech, model_file, tmp_path_
     bpy.context.scene.a2g_directing.takes = 1
     assert bpy.ops.a2g.generate(seed=3) == {"FINISHED"}
     action = target.animation_data.action
-    body = mod("rig").body_rig(target)
+    body = mod("rigio.rig").body_rig(target)
     assert "upper_arm_fk.L" in body.constrained and "forearm_fk.L" not in body.constrained
     frames, before = _keys(target, action, body.bone_names)
     assert bpy.ops.a2g.resample_range(frame_start=20, frame_end=40, seed=9) == {"FINISHED"}
@@ -731,8 +731,8 @@ def test_rigify_control_rig_takes_resample_and_pin(speech, model_file, tmp_path_
     action.use_fake_user = True  # seed 3's keys outside the resampled range
     assert bpy.ops.a2g.pin_action(action=action.name, frame_start=42, action_frame_start=42,
                                   action_frame_end=58) == {"FINISHED"}
-    heard = mod("audio_source").gather(bpy.context.scene, bpy.context.scene.a2g)
-    pins = mod("pins").read_pins(target, body, mod("pins").timeline_for(heard, 30.0))
+    heard = mod("jobs.audio_source").gather(bpy.context.scene, bpy.context.scene.a2g)
+    pins = mod("jobs.pins").read_pins(target, body, mod("jobs.pins").timeline_for(heard, 30.0))
     local = generate(load_model(model_file), features_for_motion(load_audio_16k_mono(speech)), 3)
     want = mod("core.retarget").smplx_globals(local[pins[0].start:pins[0].end])
     got = mod("core.retarget").smplx_globals(pins[0].rotations)

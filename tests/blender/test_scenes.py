@@ -19,17 +19,6 @@ FRAMES = (1, 30, 60, 90, 120)
 BUNDLED = ROOT / "models" / "audio2gestures-beat2-scott.json"
 
 
-@pytest.fixture()
-def speech(tmp_path):
-    """4 s of speech-like sound (120 frames at 30 fps) played from frame 1."""
-    scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base = 30, 1.0
-    scene.frame_start, scene.frame_end = 1, 120
-    path = write_wav(tmp_path / "speech.wav", speech_like(4.0, seed=3))
-    scene.a2g.audio_source, scene.a2g.audio_file = "FILE", str(path)
-    return path
-
-
 def _keyed(rig, name: str, values) -> bpy.types.Action:
     """An action keying the pelvis's location y at frames 1, 60, 120 (and the left shoulder,
     a body bone the gestures replace), assigned to ``rig``."""
@@ -80,7 +69,7 @@ def hips(rig) -> list[float]:
 def arm_pose(rig) -> np.ndarray:
     """The evaluated body rotations at FRAMES (every bone the gestures key)."""
     scene = bpy.context.scene
-    names = list(mod("rig").body_rig(rig).bone_names)
+    names = list(mod("rigio.rig").body_rig(rig).bone_names)
     out = []
     for f in FRAMES:
         scene.frame_set(f)
@@ -108,28 +97,28 @@ def _tweak(rig):
     assert anim.use_tweak_mode and anim.action.name == "base"
 
 
-def test_tweak_mode_is_refused_with_the_way_out_and_nothing_changes(rig, speech, model_file):
+def test_tweak_mode_is_refused_with_the_way_out_and_nothing_changes(rig, speech_4s, model_file):
     _base_track(rig)
     _tweak(rig)
     plays = hips(rig)  # evaluates the scene (frame 1)
     before, actions = scene_state(), _actions()
-    reason = mod("operators").generate_blocker(bpy.context)
+    reason = mod("jobs.operators").generate_blocker(bpy.context)
     assert "NLA tweak mode (editing 'base')" in reason and "Tab in the NLA editor" in reason, reason
     assert not bpy.ops.a2g.generate.poll()
     with pytest.raises(RuntimeError, match="poll"):
         bpy.ops.a2g.generate(seed=1)
     # scripts and the batch command go through prepare: refused there too, before any work
-    with pytest.raises(mod("writable").NotWritableError, match="NLA tweak mode"):
-        mod("pipeline").prepare(bpy.context, rig, 1)
+    with pytest.raises(mod("rigio.writable").NotWritableError, match="NLA tweak mode"):
+        mod("jobs.pipeline").prepare(bpy.context, rig, 1)
     assert scene_state() == before and hips(rig) == plays and _actions() == actions
     assert rig.animation_data.use_tweak_mode
     # Resample Range and Pin Action Here are refused the same way
-    assert "NLA tweak mode" in mod("directing_ops").target_blocker(bpy.context)
+    assert "NLA tweak mode" in mod("jobs.directing_ops").target_blocker(bpy.context)
     rig.animation_data.use_tweak_mode = False
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
 
 
-def test_a_failed_generate_leaves_no_trace(rig, speech, monkeypatch):
+def test_a_failed_generate_leaves_no_trace(rig, speech_4s, monkeypatch):
     """Whatever fails while the keys are written, the scene evaluates as before, with the same
     NLA stack and no orphan data; here with the user's layered action and a previous take."""
     assert bpy.ops.a2g.generate(seed=1, count=2) == {"FINISHED"}
@@ -143,7 +132,7 @@ def test_a_failed_generate_leaves_no_trace(rig, speech, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(mod("keying"), "write_bone_quaternions", broken)
+    monkeypatch.setattr(mod("rigio.keying"), "write_bone_quaternions", broken)
     with pytest.raises(RuntimeError, match="Generating gestures failed: RuntimeError: disk full"):
         bpy.ops.a2g.generate(seed=2)  # headless, an ERROR report raises
     assert scene_state() == before
@@ -157,7 +146,7 @@ def test_a_failed_generate_leaves_no_trace(rig, speech, monkeypatch):
     assert bpy.ops.a2g.generate(seed=2) == {"FINISHED"}  # and it works once nothing fails
 
 
-def test_a_failed_resample_leaves_the_keys_as_they_were(rig, speech, monkeypatch):
+def test_a_failed_resample_leaves_the_keys_as_they_were(rig, speech_4s, monkeypatch):
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
     action = rig.animation_data.action
     compat = mod("compat")
@@ -179,7 +168,7 @@ def test_a_failed_resample_leaves_the_keys_as_they_were(rig, speech, monkeypatch
     def broken(*args, **kwargs):  # fails after the range's keys were written
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(mod("takes"), "write_recipe", broken)
+    monkeypatch.setattr(mod("jobs.takes"), "write_recipe", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         bpy.ops.a2g.resample_range(frame_start=30, frame_end=80, seed=4)
     assert keys() == before
@@ -211,18 +200,18 @@ def test_plain_linked_rig_is_refused_with_the_way_out(addon, tmp_path):
     path = write_wav(tmp_path / "speech.wav", speech_like(4.0, seed=3))
     scene.a2g.audio_source, scene.a2g.audio_file = "FILE", str(path)
     assert rig.library is not None
-    reason = mod("operators").generate_blocker(bpy.context)
+    reason = mod("jobs.operators").generate_blocker(bpy.context)
     assert "'SMPL-X' is linked from 'lib.blend'" in reason, reason
     assert "Object > Library Override > Make" in reason
     assert not bpy.ops.a2g.generate.poll()
-    with pytest.raises(mod("writable").NotWritableError, match="Library Override"):
-        mod("pipeline").prepare(bpy.context, rig, 1)
+    with pytest.raises(mod("rigio.writable").NotWritableError, match="Library Override"):
+        mod("jobs.pipeline").prepare(bpy.context, rig, 1)
     assert rig.animation_data is None and len(bpy.data.actions) == 0
 
     # the way out works: the override keeps its gestures through save and reload
     override = rig.override_create(remap_local_usages=True)
     bpy.context.view_layer.objects.active = override
-    assert mod("operators").generate_blocker(bpy.context) is None
+    assert mod("jobs.operators").generate_blocker(bpy.context) is None
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
     n_curves = len(mod("compat").fcurves_of(override.animation_data.action, override))
     assert n_curves >= 88  # 22 bones x 4 channels
@@ -245,7 +234,7 @@ def _plain_take(tmp_path, seed: int) -> np.ndarray:
     return pose
 
 
-def test_layered_user_action_keeps_its_layering_and_the_gestures_play_as_generated(rig, speech, tmp_path):
+def test_layered_user_action_keeps_its_layering_and_the_gestures_play_as_generated(rig, speech_4s, tmp_path):
     mine = _layered_user_action(rig)
     plays = hips(rig)
     assert (plays[0], plays[2], plays[-1]) == (10.0, 20.0, 30.0), plays  # base + half of mine
@@ -270,7 +259,7 @@ def test_layered_user_action_keeps_its_layering_and_the_gestures_play_as_generat
 
 
 @pytest.mark.parametrize("extrapolation", ["NOTHING", "HOLD_FORWARD"])
-def test_users_extrapolation_is_kept(rig, speech, extrapolation):
+def test_users_extrapolation_is_kept(rig, speech_4s, extrapolation):
     scene = bpy.context.scene
     scene.frame_start, scene.frame_end = 1, 200
     _base_track(rig)
@@ -310,24 +299,24 @@ def _meta(scene, strips, name="dialogue"):
 
 
 @needs_aud
-def test_sound_strip_in_a_meta_strip_is_heard(rig, speech):
+def test_sound_strip_in_a_meta_strip_is_heard(rig, speech_4s):
     scene = bpy.context.scene
     scene.a2g.audio_source = "STRIPS"
-    strip = add_sound_strip(scene, speech, 11)
-    alone = mod("audio_source").gather(scene, scene.a2g)
+    strip = add_sound_strip(scene, speech_4s, 11)
+    alone = mod("jobs.audio_source").gather(scene, scene.a2g)
     meta = _meta(scene, [strip])
     assert [s.name for s in mod("compat").sequencer_strips(scene)] == ["dialogue"]
-    heard = mod("audio_source").gather(scene, scene.a2g)
+    heard = mod("jobs.audio_source").gather(scene, scene.a2g)
     assert (heard.first, heard.end) == (alone.first, alone.end) == (11, 131)
     np.testing.assert_array_equal(heard.samples, alone.samples)
     # the meta moved: what it holds moves with it
     meta.frame_start += 20
-    heard = mod("audio_source").gather(scene, scene.a2g)
+    heard = mod("jobs.audio_source").gather(scene, scene.a2g)
     assert (heard.first, heard.end) == (31, 151)
     np.testing.assert_array_equal(heard.samples, alone.samples)
     # the meta's own trims cut what is heard
     meta.frame_offset_start = 15
-    heard = mod("audio_source").gather(scene, scene.a2g)
+    heard = mod("jobs.audio_source").gather(scene, scene.a2g)
     assert (heard.first, heard.end) == (46, 151)
     np.testing.assert_array_equal(heard.samples, alone.samples[8000:])  # 15 frames = 0.5 s
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
@@ -337,16 +326,16 @@ def test_sound_strip_in_a_meta_strip_is_heard(rig, speech):
     # the meta muted (nothing selected): not heard
     meta.mute, meta.select, strip.select = True, False, False
     with pytest.raises(mod("core.audio").AudioError, match="No audio"):
-        mod("audio_source").gather(scene, scene.a2g)
+        mod("jobs.audio_source").gather(scene, scene.a2g)
     # selected, it is chosen (the sequencer selects the meta, not what lies inside)
     meta.mute = False
-    other = add_sound_strip(scene, speech, 300, name="other", channel=5)
+    other = add_sound_strip(scene, speech_4s, 300, name="other", channel=5)
     other.select, meta.select, strip.select = False, True, False
-    assert [s.name for s in mod("audio_source").chosen_strips(scene)] == ["speech"]
+    assert [s.name for s in mod("jobs.audio_source").chosen_strips(scene)] == ["speech"]
     meta.select = False
-    assert [s.name for s in mod("audio_source").chosen_strips(scene)] == ["speech", "other"]
+    assert [s.name for s in mod("jobs.audio_source").chosen_strips(scene)] == ["speech", "other"]
     meta.mute = True
-    assert [s.name for s in mod("audio_source").chosen_strips(scene)] == ["other"]
+    assert [s.name for s in mod("jobs.audio_source").chosen_strips(scene)] == ["other"]
 
 
 # ---- 5. bad bone-map presets in the panel and on the command line ------------------------------
@@ -372,16 +361,16 @@ def test_bad_preset_gets_one_plain_message_in_the_panel(rig, tmp_path, name, cap
 
 
 @pytest.mark.parametrize("name", sorted(BAD_PRESETS))
-def test_bad_preset_gets_one_plain_message_on_the_command_line(rig, speech, model_file, tmp_path, name):
+def test_bad_preset_gets_one_plain_message_on_the_command_line(rig, speech_4s, model_file, tmp_path, name):
     path = tmp_path / name
     path.write_bytes(BAD_PRESETS[name])
     blend = tmp_path / "base.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = mod("batch").main(["generate", str(speech), "--blend", str(blend), "--armature", "SMPL-X",
-                                  "--bone-map", str(path), "--output-dir", str(tmp_path / "out"),
-                                  "--model", str(model_file)])
+        code = mod("cli.batch").main(["generate", str(speech_4s), "--blend", str(blend), "--armature",
+                                      "SMPL-X", "--bone-map", str(path), "--output-dir",
+                                      str(tmp_path / "out"), "--model", str(model_file)])
     assert code == 2, err.getvalue()
     text = err.getvalue()
     assert "--bone-map" in text and "Traceback" not in text, text
@@ -396,7 +385,7 @@ def _world_heads(obj, names, frame):
 
 
 @pytest.mark.parametrize("character", ["smplx", "mixamo"])
-def test_exported_bvh_stands_up_in_blenders_default_import(addon, speech, tmp_path, character):
+def test_exported_bvh_stands_up_in_blenders_default_import(addon, speech_4s, tmp_path, character):
     from .test_retarget import mixamo_fbx
 
     if character == "smplx":
@@ -414,7 +403,7 @@ def test_exported_bvh_stands_up_in_blenders_default_import(addon, speech, tmp_pa
     extra = ["--armature", name] if character == "mixamo" else []
     # the bundled (trained) model: its takes stand, so "the head above the pelvis" holds on every
     # frame of the original too (a random-weight model tumbles the pelvis)
-    code = mod("batch").main(["generate", str(speech), "--blend", str(blend), *extra, "--model",
+    code = mod("cli.batch").main(["generate", str(speech_4s), "--blend", str(blend), *extra, "--model",
                               str(BUNDLED), "--output-dir", str(out), "--seed", "3", "--bvh"])
     assert code == 0
     bpy.ops.wm.open_mainfile(filepath=str(out / "speech.blend"), load_ui=False)
@@ -438,8 +427,8 @@ def test_exported_bvh_stands_up_in_blenders_default_import(addon, speech, tmp_pa
 
 
 # ---- 8. the report's time is the whole run's ---------------------------------------------------
-def test_report_time_includes_writing_the_keys(rig, speech, monkeypatch, capfd):
-    pipeline = mod("pipeline")
+def test_report_time_includes_writing_the_keys(rig, speech_4s, monkeypatch, capfd):
+    pipeline = mod("jobs.pipeline")
     real_apply = pipeline.apply
 
     def slow_apply(*args, **kwargs):  # as Rigify's controls take (minutes, in the issue)

@@ -72,7 +72,8 @@ def use_file(path):
 
 
 def keys(rig):
-    return mod("keying").read_bone_quaternions(rig, rig.animation_data.action, list(BODY_JOINT_NAMES))[1]
+    action = rig.animation_data.action
+    return mod("rigio.keying").read_bone_quaternions(rig, action, list(BODY_JOINT_NAMES))[1]
 
 
 def recipe(rig) -> dict:
@@ -135,7 +136,7 @@ def test_the_panels_speaker_is_used_and_offered_only_for_several_speakers(speake
     bpy.context.preferences.addons[MODULE_NAME].preferences.model_path = str(model_file)  # one speaker
     assert ("prop", "speaker") not in draw_panel()
     assert _enum_items(settings) == "('DEFAULT')"
-    assert mod("properties").chosen_speaker(settings) is None  # the saved "7" is not this model's
+    assert mod("ui.properties").chosen_speaker(settings) is None  # the saved "7" is not this model's
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
     assert recipe(rig)["speaker"] is None
 
@@ -196,7 +197,7 @@ def test_takes_record_and_replay_the_speaker(speakers_rig, two_speaker_model, tm
     use_file(wav)
     bpy.context.scene.a2g.speaker = "7"
     assert bpy.ops.a2g.generate(seed=3, count=2) == {"FINISHED"}
-    takes = mod("takes").takes_of(rig)
+    takes = mod("jobs.takes").takes_of(rig)
     assert [json.loads(a["a2g_recipe"])["speaker"] for a in takes] == ["7", "7"]
     bpy.context.scene.a2g.speaker = "1"
     assert bpy.ops.a2g.use_take(action=takes[1].name) == {"FINISHED"}
@@ -210,7 +211,7 @@ def test_takes_record_and_replay_the_speaker(speakers_rig, two_speaker_model, tm
 def _batch(argv) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = mod("batch").main([str(a) for a in argv])
+        code = mod("cli.batch").main([str(a) for a in argv])
     return code, out.getvalue(), err.getvalue()
 
 

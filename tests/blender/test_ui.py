@@ -48,7 +48,7 @@ def test_panel_names_the_strips_and_the_target(addon, tmp_path):
 
 
 def test_panel_draws_progress_while_running(addon):
-    operators = __import__(f"{MODULE_NAME}.operators", fromlist=["operators"])
+    operators = __import__(f"{MODULE_NAME}.jobs.operators", fromlist=["operators"])
     release = threading.Event()
     worker = threading.Thread(target=release.wait)
     worker.start()
@@ -68,7 +68,7 @@ def test_panel_draws_progress_while_running(addon):
 
 @pytest.fixture()
 def job(addon, tmp_path):
-    pipeline = __import__(f"{MODULE_NAME}.pipeline", fromlist=["pipeline"])
+    pipeline = __import__(f"{MODULE_NAME}.jobs.pipeline", fromlist=["pipeline"])
     bpy.ops.a2g.add_character()
     scene = bpy.context.scene
     scene.a2g.audio_source = "FILE"
@@ -78,7 +78,7 @@ def job(addon, tmp_path):
 
 def test_worker_reports_progress_then_result(job):
     pipeline, job = job
-    operators = __import__(f"{MODULE_NAME}.operators", fromlist=["operators"])
+    operators = __import__(f"{MODULE_NAME}.jobs.operators", fromlist=["operators"])
     seen = []
     worker = operators._Worker(job)
     worker._progress = lambda f: seen.append(f)  # noqa: B023
@@ -95,7 +95,7 @@ def test_cancelled_worker_writes_nothing(job):
     """Esc: a cancelled worker has no result, and the modal operator ends without writing,
     even when the worker had already finished (the next timer tick would have applied it)."""
     _pipeline, job = job
-    operators = __import__(f"{MODULE_NAME}.operators", fromlist=["operators"])
+    operators = __import__(f"{MODULE_NAME}.jobs.operators", fromlist=["operators"])
     generate = operators.A2G_OT_generate
     before = scene_state()
     worker = operators._Worker(job)

@@ -349,3 +349,31 @@ def test_inaudible_dither_leaves_the_retrieval_take_as_it_was():
         b = generate(net, nudged, seed, prior="retrieval").astype(np.float64)
         moved = np.degrees(geodesic_angle(a, b)).max(axis=1) > 2.0
         assert moved.mean() <= 0.05
+
+
+def test_retrieval_joins_segments_where_their_codes_are_close(monkeypatch):
+    """Consecutive segments overlap where the stored codes are close: the code distance over
+    each cross-fade is well below what the same draws give without the join term (no
+    averaging of unrelated codes into a code no real motion had)."""
+    import core.prior as prior_module
+
+    prior, _ = _toy_store()
+    n = 1200
+    target = np.random.default_rng(5).standard_normal((n, 2)).astype(np.float32)
+    hop = SEGMENT - FADE
+    picks: list[int] = []
+    original = RetrievalPrior._assemble
+    monkeypatch.setattr(RetrievalPrior, "_assemble",
+                        staticmethod(lambda values, p, m: picks.extend(p) or original(values, p, m)))
+
+    def join_distance(weight: float) -> float:
+        monkeypatch.setattr(prior_module, "JOIN_WEIGHT", weight)
+        out = []
+        for seed in range(4):
+            picks.clear()
+            prior.sample(n, np.random.default_rng(seed), target)
+            out += [np.abs(prior.z[a + hop:a + SEGMENT] - prior.z[b:b + FADE]).mean()
+                    for a, b in zip(picks, picks[1:], strict=False)]
+        return float(np.mean(out))
+
+    assert join_distance(prior_module.JOIN_WEIGHT) < 0.7 * join_distance(0.0)

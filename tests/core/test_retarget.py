@@ -202,7 +202,7 @@ def test_model_with_fingers_52_joints_drives_the_hands():
         rt.model_joint_indices(30)
 
 
-# ---- keys under constraint-driven parents (a2g_blender/rig_eval.py) ----------------------------
+# ---- keys under constraint-driven parents (a2g_blender/rigio/rig_eval.py) ----------------------------
 def test_key_under_parent_undoes_the_parents_evaluated_pose():
     from core.rotations import quat_to_matrix
 

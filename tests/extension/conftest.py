@@ -1,4 +1,4 @@
-"""Harness for the extension's bpy-free modules (a2g_blender/batch_plan.py, ...), tested without
+"""Harness for the extension's bpy-free modules (a2g_blender/cli/batch_plan.py, ...), tested without
 Blender: they are imported from the source tree as a package of their own, whose subpackage
 ``core`` is the repository's core/ (as the build copies it). a2g_blender/__init__.py (which
 registers operators with bpy) is not run."""

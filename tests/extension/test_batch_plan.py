@@ -1,4 +1,4 @@
-"""a2g_blender/batch_plan.py: the batch command's arguments and plan, without Blender."""
+"""a2g_blender/cli/batch_plan.py: the batch command's arguments and plan, without Blender."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from core.smplx_npz import write_smplx_npz
 
 from .conftest import PACKAGE, ROOT, plain_module
 
-plan_mod = plain_module("batch_plan")
+plan_mod = plain_module("cli.batch_plan")
 UserError = plan_mod.UserError
 
 
@@ -28,10 +28,10 @@ def _wav(path: Path) -> Path:
 
 def test_imports_no_bpy():
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
-            "from tests.extension.conftest import plain_module; plain_module('batch_plan'); "
+            "from tests.extension.conftest import plain_module; plain_module('cli.batch_plan'); "
             "assert 'bpy' not in sys.modules, 'batch_plan imported bpy'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
-    assert plan_mod.__name__ == f"{PACKAGE}.batch_plan"
+    assert plan_mod.__name__ == f"{PACKAGE}.cli.batch_plan"
 
 
 def test_defaults(tmp_path):

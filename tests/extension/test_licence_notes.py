@@ -25,7 +25,7 @@ def test_readme_says_what_to_do_for_commercial_work():
 
 
 def test_preferences_panel_names_the_licence():
-    text = _flat("a2g_blender/preferences.py")
+    text = _flat("a2g_blender/ui/preferences.py")
     assert "non-commercial use only" in text and "CC BY-NC 4.0" in text
 
 

@@ -73,6 +73,12 @@ def test_fit_trains_on_the_split_rows_and_names_them(beat2_tree, tmp_path):
     assert "**Held out**" in report.read_text()  # the held-out protocol ran on the test row
     assert results["models"]
 
+    # re-exporting a model file (train export --checkpoint model.json) names the recordings too
+    main(["export", "--checkpoint", str(out / MODEL_NAME), "--data", str(beat2_tree), "--out",
+          str(tmp_path / "again.json")])
+    again = load_model(tmp_path / "again.json").metadata
+    assert again["train_recordings"] == ["2_scott_0_1_1"] and again["val_recordings"] == ["2_scott_0_2_2"]
+
 
 def test_cli_speakers_and_additional(beat2_tree, tmp_path):
     out = tmp_path / "cli"

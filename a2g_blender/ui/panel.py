@@ -6,7 +6,7 @@ import bpy
 
 def _audio_summary(context) -> tuple[str, str]:
     """(text, icon) saying which sound strips Generate will use."""
-    from .audio_source import chosen_strips, sound_strips
+    from ..jobs.audio_source import chosen_strips, sound_strips
 
     strips = chosen_strips(context.scene)
     if not strips:
@@ -31,9 +31,9 @@ class A2G_PT_gestures(SidebarPanel, bpy.types.Panel):
     bl_label = "Audio2Gestures"
 
     def draw(self, context):
-        from .model import speakers
-        from .operators import STOPPING, generate_blocker, is_running
-        from .pipeline import target_armature
+        from ..jobs.model import speakers
+        from ..jobs.operators import STOPPING, generate_blocker, is_running
+        from ..jobs.pipeline import target_armature
         from .properties import chosen_speaker
 
         layout = self.layout

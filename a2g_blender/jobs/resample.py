@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core.directing import (
+from ..core.directing import (
     DirectingError,
     FrameRange,
     Recipe,
@@ -62,6 +62,30 @@ class ResampleResult:
     quats: np.ndarray  # (n, K, 4) new keys for frames span.frame_start .. span.frame_end
     recipe: Recipe  # with the new range
     replayed: bool  # the recipe reproduced the keys that were there
+    settled: bool = False  # the keys were fitted to the evaluated rig already (refinement)
+
+    def refinement(self):
+        """What must still touch Blender frame by frame before this is written (the range's
+        keys of a rig whose constraint chain could not be read): a rig_eval.Refinement, else
+        None."""
+        import bpy
+
+        from ..rigio.rig_eval import Refinement, needs_refinement
+
+        job = self.job
+        if self.settled or not needs_refinement(job.rig):
+            return None
+        obj = bpy.data.objects.get(job.armature)
+        if obj is None:
+            raise DirectingError("The take changed while resampling: nothing was written")
+        frames = np.arange(job.span.frame_start, job.span.frame_end + 1, dtype=np.float64)
+        return Refinement(obj, job.rig, frames, (self.quats,))
+
+    def refined(self, done) -> ResampleResult:
+        """This with the keys a finished :meth:`refinement` fitted to the rig."""
+        from dataclasses import replace
+
+        return replace(self, quats=done.quats[0], settled=True)
 
 
 def scene_default_range(scene) -> FrameRange:
@@ -102,7 +126,8 @@ def take_blocker(obj) -> str | None:
 
 def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> ResampleJob:
     """Validate everything and read what the computation needs; changes nothing."""
-    from . import model, pins, rig
+    from ..rigio import rig
+    from . import model, pins
     from .pipeline import rig_for_model
     from .takes import heard_for, read_recipe
 
@@ -127,7 +152,7 @@ def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> Resamp
     current, before, after = _keys_around(obj, action, body.bone_names, span)
     if seed is None:
         seed = auto_seed(recipe.seed, len(recipe.resamples))
-    from .actions import keys_digest
+    from ..rigio.actions import keys_digest
 
     return ResampleJob(obj.name, action.name, body, heard, net, recipe, span, asked, int(seed),
                        timeline, pinned, current, before, after, keys_digest(obj, action))
@@ -137,8 +162,8 @@ def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
     """The new keys of the range (pure numpy, safe in a worker thread). ``progress(fraction)``
     is called between stages and ``cancelled()`` polled there (raises
     :class:`.pipeline.Cancelled`)."""
-    from .core.features import features_for_motion
-    from .core.generate import ResampleRange
+    from ..core.features import features_for_motion
+    from ..core.generate import ResampleRange
     from .pipeline import stepper, take_keys
 
     step = stepper(progress, cancelled)
@@ -174,8 +199,8 @@ def apply(result: ResampleResult):
     """Write the range's keys and the new recipe; returns the action."""
     import bpy
 
-    from . import actions
-    from .keying import set_bone_quaternions
+    from ..rigio import actions
+    from ..rigio.keying import set_bone_quaternions
     from .takes import write_recipe
 
     job = result.job
@@ -191,8 +216,8 @@ def apply(result: ResampleResult):
     edited = actions.is_edited(obj, action)  # hand edits stay hand edits after resampling
     fa, fb = job.span.frame_start, job.span.frame_end
     set_bone_quaternions(obj, action, job.rig.bone_names, np.arange(fa, fb + 1), result.quats)
-    if job.rig.constrained:  # keys under constraint-driven parents: checked on the evaluated rig
-        from .rig_eval import settle
+    if job.rig.constrained and not result.settled:  # checked (or fitted) on the evaluated rig
+        from ..rigio.rig_eval import settle
 
         settle(obj, action, job.rig, np.arange(fa, fb + 1, dtype=np.float64), result.quats)
     write_recipe(action, result.recipe)
@@ -210,7 +235,7 @@ def run(context, obj, frame_start=None, frame_end=None, seed=None) -> ResampleRe
 
 # ---- keys ------------------------------------------------------------------------------------
 def _body_curves(obj, action, bone_names) -> dict:
-    from .keying import bone_fcurves
+    from ..rigio.keying import bone_fcurves
 
     out = bone_fcurves(obj, action, bone_names)
     missing = [bone for b, bone in enumerate(bone_names) if any((b, i) not in out for i in range(4))]
@@ -222,7 +247,7 @@ def _body_curves(obj, action, bone_names) -> dict:
 
 def _keys_around(obj, action, bone_names, span: ResampleSpan):
     """The keys in the range (n, J, 4), and the ones just before and after it (or None)."""
-    from .keying import key_coordinates
+    from ..rigio.keying import key_coordinates
 
     curves = _body_curves(obj, action, bone_names)
     fa, fb = span.frame_start, span.frame_end

@@ -22,7 +22,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from .core.errors import UserError
+from ..core.errors import UserError
 
 
 class OutputError(UserError):

@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from . import compat
+from .. import compat
 
 _LENS_MM = 50.0
 _SENSOR_MM = 36.0
@@ -32,7 +32,7 @@ MIN_WIDTH, MAX_SIDE = 64, 4096
 def parse_size(text: str, option: str = "--preview-size") -> tuple[int, int]:
     """``"WIDTHxHEIGHT"`` (e.g. ``1280x720``) -> (width, height); a ``UserError`` naming
     ``option`` (the command-line option that gave it) and saying what is wrong."""
-    from .core.errors import UserError
+    from ..core.errors import UserError
 
     w, sep, h = str(text).lower().partition("x")
     try:
@@ -67,8 +67,8 @@ def framing(armature, aspect: float, margin: float = 1.06):
     """
     from mathutils import Vector
 
-    from .core.framing import bounding_box
-    from .rig import rest_up_axis
+    from ..core.framing import bounding_box
+    from ..rigio.rig import rest_up_axis
 
     pelvis = _bone_world(armature, "pelvis")
     head = _bone_world(armature, "head")
@@ -193,7 +193,7 @@ def _strip(paths, out_path):
     """Tile the frames side by side into one PNG."""
     import bpy
 
-    from .core.framing import side_by_side
+    from ..core.framing import side_by_side
 
     tiles = []
     for p in paths:
@@ -226,7 +226,7 @@ def _image_settings(scene, video: bool) -> None:
 
 def default_frames(scene, armature, count: int) -> list[int]:
     """``count`` frames spread over the armature's action (else the scene range)."""
-    from .core.framing import still_frames
+    from ..core.framing import still_frames
 
     anim = armature.animation_data
     action = anim.action if anim is not None else None

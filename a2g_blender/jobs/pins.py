@@ -19,11 +19,11 @@ import re
 
 import numpy as np
 
-from . import compat
-from .core.directing import DirectingError, StripTime, Timeline, check_pin_spans, pin_span
-from .core.rotations import channel_quaternions
-from .core.scene_motion import pose_to_local_quats
-from .core.skeleton import BODY_JOINT_NAMES, relax_missing_fingers
+from .. import compat
+from ..core.directing import DirectingError, StripTime, Timeline, check_pin_spans, pin_span
+from ..core.rotations import channel_quaternions
+from ..core.scene_motion import pose_to_local_quats
+from ..core.skeleton import BODY_JOINT_NAMES, relax_missing_fingers
 
 PIN_TRACK = "A2G Pins"
 
@@ -55,7 +55,7 @@ def pin_strips(obj, include_muted: bool = False) -> list:
 
 def timeline_for(heard, fps: float) -> Timeline:
     """The timeline of the motion generated for ``heard`` (``audio_source.HeardAudio``)."""
-    from .core.features import n_motion_frames
+    from ..core.features import n_motion_frames
 
     return Timeline(int(heard.first), int(heard.end), float(fps), n_motion_frames(heard.samples.size))
 
@@ -97,8 +97,8 @@ def has_body_channels(action, slot=None, names=BODY_JOINT_NAMES) -> bool:
 def pin_bone_names(obj) -> tuple[str, ...]:
     """The bones a pin's action must rotate on ``obj``: its keyed body bones (the SMPL-X body
     bones, or the bones its bone map retargets onto)."""
-    from . import rig
-    from .core.bone_map import BoneMapError
+    from ..core.bone_map import BoneMapError
+    from ..rigio import rig
 
     if obj is None or obj.type != "ARMATURE":
         return BODY_JOINT_NAMES
@@ -147,9 +147,9 @@ def sample_local_quats(channels, frames, obj, change=None, names=BODY_JOINT_NAME
             mode = pb.rotation_mode if pb is not None and len(pb.rotation_mode) == 3 else "XYZ"
         pose[:, j] = channel_quaternions(kind, values, mode)
     if retarget is not None:
-        from .core.rig_keys import KeyTarget, from_keys
-        from .core.rotations import matrix_to_quat
-        from .core.skeleton import joint_set
+        from ..core.rig_keys import KeyTarget, from_keys
+        from ..core.rotations import matrix_to_quat
+        from ..core.skeleton import joint_set
 
         target = target if target is not None else KeyTarget((), retarget=retarget)
         local = from_keys(target, pose, 55)[:, list(joint_set(model_joints).joints)]
@@ -165,8 +165,8 @@ def read_pins(obj, rig, timeline: Timeline) -> list:
     :class:`core.directing.DirectingError` naming the strip for pins outside the audio,
     overlapping pins, non-action strips and actions without SMPL-X body channels.
     """
-    from .core.generate import Pin
-    from .core.rotations import quat_to_matrix
+    from ..core.generate import Pin
+    from ..core.rotations import quat_to_matrix
 
     strips = pin_strips(obj)
     if not strips:
@@ -191,9 +191,9 @@ def read_pins(obj, rig, timeline: Timeline) -> list:
         action_frames = strip_time(strip).action_frames(scene_frames)
         if rig.retarget is not None and rig.constrained and rig.chain is None:
             # constraints not reproduced in numpy: read the pose the rig really shows
-            from .core.retarget import smplx_from_pose
-            from .core.rotations import matrix_to_quat
-            from .rig_eval import evaluated_rotations
+            from ..core.retarget import smplx_from_pose
+            from ..core.rotations import matrix_to_quat
+            from ..rigio.rig_eval import evaluated_rotations
 
             rot = evaluated_rotations(obj, strip.action, getattr(strip, "action_slot", None),
                                       action_frames, rig.bone_names)

@@ -5,7 +5,7 @@ import zlib
 
 import bpy
 
-from . import compat
+from .. import compat
 
 
 def _is_armature(_self, obj):
@@ -53,7 +53,7 @@ def _speaker_number(name: str) -> int:
 
 
 def _speaker_enum_items(_self, context):
-    from . import model
+    from ..jobs import model
 
     names, default = model.speakers(context)
     items = _speaker_items.get((names, default))
@@ -71,7 +71,7 @@ def chosen_speaker(settings, context=None) -> str | None:
     """The Gestures panel's Speaker for ``pipeline.prepare``: None for the model's default, also
     when the saved choice is not a speaker of the model now in use (read from the stored
     number: Blender warns when an enum's value has no item)."""
-    from . import model
+    from ..jobs import model
 
     number = settings.get("speaker")  # None: never set, the default
     if not number:

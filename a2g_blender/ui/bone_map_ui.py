@@ -26,7 +26,7 @@ class A2GBoneMapItem(bpy.types.PropertyGroup):
 
 
 def _target(context):
-    from .pipeline import target_armature
+    from ..jobs.pipeline import target_armature
 
     obj = target_armature(context)
     return obj if obj is not None and obj.type == "ARMATURE" else None
@@ -46,7 +46,7 @@ class _MapOperator(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        from .operators import poll_with_reason
+        from ..jobs.operators import poll_with_reason
 
         return poll_with_reason(cls, _edit_blocker(context))
 
@@ -58,8 +58,8 @@ class A2G_OT_bone_map_auto_fill(_MapOperator):
                       "similarity); joints already set are kept")
 
     def execute(self, context):
-        from . import rig
-        from .core.bone_map import SCHEME_TITLES, BoneMap, BoneMapError, auto_fill, detect, missing_essential
+        from ..core.bone_map import SCHEME_TITLES, BoneMap, BoneMapError, auto_fill, detect, missing_essential
+        from ..rigio import rig
 
         obj = _target(context)
         names = [b.name for b in obj.data.bones]
@@ -106,8 +106,8 @@ class A2G_OT_bone_map_load(_MapOperator, ImportHelper):
     filter_glob: bpy.props.StringProperty(default="*.json", options={"HIDDEN"})
 
     def execute(self, context):
-        from . import rig
-        from .core.bone_map import BoneMapError, check, read_preset
+        from ..core.bone_map import BoneMapError, check, read_preset
+        from ..rigio import rig
 
         obj = _target(context)
         try:
@@ -131,13 +131,13 @@ class A2G_OT_bone_map_save(bpy.types.Operator, ExportHelper):
 
     @classmethod
     def poll(cls, context):
-        from .operators import poll_with_reason
+        from ..jobs.operators import poll_with_reason
 
         return poll_with_reason(cls, _edit_blocker(context))
 
     def execute(self, context):
-        from . import rig
-        from .core.bone_map import BoneMapError, write_preset
+        from ..core.bone_map import BoneMapError, write_preset
+        from ..rigio import rig
 
         obj = _target(context)
         try:
@@ -161,8 +161,8 @@ class A2G_PT_bone_map(SidebarPanel, bpy.types.Panel):
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
-        from . import rig
-        from .core.bone_map import BODY_JOINTS, LABELS, SCHEME_TITLES, BoneMapError, missing_essential
+        from ..core.bone_map import BODY_JOINTS, LABELS, SCHEME_TITLES, BoneMapError, missing_essential
+        from ..rigio import rig
 
         layout = self.layout
         obj = _target(context)

@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..core.errors import UserError, message_for
 from .batch_plan import (
     COMMAND,
     EXIT_FAILED,
@@ -38,15 +39,14 @@ from .batch_plan import (
     plan,
 )
 from .batch_scene import generate_in_scene, write_outputs
-from .core.errors import UserError, message_for
 
 
 def process(item: Item, args, model_path: Path, pin_specs=()) -> tuple[str, str]:
     """Generate and write one item; returns a summary and notes for the user ("" or sentences:
     the base scene's edited takes that were kept, in the words of Generate's report). Raises
     (UserError for bad input) with nothing left written."""
-    from .actions import kept_message
-    from .core.features import SAMPLE_RATE
+    from ..core.features import SAMPLE_RATE
+    from ..rigio.actions import kept_message
 
     check_outputs(item, args)
     gen = generate_in_scene(item, args, model_path, pin_specs)
@@ -64,14 +64,14 @@ def _load_model(path: Path | None, speaker: str | None = None) -> Path:
     know, stops the run before any work)."""
     import bpy
 
-    from . import model
+    from ..jobs import model
 
     if path is None:
         path = model.model_path(bpy.context)
         if path is None:
             raise UserError("no gesture model: none is bundled with this build and none is set in "
                              "the add-on preferences; pass --model path/to/model.json")
-    from .core.speakers import check_speaker
+    from ..core.speakers import check_speaker
 
     loaded = model.load(path)
     try:
@@ -157,14 +157,14 @@ def execute(argv) -> int:
 
 
 def register():
-    from . import compat
+    from .. import compat
 
     global _cli_handle
     _cli_handle = compat.register_cli_command(COMMAND, execute)
 
 
 def unregister():
-    from . import compat
+    from .. import compat
 
     global _cli_handle
     if _cli_handle is not None:

@@ -41,10 +41,10 @@ import bpy
 import numpy as np
 from bpy_extras.io_utils import ImportHelper
 
-from .core.errors import UserError, message_for
-from .core.rotations import quat_to_matrix
-from .core.skeleton import FULL, JOINT_NAMES, NUM_JOINTS, Y_UP_TO_Z_UP, Y_UP_TO_Z_UP_QUAT
-from .core.smplx_npz import SmplxMotion, read_smplx_npz, write_smplx_npz
+from ..core.errors import UserError, message_for
+from ..core.rotations import quat_to_matrix
+from ..core.skeleton import FULL, JOINT_NAMES, NUM_JOINTS, Y_UP_TO_Z_UP, Y_UP_TO_Z_UP_QUAT
+from ..core.smplx_npz import SmplxMotion, read_smplx_npz, write_smplx_npz
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,8 @@ class PreparedImport:
 # ---- reading the rig ---------------------------------------------------------------------------
 def armature_frames(obj) -> ArmatureFrames:
     """Map SMPL-X joints onto ``obj``'s bones; raises ``rig.RigError`` for a non-SMPL-X rig."""
+    from ..core.scene_motion import frame_change
     from . import rig
-    from .core.scene_motion import frame_change
 
     body = rig.smplx_body_rig(obj)
     bones = obj.data.bones
@@ -104,7 +104,7 @@ def armature_frames(obj) -> ArmatureFrames:
 # ---- conversion (core.scene_motion) ------------------------------------------------------------
 def scene_quaternions(motion: SmplxMotion, frames: ArmatureFrames, n_out: int, fps: float) -> np.ndarray:
     """Bone quaternions (n_out, J, 4) for scene frames 0 .. n_out - 1 at ``fps``."""
-    from .core.scene_motion import clip_to_scene_quaternions
+    from ..core.scene_motion import clip_to_scene_quaternions
 
     return clip_to_scene_quaternions(motion.local_rot[:, list(frames.joints)], motion.fps, n_out, fps,
                                      frames.change)
@@ -112,7 +112,7 @@ def scene_quaternions(motion: SmplxMotion, frames: ArmatureFrames, n_out: int, f
 
 def pelvis_locations(motion: SmplxMotion, frames: ArmatureFrames, n_out: int, fps: float):
     """Pelvis bone ``location`` (n_out, 3), or None when it cannot or does not move."""
-    from .core.scene_motion import pelvis_locations as locations
+    from ..core.scene_motion import pelvis_locations as locations
 
     if not frames.pelvis_can_move:
         return None
@@ -121,7 +121,7 @@ def pelvis_locations(motion: SmplxMotion, frames: ArmatureFrames, n_out: int, fp
 
 def prepare_import(context, obj, filepath: str, flat_hand_mean: bool = False) -> PreparedImport:
     """Read and convert everything; touches no bpy data. Raises a ``core.errors.UserError``."""
-    from .core.timeline import frame_count
+    from ..core.timeline import frame_count
 
     if obj is None:
         raise UserError("No target armature: select an SMPL-X armature (or add one with "
@@ -140,7 +140,7 @@ def prepare_import(context, obj, filepath: str, flat_hand_mean: bool = False) ->
     n_out = max(1, frame_count(motion.duration, fps))
     first = int(scene.frame_start)
     if body is not None:
-        from .core.rig_keys import to_keys
+        from ..core.rig_keys import to_keys
 
         quats = to_keys(body.key_target, motion.local_rot, 0, n_out, fps, source_fps=motion.fps)
         locations = None
@@ -163,7 +163,8 @@ def prepare_import(context, obj, filepath: str, flat_hand_mean: bool = False) ->
 # ---- writing -----------------------------------------------------------------------------------
 def _key_locations(obj, action, bone: str, frames: np.ndarray, values: np.ndarray) -> None:
     """Key ``pose.bones[bone].location`` in bulk, in the bone's group (its rotation's)."""
-    from . import compat, keying
+    from .. import compat
+    from . import keying
 
     new_fcurve = compat.fcurve_maker(obj, action)
     path = keying.quaternion_path(bone).rsplit(".", 1)[0] + ".location"
@@ -223,7 +224,7 @@ def armature_translation(obj, up_axis: str = "Z") -> np.ndarray:
     """SMPL-X ``trans`` (3,) that places a neutral body where ``obj`` stands: its world
     location in SMPL-X axes (our character stands on the floor at trans ~ (0, 1.3, 0),
     as BEAT2 captures do)."""
-    from .core.skeleton import z_up_to_y_up
+    from ..core.skeleton import z_up_to_y_up
 
     loc = np.array(obj.matrix_world.translation, dtype=np.float64)
     return z_up_to_y_up(loc) if up_axis == "Z" else loc
@@ -240,7 +241,7 @@ def write_motion_npz(path, obj, rig, bone_quats, fps: float, model_local=None) -
     ``model_local`` (T, 52, 3, 3), the model's own 30 fps output: the fingers of a hands model
     that the rig has no bones for are written from it.
     """
-    from .core.rig_keys import from_keys
+    from ..core.rig_keys import from_keys
 
     rot = from_keys(rig.key_target, bone_quats, NUM_JOINTS)  # any rig, core.rig_keys' inverse
     if rig.retarget is not None:  # the artist's rig: rotations only
@@ -253,8 +254,8 @@ def write_motion_npz(path, obj, rig, bone_quats, fps: float, model_local=None) -
 def _unkeyed_fingers(rot, rig, model_local, fps: float) -> np.ndarray:
     """``rot`` (N, 55, 3, 3) with the finger joints no bone of ``rig`` plays taken from the
     hands model's output ``model_local`` (T, 52, 3, 3) at 30 fps, sampled at the N frames."""
-    from .core.skeleton import HAND_JOINTS, model_columns
-    from .core.timeline import MODEL_FPS, resample_rotations
+    from ..core.skeleton import HAND_JOINTS, model_columns
+    from ..core.timeline import MODEL_FPS, resample_rotations
 
     if model_local is None or model_local.shape[1] != 22 + len(HAND_JOINTS):
         return rot
@@ -290,7 +291,7 @@ class A2G_OT_import_npz(bpy.types.Operator, ImportHelper):
 
     @classmethod
     def poll(cls, context):
-        from .pipeline import target_armature
+        from ..jobs.pipeline import target_armature
 
         if context.scene is None:
             return False
@@ -305,7 +306,7 @@ class A2G_OT_import_npz(bpy.types.Operator, ImportHelper):
         return True
 
     def execute(self, context):
-        from .pipeline import target_armature
+        from ..jobs.pipeline import target_armature
 
         try:
             action, prep = import_npz(context, target_armature(context), self.filepath,

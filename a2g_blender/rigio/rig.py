@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core.errors import UserError
-from .core.skeleton import BODY, BODY_JOINT_NAMES, JOINT_NAMES
+from ..core.errors import UserError
+from ..core.skeleton import BODY, BODY_JOINT_NAMES, JOINT_NAMES
 
 #: Other spellings of SMPL-X joint names used by existing Blender SMPL-X add-ons.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -56,7 +56,7 @@ class BodyRig:
     @property
     def key_target(self):
         """What the keys mean, as core.rig_keys converts them both ways."""
-        from .core.rig_keys import KeyTarget
+        from ..core.rig_keys import KeyTarget
 
         columns = tuple(self.columns) if self.columns else tuple(range(len(self.bone_names)))
         return KeyTarget(tuple(self.joints), None if self.retarget is not None else columns,
@@ -82,7 +82,7 @@ def missing_body_bones(bones) -> list[str]:
 def rest_up_axis(bones) -> tuple[str, np.ndarray]:
     """Armature-space up axis of the rest pose, from pelvis to head: ("Z" or "Y", qC), qC the
     quaternion taking SMPL-X axes to armature axes."""
-    from .core.scene_motion import rest_up_axis as up_axis_of
+    from ..core.scene_motion import rest_up_axis as up_axis_of
 
     return up_axis_of(tuple(bones["pelvis"].head_local), tuple(bones["head"].head_local))
 
@@ -121,8 +121,8 @@ def smplx_body_rig(obj, joints=None) -> BodyRig:
     The 22 body bones get keys; with a model that has hands (``joints`` BODY_HANDS) the rig's
     finger bones too (a rig without them gets the body only). Jaw and eyes never get keys.
     """
-    from .core.scene_motion import rig_frame_change
-    from .core.skeleton import joint_set
+    from ..core.scene_motion import rig_frame_change
+    from ..core.skeleton import joint_set
 
     model = joint_set(BODY if joints is None else joints)
     _check_object(obj)
@@ -147,7 +147,7 @@ def smplx_body_rig(obj, joints=None) -> BodyRig:
 def stored_map(obj):
     """The bone map the artist set on ``obj`` (its Bone Map panel entries, stored on the
     object as ``obj.a2g_bone_map``), as a core.bone_map.BoneMap; None when none is set."""
-    from .core.bone_map import BoneMap
+    from ..core.bone_map import BoneMap
 
     items = getattr(obj, "a2g_bone_map", None) if obj is not None else None
     joints = {}
@@ -160,7 +160,7 @@ def stored_map(obj):
 
 def store_map(obj, bone_map) -> None:
     """Set ``obj``'s Bone Map entries to ``bone_map`` (every SMPL-X joint gets an entry)."""
-    from .core.bone_map import MAPPABLE
+    from ..core.bone_map import MAPPABLE
 
     items = obj.a2g_bone_map
     items.clear()
@@ -179,7 +179,7 @@ def bone_parents(obj) -> dict:
 def resolve_map(obj):
     """The bone map used for ``obj``: the stored one (checked), else the detected one; a
     :class:`core.bone_map.BoneMapError` naming ``obj`` when there is none to use."""
-    from .core.bone_map import check, detect
+    from ..core.bone_map import check, detect
 
     names = [b.name for b in obj.data.bones]
     stored = stored_map(obj)
@@ -191,7 +191,7 @@ def resolve_map(obj):
 
 def target_of(obj, names=None):
     """The rest pose of ``obj``'s bones as a core.retarget.TargetRig (matrix_local per bone)."""
-    from .core.retarget import TargetRig
+    from ..core.retarget import TargetRig
 
     bones = obj.data.bones
     names = [b.name for b in bones] if names is None else list(names)
@@ -204,10 +204,10 @@ def target_of(obj, names=None):
 def retarget_rig(obj, joints=None) -> BodyRig:
     """A humanoid rig that is not an SMPL-X rig, as a target; a ``UserError`` naming ``obj``
     otherwise (:class:`RigError`, ``BoneMapError``, ``RetargetError``)."""
+    from ..core.errors import about
+    from ..core.retarget import build
+    from ..core.skeleton import FULL, joint_set
     from . import rigify
-    from .core.errors import about
-    from .core.retarget import build
-    from .core.skeleton import FULL, joint_set
 
     model = joint_set(BODY if joints is None else joints)
     _check_object(obj)
@@ -231,6 +231,6 @@ def retarget_rig(obj, joints=None) -> BodyRig:
 def scene_quaternions(body: BodyRig, local_rot, first: int, end: int, fps: float) -> np.ndarray:
     """Bone quaternions (end - first, len(body.bone_names), 4) at scene frames first .. end - 1
     for the model's 30 fps SMPL-X local rotations (T, J, 3, 3) (core.rig_keys.to_keys)."""
-    from .core.rig_keys import to_keys
+    from ..core.rig_keys import to_keys
 
     return to_keys(body.key_target, local_rot, first, end, fps)

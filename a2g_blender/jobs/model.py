@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # the add-on's models/
 NO_MODEL = "No gesture model found: set Model File in the add-on preferences"
 
 _cache: dict = {}
@@ -22,7 +22,7 @@ def model_path(context=None) -> Path | None:
     """The model file to use: the preferences' path when set, else the bundled one."""
     import bpy
 
-    from . import preferences
+    from ..ui import preferences
 
     prefs = preferences.get(context)
     if prefs is not None and prefs.model_path.strip():
@@ -32,7 +32,7 @@ def model_path(context=None) -> Path | None:
 
 def chosen_path(context=None) -> Path:
     """:func:`model_path`, or a ``UserError`` saying how to choose a model when there is none."""
-    from .core.errors import UserError
+    from ..core.errors import UserError
 
     path = model_path(context)
     if path is None:
@@ -44,9 +44,9 @@ def load(path: Path):
     """The model at ``path`` as a ready ``core.network.Network``, cached while its files do
     not change. Raises ``core.model_file.ModelFileError`` ("Cannot load the gesture model: ...").
     """
-    from .core.errors import about
-    from .core.model_file import load_model
-    from .core.network import Network
+    from ..core.errors import about
+    from ..core.model_file import load_model
+    from ..core.network import Network
 
     path = Path(path)
     key = str(path.resolve())
@@ -75,9 +75,9 @@ def speakers(context=None) -> tuple[tuple[str, ...], str | None]:
     """``(speakers, default speaker)`` of the model Generate would use (core/speakers.py), read
     from its .json alone (cheap enough for drawing the panel); ``((), None)`` for a model with
     one speaker, and when there is no readable model (Generate then says why)."""
-    from .core.errors import UserError
-    from .core.files import read_json
-    from .core.speakers import default_speaker, model_speakers
+    from ..core.errors import UserError
+    from ..core.files import read_json
+    from ..core.speakers import default_speaker, model_speakers
 
     path = model_path(context)
     if path is None:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import compat
-from .core.audio import AudioError, check_audio, check_sound_file, load_audio_16k_mono, resample, to_mono
-from .core.features import SAMPLE_RATE
-from .core.strip_audio import StripTiming, file_frames, heard, mix
+from .. import compat
+from ..core.audio import AudioError, check_audio, check_sound_file, load_audio_16k_mono, resample, to_mono
+from ..core.features import SAMPLE_RATE
+from ..core.strip_audio import StripTiming, file_frames, heard, mix
 
 
 @dataclass(frozen=True)

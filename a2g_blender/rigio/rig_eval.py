@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from .core.bone_constraints import ROTATION_FREE as _ROTATION_FREE
+from ..core.bone_constraints import ROTATION_FREE as _ROTATION_FREE
 
 MAX_PASSES = 6
 TOLERANCE_DEG = 0.01
@@ -56,7 +56,7 @@ def read_chain(obj, keyed, why: list | None = None):
     list that gets the reason)."""
     import bpy
 
-    from .core.bone_constraints import COPY_WORLD, BoneChain, Constraint
+    from ..core.bone_constraints import COPY_WORLD, BoneChain, Constraint
 
     pbs, data = obj.pose.bones, obj.data.bones
     evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).pose.bones
@@ -118,7 +118,7 @@ def _effect(obj, c, influence: float, keyed=frozenset()):
     """A constraint as core.bone_constraints takes it: (kind, target bones, influence,
     weights); None when it leaves rotations alone; False when it is not reproduced. ``keyed``:
     the bones that get keys."""
-    from .core import bone_constraints as bc
+    from ..core import bone_constraints as bc
 
     if c.mute or not getattr(c, "enabled", True) or influence <= 0.0 or c.type in _ROTATION_FREE:
         return None
@@ -196,8 +196,8 @@ def check(obj, chain, frames, quats, count: int = CHECK_FRAMES) -> float:
     core.bone_constraints computes it from the same keys."""
     import bpy
 
-    from .core.bone_constraints import evaluate
-    from .core.rotations import geodesic_angle, quat_to_matrix
+    from ..core.bone_constraints import evaluate
+    from ..core.rotations import geodesic_angle, quat_to_matrix
 
     frames = np.asarray(frames, dtype=np.float64)
     if frames.size == 0:
@@ -220,7 +220,7 @@ def check(obj, chain, frames, quats, count: int = CHECK_FRAMES) -> float:
 
 
 def _rotation(m) -> np.ndarray:
-    from .core.retarget import rotation_part
+    from ..core.retarget import rotation_part
 
     return rotation_part(np.array(m))
 
@@ -233,8 +233,8 @@ def settle(obj, action, body, frames, quats) -> dict:
     only when that check fails, or the rig could not be read, are they refined frame by frame
     (:func:`refine`). Returns what was done: ``{"checked": largest angle or None, "passes": n}``.
     """
-    from .core.bone_constraints import evaluate
-    from .core.rotations import quat_to_matrix
+    from ..core.bone_constraints import evaluate
+    from ..core.rotations import quat_to_matrix
 
     if not body.constrained or body.retarget is None:
         return {"checked": None, "passes": 0}
@@ -272,7 +272,7 @@ def refine_steps(obj, action, body, frames, quats, wanted=None):
     keys (keying.set_bone_quaternions) once all its frames are evaluated."""
     import bpy
 
-    from .core.retarget import key_under_parent, pose_globals
+    from ..core.retarget import key_under_parent, pose_globals
     from .keying import set_bone_quaternions
 
     rt = body.retarget
@@ -347,7 +347,8 @@ class Refinement:
     def _start(self, quats):
         import bpy
 
-        from . import compat, keying, rigify
+        from .. import compat
+        from . import keying, rigify
 
         self._remove()
         for name in self._modes:  # the keys are quaternions (apply switches these bones too)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 
-from . import actions, compat
-from .core.directing import (
+from .. import compat
+from ..core.directing import (
     DirectingError,
     Recipe,
     audio_digest,
@@ -26,6 +26,7 @@ from .core.directing import (
     is_sample_digest,
     sample_digest,
 )
+from ..rigio import actions
 
 RECIPE = "a2g_recipe"
 TAKE = "a2g_take"
@@ -79,10 +80,10 @@ def write_recipe(action, recipe: Recipe) -> None:
 def heard_for(scene, recipe: Recipe):
     """The audio a recipe was made from, gathered again; :class:`DirectingError` when it is no
     longer there or no longer the same (strip moved or trimmed, file changed, fps changed)."""
+    from ..core.audio import AudioError
+    from ..core.features import SAMPLE_RATE
+    from ..core.strip_audio import file_frames
     from .audio_source import HeardAudio, decode, scene_fps, sound_strips
-    from .core.audio import AudioError
-    from .core.features import SAMPLE_RATE
-    from .core.strip_audio import file_frames
 
     audio = recipe.audio
     again = "Generate again to make a new take from the current audio"
@@ -119,8 +120,8 @@ def _same_sound(scene, audio: dict, heard) -> bool:
     """Whether ``heard`` is the sound the recipe's ``audio`` fingerprinted. A recipe written
     before the fingerprint holds the sha1 of the samples as ``aud`` decoded them then (WAV
     files too, on Blender builds with ``aud``): those are decoded that way again to compare."""
+    from ..core.audio import AudioError
     from .audio_source import decode_with_aud, from_strips, sound_strips
-    from .core.audio import AudioError
 
     digest = audio.get("digest")
     if audio_matches(digest, heard.samples):
@@ -168,7 +169,7 @@ def remove_takes(obj, kept: list | None = None) -> None:
         name = actions.keep_edited(obj, action)
         if kept is not None:
             kept.append(name)
-    from .writable import remove_track
+    from ..rigio.writable import remove_track
 
     anim = obj.animation_data
     for track in take_tracks(obj):

@@ -9,8 +9,8 @@ from .panel import SidebarPanel
 
 
 def _has_body_channels(_self, action):
-    from .pins import has_body_channels, pin_bone_names
-    from .pipeline import target_armature
+    from ..jobs.pins import has_body_channels, pin_bone_names
+    from ..jobs.pipeline import target_armature
 
     try:
         names = pin_bone_names(target_armature(bpy.context))
@@ -39,7 +39,7 @@ class A2GDirecting(bpy.types.PropertyGroup):
 
 
 def _draw_takes(layout, obj) -> None:
-    from .takes import take_number, takes_of
+    from ..jobs.takes import take_number, takes_of
 
     takes = takes_of(obj)
     if not takes:
@@ -56,7 +56,7 @@ def _draw_takes(layout, obj) -> None:
 
 
 def _draw_pins(layout, context, obj, settings) -> None:
-    from .pins import pin_strips
+    from ..jobs.pins import pin_strips
 
     col = layout.column(align=True)
     col.label(text="Pins", icon="PINNED")
@@ -72,9 +72,9 @@ def _draw_pins(layout, context, obj, settings) -> None:
 
 
 def _draw_resample(layout, context, obj) -> None:
-    from .core.directing import DirectingError
-    from .directing_ops import resample_blocker
-    from .resample import scene_default_range
+    from ..core.directing import DirectingError
+    from ..jobs.directing_ops import resample_blocker
+    from ..jobs.resample import scene_default_range
 
     col = layout.column(align=True)
     col.label(text="Resample", icon="FILE_REFRESH")
@@ -103,8 +103,8 @@ class A2G_PT_directing(SidebarPanel, bpy.types.Panel):
     bl_parent_id = "A2G_PT_gestures"
 
     def draw(self, context):
-        from .directing_ops import target_blocker
-        from .pipeline import target_armature
+        from ..jobs.directing_ops import target_blocker
+        from ..jobs.pipeline import target_armature
 
         layout = self.layout
         settings = context.scene.a2g_directing

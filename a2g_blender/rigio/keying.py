@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import compat
-from .core.timeline import strictly_rising
+from .. import compat
+from ..core.timeline import strictly_rising
 
 
 def new_action(name: str):
@@ -110,7 +110,7 @@ def set_bone_quaternions(obj, action, bone_names, frames, quats) -> None:
     """Change the values of existing keys of ``bone_names`` on ``action`` at ``frames`` (N,)
     to ``quats`` (N, len(bone_names), 4), in bulk; every other key stays as it is. Every bone's
     four channels must have a key on each of the frames (KeyError otherwise)."""
-    from .core.timeline import key_indices
+    from ..core.timeline import key_indices
 
     frames = np.asarray(frames, dtype=np.float64)
     curves = bone_fcurves(obj, action, bone_names)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import compat
+from .. import compat
 
 ARMATURE_NAME = "SMPL-X"
 MESH_NAME = "SMPL-X Mannequin"
@@ -23,7 +23,7 @@ MATERIAL_NAME = "SMPL-X Mannequin"
 def _build_armature(context, obj, names, parents, joints) -> None:
     import bpy
 
-    from .core.mannequin import bone_tails
+    from ..core.mannequin import bone_tails
 
     arm = obj.data
     view_layer = context.view_layer
@@ -64,7 +64,7 @@ def _build_mesh(name: str, vertices: np.ndarray, faces: np.ndarray):
 
 def _bind(mesh_obj, names, skin_joints: np.ndarray, skin_weights: np.ndarray) -> None:
     """One vertex group per joint; vertices with equal weight are added in one call."""
-    from .core.mannequin import vertex_groups
+    from ..core.mannequin import vertex_groups
 
     for name, weights in zip(names, vertex_groups(skin_joints, skin_weights, len(names)), strict=True):
         group = mesh_obj.vertex_groups.new(name=name)
@@ -91,8 +91,8 @@ def _relax_fingers(arm_obj) -> None:
     """Pose the 30 finger bones in the relaxed mean hand (not flat): what a model without hands
     leaves them at. The bones are built the SMPL-X way, so an SMPL-X local rotation is the pose
     quaternion as it is (see core/scene_motion.py)."""
-    from .core.rotations import axis_angle_to_quat
-    from .core.skeleton import HAND_JOINTS, JOINT_NAMES, hand_mean
+    from ..core.rotations import axis_angle_to_quat
+    from ..core.skeleton import HAND_JOINTS, JOINT_NAMES, hand_mean
 
     for j, q in zip(HAND_JOINTS, axis_angle_to_quat(hand_mean()), strict=True):
         bone = arm_obj.pose.bones[JOINT_NAMES[j]]
@@ -104,7 +104,7 @@ def add_character(context, location=None):
     """Add the armature (active, selected) and its bound mannequin; returns (armature, mesh)."""
     import bpy
 
-    from .core.skeleton import JOINT_NAMES, PARENTS, load_mannequin_asset, y_up_to_z_up
+    from ..core.skeleton import JOINT_NAMES, PARENTS, load_mannequin_asset, y_up_to_z_up
 
     asset = load_mannequin_asset()
     joints = y_up_to_z_up(asset["rest_joints"].astype(np.float64))

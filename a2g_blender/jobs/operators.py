@@ -8,8 +8,8 @@ import time
 
 import bpy
 
-from .core.errors import message_for
-from .properties import chosen_speaker, intensity_property, seed_property
+from ..core.errors import message_for
+from ..ui.properties import chosen_speaker, intensity_property, seed_property
 
 _active_worker = None  # the last interactive job's worker thread (cancelled ones too)
 STOPPING = "The cancelled job is stopping: wait a moment"
@@ -51,7 +51,7 @@ def armature_blocker(context, purpose: str = "") -> str | None:
         return "Select an SMPL-X armature, or set Target in the Gestures panel"
     if obj.type != "ARMATURE":
         return f"'{obj.name}' is not an armature: select an SMPL-X armature"
-    from .writable import animation_blocker
+    from ..rigio.writable import animation_blocker
 
     return animation_blocker(obj, purpose)  # NLA tweak mode, linked without a library override
 
@@ -86,7 +86,7 @@ class A2G_OT_add_character(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        from .character import add_character
+        from ..rigio.character import add_character
 
         start = time.perf_counter()
         arm, mesh = add_character(context)
@@ -139,12 +139,14 @@ class BackgroundJob:
     def _refinement(self, context, result):
         """What must still touch Blender frame by frame before ``result`` is written (an object
         whose ``step()`` returns the fraction done, None when finished, and ``close()`` stops
-        it), stepped by the modal timer with progress and Esc; None: nothing."""
-        return None
+        it), stepped by the modal timer with progress and Esc; None: nothing. The result says
+        (``result.refinement()``: pipeline.Result, resample.ResampleResult)."""
+        make = getattr(result, "refinement", None)
+        return make() if make is not None else None
 
     def _refined(self, result, refinement):
         """``result`` once ``refinement`` is done."""
-        return result
+        return result.refined(refinement)
 
     def invoke(self, context, event):
         """Interactive: prepare here, compute in a worker thread, Esc cancels (headless or
@@ -300,9 +302,9 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
     def _apply(self, result, start: float):
         """Write ``result`` and report it; ``start``: when the run began (perf_counter), so the
         report's time is the whole run's, writing the keys (and Rigify's controls) included."""
-        from .actions import USER_TRACK, kept_message
+        from ..rigio.actions import USER_TRACK, kept_message
+        from ..rigio.writable import leaves_no_trace
         from .pipeline import apply
-        from .writable import leaves_no_trace
 
         kept = []
         with leaves_no_trace(result.job.armature):  # a failure leaves the scene as it was
@@ -349,16 +351,6 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         return {"FINISHED"}
 
     # ---- interactive: BackgroundJob.invoke, then -------------------------------------
-    def _refinement(self, context, result):
-        from .pipeline import refinement
-
-        return refinement(result)
-
-    def _refined(self, result, refinement):
-        from .pipeline import refined
-
-        return refined(result, refinement)
-
     def _done(self, context, result):
         try:
             self._apply(result, self._start)

@@ -11,7 +11,7 @@ import time
 
 import bpy
 
-from .core.errors import UserError, message_for
+from ..core.errors import UserError, message_for
 from .operators import BackgroundJob, armature_blocker, poll_with_reason
 
 
@@ -137,8 +137,8 @@ class A2G_OT_resample_range(BackgroundJob, bpy.types.Operator):
         return resample.compute
 
     def _done(self, context, result):
+        from ..rigio.writable import leaves_no_trace
         from . import resample
-        from .writable import leaves_no_trace
 
         try:
             with leaves_no_trace(result.job.armature, keys=True):  # a failure: keys as they were

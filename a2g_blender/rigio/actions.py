@@ -24,7 +24,8 @@ import math
 
 import numpy as np
 
-from . import compat, keying
+from .. import compat
+from . import keying
 
 GENERATED = "a2g_generated"
 KEYS = "a2g_keys"  # sha1 of the action's F-curves as generation or Resample left them
@@ -76,7 +77,7 @@ def is_edited(obj, action) -> bool:
 def keep_edited(obj, action) -> str:
     """Keep an edited generated action as the user's: renamed "... (edited)", unmarked as
     generated or as a take, on its own muted ``A2G Edited Takes`` track. Returns its name."""
-    from .takes import TAKE
+    from ..jobs.takes import TAKE
 
     if not action.get(EDITED):
         for key in (GENERATED, KEYS, TAKE):

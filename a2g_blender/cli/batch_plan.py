@@ -16,8 +16,8 @@ import math
 import os
 from pathlib import Path
 
-from .core.errors import UserError
-from .core.features import FPS
+from ..core.errors import UserError
+from ..core.features import FPS
 
 COMMAND = "audio2gestures"
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff")
@@ -142,7 +142,7 @@ def parse_args(argv):
         raise UserError(f"--seed must be >= 0, got {args.seed}")
     if args.variants < 1:
         raise UserError(f"--variants must be >= 1, got {args.variants}")
-    from .core.generate import check_intensity
+    from ..core.generate import check_intensity
 
     args.intensity = check_intensity(args.intensity, "--intensity")
     if args.fps is not None and not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
@@ -152,7 +152,7 @@ def parse_args(argv):
             raise UserError("--name needs exactly one input file")
         if not args.name.strip() or os.sep in args.name or (os.altsep and os.altsep in args.name):
             raise UserError(f"--name must be a plain file stem, got {args.name!r}")
-    from .preview import parse_size
+    from ..jobs.preview import parse_size
 
     args.preview_size = parse_size(args.preview_size, "--preview-size")
     if args.blend is not None and not args.blend.is_file():
@@ -160,7 +160,7 @@ def parse_args(argv):
     if args.armature is not None and args.blend is None:
         raise UserError("--armature names an armature of the --blend scene: give --blend too")
     if args.bone_map is not None:
-        from .core.bone_map import read_preset
+        from ..core.bone_map import read_preset
 
         if args.armature is None:
             raise UserError("--bone-map maps the bones of the --armature: give --blend and "
@@ -229,7 +229,7 @@ def plan(inputs, args) -> list[tuple[Item | None, Path, str | None]]:
 def parse_pin(spec: str) -> PinSpec:
     """``clip.npz@FRAME`` or ``clip.npz@SECONDSs`` -> :class:`PinSpec` (the clip is read once
     to check it); raises ``UserError``."""
-    from .core.smplx_npz import read_smplx_npz
+    from ..core.smplx_npz import read_smplx_npz
 
     path, sep, where = spec.rpartition("@")
     if not sep or not path or not where:

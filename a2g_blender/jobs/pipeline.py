@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.errors import UserError
+from ..core.errors import UserError
 
 
 class Cancelled(Exception):
@@ -53,28 +53,26 @@ class Result:
     local: np.ndarray | None = None  # take 1's model output (T, J, 3, 3) at 30 fps (.npz export)
     settled: bool = False  # the keys were fitted to the evaluated rig already (refinement)
 
+    def refinement(self):
+        """What must still touch Blender frame by frame before this is written: a
+        rig_eval.Refinement of the takes (rigs whose constraint chain could not be read), else
+        None. The modal job steps it with progress and Esc; nothing is written until it is done."""
+        import bpy
 
-def refinement(result: Result):
-    """What must still touch Blender frame by frame before ``result`` is written: a
-    rig_eval.Refinement of its takes (rigs whose constraint chain could not be read), else
-    None. The modal job steps it with progress and Esc; nothing is written until it is done."""
-    import bpy
+        from ..rigio.rig_eval import Refinement, needs_refinement
 
-    from .rig_eval import Refinement, needs_refinement
+        if self.settled or not needs_refinement(self.job.rig):
+            return None
+        obj = bpy.data.objects.get(self.job.armature)
+        if obj is None:
+            raise UserError(f"The armature '{self.job.armature}' no longer exists: generate again")
+        return Refinement(obj, self.job.rig, self.frames, (self.quats, *self.takes))
 
-    if result.settled or not needs_refinement(result.job.rig):
-        return None
-    obj = bpy.data.objects.get(result.job.armature)
-    if obj is None:
-        raise UserError(f"The armature '{result.job.armature}' no longer exists: generate again")
-    return Refinement(obj, result.job.rig, result.frames, (result.quats, *result.takes))
+    def refined(self, done) -> Result:
+        """This with the keys a finished :meth:`refinement` fitted to the rig."""
+        from dataclasses import replace
 
-
-def refined(result: Result, done) -> Result:
-    """``result`` with the keys a finished :func:`refinement` fitted to the rig."""
-    from dataclasses import replace
-
-    return replace(result, quats=done.quats[0], takes=tuple(done.quats[1:]), settled=True)
+        return replace(self, quats=done.quats[0], takes=tuple(done.quats[1:]), settled=True)
 
 
 def target_armature(context, settings=None):
@@ -104,10 +102,11 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     ``model_path``: the model file to use instead of the preferences' (the batch command's
     ``--model``); ``heard``: the audio ``settings`` choose, when the caller decoded it already.
     """
-    from . import audio_source, model, pins, rig, takes
-    from .core.generate import check_intensity
-    from .core.speakers import check_speaker
-    from .writable import check_writable
+    from ..core.generate import check_intensity
+    from ..core.speakers import check_speaker
+    from ..rigio import rig
+    from ..rigio.writable import check_writable
+    from . import audio_source, model, pins, takes
 
     check_writable(obj)  # NLA tweak mode, linked without a library override: refused, nothing done
     scene = context.scene
@@ -131,8 +130,8 @@ def rig_for_model(obj, network, body=None):
     """``obj`` as a target for ``network``'s motion: its joint set (core.skeleton.BODY, or
     BODY_HANDS for a model with hands: the finger bones get keys too). ``body``: the rig as
     inspected already for the body (validation first), reused when the sets agree."""
-    from . import rig
-    from .core.skeleton import joint_set
+    from ..core.skeleton import joint_set
+    from ..rigio import rig
 
     joints = joint_set(getattr(getattr(network, "config", None), "n_joints", 22))
     if body is not None and body.model_joints == len(joints):
@@ -157,8 +156,8 @@ def take_keys(network, features, rig, first: int, end: int, fps: float, seed: in
     """One take: ``core.generate`` (``generate_kw``: pins, resamples, intensity, ...) and the
     rig's keys at scene frames ``first .. end - 1`` (core.rig_keys.to_keys). Returns
     ``(model local rotations (T, J, 3, 3), keys (end - first, K, 4))``."""
-    from .core.generate import generate
-    from .core.rig_keys import to_keys
+    from ..core.generate import generate
+    from ..core.rig_keys import to_keys
 
     local = generate(network, features, seed, **generate_kw)
     return local, to_keys(rig.key_target, local, first, end, fps)
@@ -167,9 +166,9 @@ def take_keys(network, features, rig, first: int, end: int, fps: float, seed: in
 def compute(job: Job, progress=None, cancelled=None) -> Result:
     """Run the model for ``job``; pure numpy. ``progress(fraction)`` is called between stages
     and takes, ``cancelled()`` polled there too (raises :class:`Cancelled`)."""
-    from .core.features import n_motion_frames
-    from .core.network import SPLIT_FRAMES
-    from .core.parallel import one_blas_thread
+    from ..core.features import n_motion_frames
+    from ..core.network import SPLIT_FRAMES
+    from ..core.parallel import one_blas_thread
 
     step = stepper(progress, cancelled)
     # long takes (as generate counts them: model frames) split their work over the cores
@@ -179,7 +178,7 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
 
 
 def _compute(job: Job, step) -> Result:
-    from .core.features import features_for_motion
+    from ..core.features import features_for_motion
 
     heard = job.heard
     step(0.05)
@@ -232,7 +231,8 @@ def apply(result: Result, kept: list | None = None):
 
 def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int, kept: list,
                   settled: bool = False):
-    from . import actions, keying, takes
+    from ..rigio import actions, keying
+    from . import takes
 
     metadata = {
         "a2g_seed": seed,

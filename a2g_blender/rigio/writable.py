@@ -19,7 +19,7 @@ import os
 import re
 from contextlib import contextmanager
 
-from .core.errors import UserError
+from ..core.errors import UserError
 
 _LAYERING = ("action_blend_type", "action_influence", "action_extrapolation")
 
@@ -133,7 +133,7 @@ def _read_keys(obj, action) -> list:
     """Every key of ``action``'s F-curves for ``obj``: (F-curve, {co, handles}) pairs."""
     import numpy as np
 
-    from . import compat
+    from .. import compat
 
     out = []
     for fc in compat.fcurves_of(action, obj):

@@ -14,15 +14,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..core.errors import UserError, about
 from .batch_plan import DEFAULT_FPS, Item
-from .core.errors import UserError, about
 
 
 def add_pins(context, obj, specs, first: int, last: int) -> None:
     """Import each pin clip as an action and pin it on ``obj`` (trimmed to frames
     ``first .. last``), as Import SMPL-X Motion + Pin Action Here do in the UI."""
-    from .npz_import import import_npz
-    from .pins import add_pin
+    from ..jobs.pins import add_pin
+    from ..rigio.npz_import import import_npz
 
     scene = context.scene
     fps = scene.render.fps / scene.render.fps_base
@@ -72,9 +72,9 @@ def find_or_add_character(context, armature: str | None = None, bone_map=None):
     """The armature to animate: ``armature`` by name (with the ``bone_map`` preset applied,
     when given), else the scene's Target, else the active or first humanoid armature, else a
     new SMPL-X character at the 3D cursor."""
-    from . import rig
-    from .character import add_character
-    from .pipeline import target_armature
+    from ..jobs.pipeline import target_armature
+    from ..rigio import rig
+    from ..rigio.character import add_character
 
     if armature is not None:
         obj = context.scene.objects.get(armature)
@@ -85,7 +85,7 @@ def find_or_add_character(context, armature: str | None = None, bone_map=None):
         if obj.type != "ARMATURE":
             raise UserError(f"--armature: '{armature}' is a {obj.type.lower()}, not an armature")
         if bone_map is not None:
-            from .core.bone_map import check
+            from ..core.bone_map import check
 
             with about("--bone-map"):
                 check(bone_map, [b.name for b in obj.data.bones], obj.name)
@@ -112,7 +112,7 @@ def find_or_add_character(context, armature: str | None = None, bone_map=None):
 def add_sound_strip(scene, path: Path, frame: int):
     """A sound strip playing ``path`` from ``frame`` on a free channel; None where this Blender
     cannot add sound (the 4.2 bpy wheels have no audio support)."""
-    from . import compat
+    from .. import compat
 
     strips = compat.sequencer_strips(scene, create=True)
     channel = 1 + max((s.channel for s in compat.all_sequencer_strips(scene)), default=0)
@@ -128,8 +128,8 @@ def export_bvh(context, obj, path: Path, first: int, last: int) -> None:
     readers take it: Blender writes the armature's own space, Z up (lying on its back)."""
     import bpy
 
-    from .core.bvh_y_up import to_world_y_up
-    from .core.files import atomic_write
+    from ..core.bvh_y_up import to_world_y_up
+    from ..core.files import atomic_write
 
     with context.temp_override(object=obj, active_object=obj, selected_objects=[obj]):
         result = bpy.ops.export_anim.bvh(filepath=str(path), check_existing=False, frame_start=first,
@@ -164,7 +164,7 @@ def export_fbx(context, obj, path: Path) -> None:
 def render_preview(scene, obj, targets: dict, first: int, last: int, size=None) -> None:
     """Stills strip and video; the video's sound is the scene's sound strip (none where
     this Blender has no audio support)."""
-    from . import preview
+    from ..jobs import preview
 
     with tempfile.TemporaryDirectory(prefix="a2g-preview-") as tmp:
         written = preview.render_preview(scene, obj, tmp, video=True, video_range=(first, last),
@@ -193,7 +193,7 @@ def generate_in_scene(item: Item, args, model_path: Path, pin_specs=()) -> Gener
     sound strip. Writes no file."""
     import bpy
 
-    from . import audio_source, pipeline
+    from ..jobs import audio_source, pipeline
 
     load_scene(args.blend)
     context = bpy.context
@@ -230,7 +230,7 @@ def write_outputs(item: Item, args, gen: Generated) -> None:
     names the final files."""
     import bpy
 
-    from .core.errors import message_for
+    from ..core.errors import message_for
     from .output_set import OutputError, OutputSet
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -251,7 +251,7 @@ def _write_each(context, args, gen: Generated, out) -> None:
     """Every output of ``out`` at its temporary path."""
     import bpy
 
-    from .npz_import import write_motion_npz
+    from ..rigio.npz_import import write_motion_npz
 
     bpy.ops.wm.save_as_mainfile(filepath=str(out["blend"].resolve()), check_existing=False, copy=True)
     if "npz" in out:

@@ -3,9 +3,11 @@
 
 import bpy
 
+ADDON = __package__.rpartition(".")[0]  # the add-on's own module (this file is in its ui/)
+
 
 class A2GPreferences(bpy.types.AddonPreferences):
-    bl_idname = __package__
+    bl_idname = ADDON
 
     model_path: bpy.props.StringProperty(
         name="Model File",
@@ -16,7 +18,7 @@ class A2GPreferences(bpy.types.AddonPreferences):
     )
 
     def draw(self, context):
-        from . import model
+        from ..jobs import model
 
         layout = self.layout
         layout.prop(self, "model_path")
@@ -34,7 +36,7 @@ class A2GPreferences(bpy.types.AddonPreferences):
 def get(context=None):
     """This add-on's preferences (None while it is not enabled)."""
     context = context or bpy.context
-    addon = context.preferences.addons.get(__package__)
+    addon = context.preferences.addons.get(ADDON)
     return addon.preferences if addon else None
 
 
