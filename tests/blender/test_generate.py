@@ -299,7 +299,7 @@ def test_the_same_samples_as_flac_and_as_wav_give_the_same_take(addon, rig, tmp_
     bpy.context.preferences.addons[MODULE_NAME].preferences.model_path = str(
         root / "models" / "audio2gestures-beat2-scott.json")
     flac = root / "tests" / "data" / "beat2_excerpt" / "2_scott_0_1_1_excerpt.flac"
-    audio_source = __import__(f"{MODULE_NAME}.audio_source", fromlist=["audio_source"])
+    audio_source = __import__(f"{MODULE_NAME}.jobs.audio_source", fromlist=["audio_source"])
     samples = audio_source.decode_with_aud(str(flac))  # 16 kHz mono, as the FLAC holds it
     wav = tmp_path / "same.wav"
     with wave.open(str(wav), "wb") as w:
