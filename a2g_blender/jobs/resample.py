@@ -126,6 +126,7 @@ def take_blocker(obj) -> str | None:
 
 def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> ResampleJob:
     """Validate everything and read what the computation needs; changes nothing."""
+    from ..core.speakers import check_speaker
     from ..rigio import rig
     from . import model, pins
     from .pipeline import rig_for_model
@@ -142,6 +143,7 @@ def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> Resamp
         raise DirectingError(f"'{action.name}' was made with the model '{recipe.model}', the add-on "
                              f"now uses '{path.name}': generate again to resample with it")
     net = model.load(path)
+    check_speaker(net.metadata, recipe.speaker)  # the take's speaker, still the model's
     body = rig_for_model(obj, net, body)
     scene = context.scene
     asked = asked_range(scene, frame_start, frame_end)

@@ -208,6 +208,26 @@ def test_takes_record_and_replay_the_speaker(speakers_rig, two_speaker_model, tm
     assert_same_rotations(keys(rig), expected(two_speaker_model, wav, 120, 4, "7", ranges))
 
 
+def test_resample_refuses_a_take_whose_speaker_the_model_lost(speakers_rig, tmp_path):
+    """The same model file name re-exported without speakers: Resample Range names the model's
+    speakers and changes nothing."""
+    rig = speakers_rig
+    use_file(write_wav(tmp_path / "speech.wav", speech_like(3.0, seed=2)))
+    assert bpy.ops.a2g.generate(seed=3, speaker="7") == {"FINISHED"}
+    m = random_model(seed=7)
+    (tmp_path / "other").mkdir()
+    plain = save_model(tmp_path / "other" / "two_speakers.json", m.weights, m.config, m.feature_mean,
+                       m.feature_std, m.code_mean, m.code_std, prior=m.prior)
+    bpy.context.preferences.addons[MODULE_NAME].preferences.model_path = str(plain)
+    before = key_arrays(rig), rig.animation_data.action["a2g_recipe"]
+    with pytest.raises(RuntimeError, match=r"no speaker '7'; its speakers: none \(it was trained without"):
+        bpy.ops.a2g.resample_range(frame_start=21, frame_end=60, seed=9)
+    after = key_arrays(rig), rig.animation_data.action["a2g_recipe"]
+    assert after[1] == before[1] and after[0].keys() == before[0].keys()
+    for path, co in after[0].items():
+        np.testing.assert_array_equal(co, before[0][path])
+
+
 def _batch(argv) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
