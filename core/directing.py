@@ -363,7 +363,9 @@ class Recipe:
     ``prior``: the code prior the take was drawn with ("" in recipes written before it was
     recorded: the model's default); ``style``: the key of the style library its retrieval code
     was drawn from (``core.style``; "" = the model's bundled library) and ``style_names`` its
-    clips' names, for messages.
+    clips' names, for messages; ``speaker``: the speaker whose style it was drawn in
+    (core/speakers.py; None for a one-speaker model, for a take drawn from a style library, and
+    in recipes written before it was recorded: the model's default speaker).
     """
 
     seed: int
@@ -378,11 +380,12 @@ class Recipe:
     prior: str = ""  # core.prior name; "" = the model's default (config.code_prior)
     style: str = ""  # core.style library key; "" = the bundled library
     style_names: tuple[str, ...] = ()  # the style library's clip names
+    speaker: str | None = None  # core.speakers; None = the model's default_speaker
 
     def with_resample(self, rr: ResampleRange) -> Recipe:
         return Recipe(self.seed, self.model, dict(self.audio), self.first, self.end, self.fps,
                       (*self.resamples, rr), self.take, self.intensity, self.prior, self.style,
-                      self.style_names)
+                      self.style_names, self.speaker)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -390,7 +393,7 @@ class Recipe:
             "audio": self.audio, "first": self.first, "end": self.end, "fps": self.fps,
             "resamples": [[r.start, r.end, r.seed] for r in self.resamples], "take": self.take,
             "intensity": self.intensity, "prior": self.prior, "style": self.style,
-            "style_names": list(self.style_names),
+            "style_names": list(self.style_names), "speaker": self.speaker,
         }, sort_keys=True)
 
     @classmethod
@@ -410,10 +413,13 @@ class Recipe:
             names = d.get("style_names", [])
             if not isinstance(style, str) or not isinstance(names, list):
                 raise ValueError(f"style {style!r}, {names!r}")
+            speaker = d.get("speaker")
+            if speaker is not None and not isinstance(speaker, str):
+                raise ValueError(f"speaker {speaker!r} is not a name")
             return cls(int(d["seed"]), str(d["model"]), dict(d["audio"]), int(d["first"]),
                        int(d["end"]), float(d["fps"]),
                        tuple(ResampleRange(int(a), int(b), int(s)) for a, b, s in d["resamples"]),
-                       int(d.get("take", 0)), intensity, prior, style, tuple(map(str, names)))
+                       int(d.get("take", 0)), intensity, prior, style, tuple(map(str, names)), speaker)
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError) as exc:
             raise DirectingError(f"The take's generation recipe is unreadable ({exc}): "
                                  "generate it again") from None

@@ -51,6 +51,7 @@ from .prior import SEGMENT, retrieval_arrays
 from .rhythm import resample_rows
 from .rotations import matrix_to_sixd, sixd_to_matrix
 from .skeleton import NUM_BODY_JOINTS, NUM_JOINTS, model_joint_indices, relax_missing_fingers
+from .speakers import SPEAKER_METADATA
 from .timeline import MODEL_FPS
 
 #: Shortest clip accepted (seconds): about two gestures' worth of motion.
@@ -285,6 +286,9 @@ def styled(net: Network, library: StyleLibrary | None) -> Network:
         return net
     out = copy.copy(net)
     out.prior_arrays = {k: np.asarray(library.arrays[k]) for k in LIBRARY_ARRAYS}
+    # The clips are the style: a multi-speaker model's per-speaker cut (core/speakers.py) does
+    # not apply to them, so the styled network has no speakers.
+    out.metadata = {k: v for k, v in net.metadata.items() if k not in SPEAKER_METADATA}
     out._priors = {}
     out.style = library
     return out

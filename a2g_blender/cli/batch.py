@@ -60,8 +60,9 @@ def process(item: Item, args, model_path: Path, pin_specs=()) -> tuple[str, str]
 
 
 # ---- driver ------------------------------------------------------------------------------------
-def _load_model(path: Path | None) -> Path:
-    """The model file to use (loaded once here, so a bad one stops the run before any work)."""
+def _load_model(path: Path | None, speaker: str | None = None) -> Path:
+    """The model file to use (loaded once here, so a bad one, or a ``--speaker`` it does not
+    know, stops the run before any work)."""
     import bpy
 
     from ..jobs import model
@@ -71,7 +72,13 @@ def _load_model(path: Path | None) -> Path:
         if path is None:
             raise UserError("no gesture model: none is bundled with this build and none is set in "
                              "the add-on preferences; pass --model path/to/model.json")
-    model.load(path)
+    from ..core.speakers import check_speaker
+
+    loaded = model.load(path)
+    try:
+        check_speaker(loaded.metadata, speaker)
+    except UserError as exc:
+        raise UserError(f"--speaker: {exc}") from None
     return Path(path)
 
 
@@ -91,7 +98,7 @@ def generate(args, out=None, err=None) -> int:
     problem = folder_problem(args.output_dir)  # once, before any work
     if problem is not None:
         raise UserError(problem)
-    model_path = _load_model(args.model)
+    model_path = _load_model(args.model, args.speaker)
     pin_specs = [parse_pin(spec) for spec in args.pin]
     planned = plan(collect_inputs(args.inputs), args)
     total = len(planned)

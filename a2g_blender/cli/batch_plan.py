@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "style: SMPL-X .npz or BVH files (a WAV of the same stem beside one is its "
                      "speech), "
                      "or with --blend names of its actions (on any humanoid rig)")
+    gen.add_argument("--speaker", metavar="NAME",
+                     help="gesture in the style of this speaker of a model trained on several "
+                     "(e.g. BEAT2's 2 for scott); default: the speaker the model recommends")
     gen.add_argument("--variants", type=int, default=1, metavar="N",
                      help="N results per input, seeds SEED .. SEED+N-1 (default 1)")
     gen.add_argument("--pin", action="append", default=[], metavar="CLIP.npz@FRAME",

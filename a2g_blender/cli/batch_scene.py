@@ -211,7 +211,7 @@ def generate_in_scene(item: Item, args, model_path: Path, pin_specs=()) -> Gener
 
         set_clips(scene, args.style)
     job = pipeline.prepare(context, obj, item.seed, settings, intensity=args.intensity,
-                           model_path=model_path, heard=heard)
+                           model_path=model_path, heard=heard, speaker=args.speaker)
     result = pipeline.compute(job)
     kept: list = []
     pipeline.apply(result, kept)

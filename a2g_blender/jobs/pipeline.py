@@ -42,6 +42,7 @@ class Job:
     count: int = 1  # takes: seeds seed, seed + 1, ..., seed + count - 1
     intensity: float = 1.0  # core.generate's intensity: 0.5 calmer, 1.5 livelier
     style: object = None  # core.style.StyleLibrary of the Style list; None: the bundled library
+    speaker: str | None = None  # core.speakers: the style's speaker, as checked (None: one-speaker model)
 
 
 @dataclass(frozen=True)
@@ -93,13 +94,17 @@ def target_armature(context, settings=None):
 
 
 def prepare(context, obj, seed: int, settings=None, count: int = 1,
-            intensity: float = 1.0, model_path=None, heard=None) -> Job:
+            intensity: float = 1.0, model_path=None, heard=None, speaker=None) -> Job:
     """Validate and load everything generation needs (pins included); touches no bpy data.
+
+    ``speaker``: generate in the style of one of the model's speakers (core/speakers.py);
+    None or "": the model's default speaker. An unknown one is a ``SpeakerError`` naming them.
 
     ``model_path``: the model file to use instead of the preferences' (the batch command's
     ``--model``); ``heard``: the audio ``settings`` choose, when the caller decoded it already.
     """
     from ..core.generate import check_intensity
+    from ..core.speakers import check_speaker
     from ..rigio import rig
     from ..rigio.writable import check_writable
     from . import audio_source, model, pins, style, takes
@@ -111,14 +116,17 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     body = rig.body_rig(obj)
     path = Path(model_path) if model_path is not None else model.chosen_path(context)
     loaded = model.load(path)
+    speaker = check_speaker(loaded.metadata, speaker)  # recorded as checked: the recipe names it
     heard = heard if heard is not None else audio_source.gather(scene, settings)
     fps = audio_source.scene_fps(scene)
     body = rig_for_model(obj, loaded, body)
     pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
     library = style.scene_library(context, obj, loaded) if hasattr(scene, "a2g_style") else None
+    if library is not None:
+        speaker = None  # a style library replaces the speakers' libraries: it is the style
     return Job(obj.name, body, heard, loaded, path, int(seed), fps, pins=pinned,
                audio=takes.audio_recipe(scene, settings, heard), count=max(1, int(count)),
-               intensity=intensity, style=library)
+               intensity=intensity, style=library, speaker=speaker)
 
 
 # ---- the generation chain, shared by Generate, Takes, Resample Range and the batch command ----
@@ -186,7 +194,8 @@ def _compute(job: Job, step) -> Result:
     for i in range(job.count):
         local, keys = take_keys(network, features, job.rig, heard.first, heard.end, job.fps,
                                 job.seed + i, pins=job.pins, resamples=job.resamples,
-                                intensity=job.intensity, prior="retrieval" if job.style else None)
+                                intensity=job.intensity, prior="retrieval" if job.style else None,
+                                speaker=None if job.style else job.speaker)
         first = local if first is None else first
         takes.append(keys)
         step(0.25 + 0.7 * (i + 1) / job.count)
@@ -253,7 +262,7 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int,
     return action
 
 
-def run(context, obj, seed: int, settings=None, count: int = 1, intensity: float = 1.0):
+def run(context, obj, seed: int, settings=None, count: int = 1, intensity: float = 1.0, speaker=None):
     """prepare + compute + apply, synchronously (headless, scripts, tests)."""
-    job = prepare(context, obj, seed, settings, count, intensity)
+    job = prepare(context, obj, seed, settings, count, intensity, speaker=speaker)
     return apply(compute(job))

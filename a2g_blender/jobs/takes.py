@@ -64,7 +64,8 @@ def recipe_for(job, seed: int, take: int = 0) -> Recipe:
                   int(job.heard.end), float(job.fps), tuple(job.resamples), int(take),
                   float(getattr(job, "intensity", 1.0)),
                   "retrieval" if getattr(job, "style", None) else job.network.config.code_prior,
-                  *((job.style.key, job.style.names) if getattr(job, "style", None) else ()))
+                  *((job.style.key, job.style.names) if getattr(job, "style", None) else ("", ())),
+                  getattr(job, "speaker", None))
 
 
 def read_recipe(action) -> Recipe | None:

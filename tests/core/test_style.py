@@ -158,6 +158,20 @@ def test_styled_generation_keeps_seeds_pins_ranges_and_intensity(net, feats):
     assert calm.shape == base.shape and not np.array_equal(calm, base)
 
 
+def test_a_style_on_a_multi_speaker_model_draws_from_the_clips(net, feats):
+    """A model trained on several speakers cuts its own library per speaker; a style library
+    has no speakers, so a styled take of such a model is the same as of a one-speaker model."""
+    import copy
+
+    lib = style.build_library(net, [_clip(0), _clip(1)])
+    two = copy.copy(net)
+    n_clips = len(net.prior_arrays["prior_clip_ends"])
+    two.metadata = {**net.metadata, "prior_clip_speakers": ["1"] * (n_clips - 1) + ["7"],
+                    "default_speaker": "1"}
+    np.testing.assert_array_equal(generate(style.styled(two, lib), feats, 3, prior="retrieval"),
+                                  generate(style.styled(net, lib), feats, 3, prior="retrieval"))
+
+
 # ---- with the bundled model: the style carries -------------------------------------------------
 @pytest.fixture(scope="module")
 def bundled():
