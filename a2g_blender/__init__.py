@@ -9,10 +9,10 @@ keys), `cli` (the batch command); `compat` is the Blender-version layer they sha
 from .cli import batch
 from .jobs import directing_ops, operators
 from .rigio import npz_import
-from .ui import bone_map_ui, directing_panel, panel, preferences, properties
+from .ui import bone_map_ui, directing_panel, panel, preferences, properties, style_panel
 
-_modules = (preferences, properties, operators, npz_import, panel, bone_map_ui, directing_ops,
-            directing_panel, batch)
+_modules = (preferences, properties, operators, npz_import, panel, style_panel, bone_map_ui,
+            directing_ops, directing_panel, batch)
 
 
 def register():

@@ -361,8 +361,13 @@ class Recipe:
     ``resamples``: the resample history, applied in order (``generate(..., layered=True)``);
     ``intensity``: ``generate``'s intensity (recipes written before it existed read as 1.0);
     ``prior``: the code prior the take was drawn with ("" in recipes written before it was
-    recorded: the model's default); ``sync``: ``generate``'s sync (recipes written before it
-    was recorded read as 0.0, the timing they were made with).
+    recorded: the model's default); ``style``: the key of the style library its retrieval code
+    was drawn from (``core.style``; "" = the model's bundled library) and ``style_names`` its
+    clips' names, for messages; ``speaker``: the speaker whose style it was drawn in
+    (core/speakers.py; None for a one-speaker model, for a take drawn from a style library, and
+    in recipes written before it was recorded: the model's default speaker); ``sync``:
+    ``generate``'s sync (recipes written before it was recorded read as 0.0, the timing they
+    were made with).
     """
 
     seed: int
@@ -375,18 +380,23 @@ class Recipe:
     take: int = 0  # 1.. for one of several takes, 0 for a single generation
     intensity: float = 1.0  # core.generate's intensity, in (0, MAX_INTENSITY]
     prior: str = ""  # core.prior name; "" = the model's default (config.code_prior)
+    style: str = ""  # core.style library key; "" = the bundled library
+    style_names: tuple[str, ...] = ()  # the style library's clip names
+    speaker: str | None = None  # core.speakers; None = the model's default_speaker
     sync: float = DEFAULT_SYNC  # core.generate's sync, in [0, MAX_SYNC]
 
     def with_resample(self, rr: ResampleRange) -> Recipe:
         return Recipe(self.seed, self.model, dict(self.audio), self.first, self.end, self.fps,
-                      (*self.resamples, rr), self.take, self.intensity, self.prior, self.sync)
+                      (*self.resamples, rr), self.take, self.intensity, self.prior, self.style,
+                      self.style_names, self.speaker, self.sync)
 
     def to_json(self) -> str:
         return json.dumps({
             "version": RECIPE_VERSION, "seed": self.seed, "model": self.model,
             "audio": self.audio, "first": self.first, "end": self.end, "fps": self.fps,
             "resamples": [[r.start, r.end, r.seed] for r in self.resamples], "take": self.take,
-            "intensity": self.intensity, "prior": self.prior, "sync": self.sync,
+            "intensity": self.intensity, "prior": self.prior, "style": self.style,
+            "style_names": list(self.style_names), "speaker": self.speaker, "sync": self.sync,
         }, sort_keys=True)
 
     @classmethod
@@ -405,10 +415,18 @@ class Recipe:
             prior = str(d.get("prior", ""))
             if prior and prior not in PRIORS:
                 raise ValueError(f"unknown code prior {prior!r}")
+            style = d.get("style", "")
+            names = d.get("style_names", [])
+            if not isinstance(style, str) or not isinstance(names, list):
+                raise ValueError(f"style {style!r}, {names!r}")
+            speaker = d.get("speaker")
+            if speaker is not None and not isinstance(speaker, str):
+                raise ValueError(f"speaker {speaker!r} is not a name")
             return cls(int(d["seed"]), str(d["model"]), dict(d["audio"]), int(d["first"]),
                        int(d["end"]), float(d["fps"]),
                        tuple(ResampleRange(int(a), int(b), int(s)) for a, b, s in d["resamples"]),
-                       int(d.get("take", 0)), intensity, prior, sync)
+                       int(d.get("take", 0)), intensity, prior, style, tuple(map(str, names)), speaker,
+                       sync)
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError) as exc:
             raise DirectingError(f"The take's generation recipe is unreadable ({exc}): "
                                  "generate it again") from None

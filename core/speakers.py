@@ -18,6 +18,10 @@ from .errors import UserError
 RETRIEVAL_ARRAYS = ("prior_codes", "prior_shared", "prior_clip_ends", "prior_mean")
 
 
+#: The model metadata that names the speakers of its retrieval library.
+SPEAKER_METADATA = ("prior_clip_speakers", "default_speaker")
+
+
 class SpeakerError(UserError):
     """A speaker the model does not know; the message lists the ones it does."""
 

@@ -54,13 +54,15 @@ def process(item: Item, args, model_path: Path, pin_specs=()) -> tuple[str, str]
     seconds = len(gen.job.heard.samples) / SAMPLE_RATE
     summary = (f"{seconds:.1f} s of speech, frames {gen.first}-{gen.last} at {gen.job.fps:g} fps, "
                f"seed {item.seed}"
+               + (f", {gen.job.style.describe()}" if getattr(gen.job, "style", None) is not None else "")
                + ("" if gen.has_strip else " (no sound strip: this Blender has no audio support)"))
     return summary, kept_message(gen.kept)
 
 
 # ---- driver ------------------------------------------------------------------------------------
-def _load_model(path: Path | None) -> Path:
-    """The model file to use (loaded once here, so a bad one stops the run before any work)."""
+def _load_model(path: Path | None, speaker: str | None = None) -> Path:
+    """The model file to use (loaded once here, so a bad one, or a ``--speaker`` it does not
+    know, stops the run before any work)."""
     import bpy
 
     from ..jobs import model
@@ -70,7 +72,13 @@ def _load_model(path: Path | None) -> Path:
         if path is None:
             raise UserError("no gesture model: none is bundled with this build and none is set in "
                              "the add-on preferences; pass --model path/to/model.json")
-    model.load(path)
+    from ..core.speakers import check_speaker
+
+    loaded = model.load(path)
+    try:
+        check_speaker(loaded.metadata, speaker)
+    except UserError as exc:
+        raise UserError(f"--speaker: {exc}") from None
     return Path(path)
 
 
@@ -90,7 +98,7 @@ def generate(args, out=None, err=None) -> int:
     problem = folder_problem(args.output_dir)  # once, before any work
     if problem is not None:
         raise UserError(problem)
-    model_path = _load_model(args.model)
+    model_path = _load_model(args.model, args.speaker)
     pin_specs = [parse_pin(spec) for spec in args.pin]
     planned = plan(collect_inputs(args.inputs), args)
     total = len(planned)

@@ -98,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--sync", type=float, default=1.0, metavar="X",
                      help="how far the gestures' beats are moved onto the speech's onsets, in [0, 3]: "
                      "0 the motion's own timing, 1 (default) up to a third of a second")
+    gen.add_argument("--style", nargs="+", default=[], metavar="CLIP",
+                     help="draw the gestures' mannerisms from these clips instead of the bundled "
+                     "style: SMPL-X .npz or BVH files (a WAV of the same stem beside one is its "
+                     "speech), "
+                     "or with --blend names of its actions (on any humanoid rig)")
+    gen.add_argument("--speaker", metavar="NAME",
+                     help="gesture in the style of this speaker of a model trained on several "
+                     "(e.g. BEAT2's 2 for scott); default: the speaker the model recommends")
     gen.add_argument("--variants", type=int, default=1, metavar="N",
                      help="N results per input, seeds SEED .. SEED+N-1 (default 1)")
     gen.add_argument("--pin", action="append", default=[], metavar="CLIP.npz@FRAME",
@@ -146,6 +154,14 @@ def parse_args(argv):
 
     args.intensity = check_intensity(args.intensity, "--intensity")
     args.sync = check_sync(args.sync, "--sync")
+    for spec in args.style:
+        low = spec.lower()
+        if low.endswith((".npz", ".bvh")):
+            if not Path(spec).is_file():
+                raise UserError(f"--style {spec!r}: file not found")
+        elif args.blend is None:
+            raise UserError(f"--style {spec!r} is not an .npz or .bvh file; an action's name needs --blend "
+                            "(the file that holds the action)")
     if args.fps is not None and not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
         raise UserError(f"--fps must be a positive frame rate, got {args.fps:g}")
     if args.name is not None:

@@ -207,8 +207,12 @@ def generate_in_scene(item: Item, args, model_path: Path, pin_specs=()) -> Gener
     settings.sync = args.sync
     heard = audio_source.from_file(scene, settings.audio_file)
     add_pins(context, obj, pin_specs, heard.first, heard.end - 1)
+    if getattr(args, "style", None):  # the Style list, as the panel would hold it (and saved)
+        from ..jobs.style import set_clips
+
+        set_clips(scene, args.style)
     job = pipeline.prepare(context, obj, item.seed, settings, intensity=args.intensity,
-                           model_path=model_path, heard=heard, sync=args.sync)
+                           model_path=model_path, heard=heard, speaker=args.speaker, sync=args.sync)
     result = pipeline.compute(job)
     kept: list = []
     pipeline.apply(result, kept)

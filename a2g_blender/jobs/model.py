@@ -66,3 +66,33 @@ def _mtime(path: Path):
         return os.stat(path).st_mtime_ns
     except OSError:
         return None
+
+
+_speakers_cache: dict = {}
+
+
+def speakers(context=None) -> tuple[tuple[str, ...], str | None]:
+    """``(speakers, default speaker)`` of the model Generate would use (core/speakers.py), read
+    from its .json alone (cheap enough for drawing the panel); ``((), None)`` for a model with
+    one speaker, and when there is no readable model (Generate then says why)."""
+    from ..core.errors import UserError
+    from ..core.files import read_json
+    from ..core.speakers import default_speaker, model_speakers
+
+    path = model_path(context)
+    if path is None:
+        return (), None
+    key, stamp = str(path), _mtime(path)
+    hit = _speakers_cache.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    try:
+        meta = read_json(path, UserError).get("metadata") or {}
+        found = (model_speakers(meta), default_speaker(meta)) if isinstance(meta, dict) else ((), None)
+    except (UserError, AttributeError, TypeError):
+        found = (), None
+    if len(found[0]) < 2:
+        found = (), None
+    _speakers_cache.clear()
+    _speakers_cache[key] = (stamp, found)
+    return found

@@ -9,7 +9,7 @@ import time
 import bpy
 
 from ..core.errors import message_for
-from ..ui.properties import intensity_property, seed_property, sync_property
+from ..ui.properties import chosen_speaker, intensity_property, seed_property, sync_property
 
 _active_worker = None  # the last interactive job's worker thread (cancelled ones too)
 STOPPING = "The cancelled job is stopping: wait a moment"
@@ -275,6 +275,11 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
     )
     intensity: intensity_property(". Unset: the Gestures panel's Intensity")
     sync: sync_property(". Unset: the Gestures panel's Sync")
+    speaker: bpy.props.StringProperty(
+        name="Speaker",
+        description="Gesture in the style of this speaker of the model (trained on several). "
+        "Empty: the model's default speaker. Unset: the Gestures panel's Speaker",
+    )
 
     @classmethod
     def poll(cls, context):
@@ -292,8 +297,10 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
             self.intensity = context.scene.a2g.intensity
         if not self.properties.is_property_set("sync"):
             self.sync = context.scene.a2g.sync
+        if not self.properties.is_property_set("speaker"):
+            self.speaker = chosen_speaker(context.scene.a2g, context) or ""
         return prepare(context, target_armature(context), self.seed, count=self.count,
-                       intensity=self.intensity, sync=self.sync)
+                       intensity=self.intensity, speaker=self.speaker or None, sync=self.sync)
 
     def _apply(self, result, start: float):
         """Write ``result`` and report it; ``start``: when the run began (perf_counter), so the
@@ -309,7 +316,10 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         heard = result.job.heard
         takes = f" (take 1 of {1 + len(result.takes)})" if result.takes else ""
         pins = f", {len(result.job.pins)} pin(s)" if result.job.pins else ""
+        speaker = f", speaker {result.job.speaker}" if result.job.speaker is not None else ""
         intensity = f", intensity {result.job.intensity:g}" if result.job.intensity != 1.0 else ""
+        style = getattr(result.job, "style", None)
+        intensity += f", {style.describe()}" if style is not None else ", bundled style"
         obj = bpy.data.objects.get(result.job.armature)
         under = obj is not None and any(t.name.startswith(USER_TRACK) and not t.mute
                                         for t in obj.animation_data.nla_tracks)
@@ -320,7 +330,7 @@ class A2G_OT_generate(BackgroundJob, bpy.types.Operator):
         self.report({"WARNING"} if kept else {"INFO"},
                     f"'{action.name}'{takes}: frames {heard.first}-{heard.end - 1} on "
                     f"'{result.job.armature}' from {heard.description}, seed "
-                    f"{result.job.seed}{intensity}{pins} ({seconds:.1f} s).{notes}")
+                    f"{result.job.seed}{intensity}{speaker}{pins} ({seconds:.1f} s).{notes}")
 
     # ---- synchronous: headless, scripts, redo -------------------------------------------
     def execute(self, context):

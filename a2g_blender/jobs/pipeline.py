@@ -41,6 +41,8 @@ class Job:
     audio: dict | None = None  # the audio as the recipe records it (takes.audio_recipe)
     count: int = 1  # takes: seeds seed, seed + 1, ..., seed + count - 1
     intensity: float = 1.0  # core.generate's intensity: 0.5 calmer, 1.5 livelier
+    style: object = None  # core.style.StyleLibrary of the Style list; None: the bundled library
+    speaker: str | None = None  # core.speakers: the style's speaker, as checked (None: one-speaker model)
     sync: float = 1.0  # core.generate's sync (core.generate.DEFAULT_SYNC): 0 the motion's own timing
 
 
@@ -93,17 +95,22 @@ def target_armature(context, settings=None):
 
 
 def prepare(context, obj, seed: int, settings=None, count: int = 1,
-            intensity: float = 1.0, model_path=None, heard=None, sync: float | None = None) -> Job:
+            intensity: float = 1.0, model_path=None, heard=None, speaker=None,
+            sync: float | None = None) -> Job:
     """Validate and load everything generation needs (pins included); touches no bpy data.
+
+    ``speaker``: generate in the style of one of the model's speakers (core/speakers.py);
+    None or "": the model's default speaker. An unknown one is a ``SpeakerError`` naming them.
 
     ``model_path``: the model file to use instead of the preferences' (the batch command's
     ``--model``); ``heard``: the audio ``settings`` choose, when the caller decoded it already;
     ``sync``: None for core.generate.DEFAULT_SYNC.
     """
     from ..core.generate import DEFAULT_SYNC, check_intensity, check_sync
+    from ..core.speakers import check_speaker
     from ..rigio import rig
     from ..rigio.writable import check_writable
-    from . import audio_source, model, pins, takes
+    from . import audio_source, model, pins, style, takes
 
     check_writable(obj)  # NLA tweak mode, linked without a library override: refused, nothing done
     scene = context.scene
@@ -113,13 +120,17 @@ def prepare(context, obj, seed: int, settings=None, count: int = 1,
     body = rig.body_rig(obj)
     path = Path(model_path) if model_path is not None else model.chosen_path(context)
     loaded = model.load(path)
+    speaker = check_speaker(loaded.metadata, speaker)  # recorded as checked: the recipe names it
     heard = heard if heard is not None else audio_source.gather(scene, settings)
     fps = audio_source.scene_fps(scene)
     body = rig_for_model(obj, loaded, body)
     pinned = tuple(pins.read_pins(obj, body, pins.timeline_for(heard, fps)))
+    library = style.scene_library(context, obj, loaded) if hasattr(scene, "a2g_style") else None
+    if library is not None:
+        speaker = None  # a style library replaces the speakers' libraries: it is the style
     return Job(obj.name, body, heard, loaded, path, int(seed), fps, pins=pinned,
                audio=takes.audio_recipe(scene, settings, heard), count=max(1, int(count)),
-               intensity=intensity, sync=sync)
+               intensity=intensity, style=library, speaker=speaker, sync=sync)
 
 
 # ---- the generation chain, shared by Generate, Takes, Resample Range and the batch command ----
@@ -176,16 +187,19 @@ def compute(job: Job, progress=None, cancelled=None) -> Result:
 
 def _compute(job: Job, step) -> Result:
     from ..core.features import features_for_motion
+    from ..core.style import styled
 
     heard = job.heard
     step(0.05)
     features = features_for_motion(heard.samples)
     step(0.25)
     takes, first = [], None
+    network = styled(job.network, job.style)  # the bundled network itself without a style
     for i in range(job.count):
-        local, keys = take_keys(job.network, features, job.rig, heard.first, heard.end, job.fps,
+        local, keys = take_keys(network, features, job.rig, heard.first, heard.end, job.fps,
                                 job.seed + i, pins=job.pins, resamples=job.resamples,
-                                intensity=job.intensity, sync=job.sync)
+                                intensity=job.intensity, prior="retrieval" if job.style else None,
+                                speaker=None if job.style else job.speaker, sync=job.sync)
         first = local if first is None else first
         takes.append(keys)
         step(0.25 + 0.7 * (i + 1) / job.count)
@@ -209,6 +223,10 @@ def apply(result: Result, kept: list | None = None):
     obj = bpy.data.objects.get(job.armature)
     if obj is None:
         raise UserError(f"The armature '{job.armature}' no longer exists: generate again")
+    if job.style is not None:  # kept with the .blend: its takes replay without the clips
+        from . import style
+
+        style.store(job.style)
     kept = [] if kept is None else kept
     for name in job.rig.non_quaternion:
         obj.pose.bones[name].rotation_mode = "QUATERNION"
@@ -248,8 +266,8 @@ def _write_action(obj, job: Job, seed: int, frames, quats, name: str, take: int,
     return action
 
 
-def run(context, obj, seed: int, settings=None, count: int = 1, intensity: float = 1.0,
+def run(context, obj, seed: int, settings=None, count: int = 1, intensity: float = 1.0, speaker=None,
         sync: float | None = None):
     """prepare + compute + apply, synchronously (headless, scripts, tests)."""
-    job = prepare(context, obj, seed, settings, count, intensity, sync=sync)
+    job = prepare(context, obj, seed, settings, count, intensity, speaker=speaker, sync=sync)
     return apply(compute(job))

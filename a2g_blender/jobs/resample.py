@@ -126,6 +126,7 @@ def take_blocker(obj) -> str | None:
 
 def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> ResampleJob:
     """Validate everything and read what the computation needs; changes nothing."""
+    from ..core.speakers import check_speaker
     from ..rigio import rig
     from . import model, pins
     from .pipeline import rig_for_model
@@ -141,7 +142,11 @@ def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> Resamp
     if path.name != recipe.model:
         raise DirectingError(f"'{action.name}' was made with the model '{recipe.model}', the add-on "
                              f"now uses '{path.name}': generate again to resample with it")
-    net = model.load(path)
+    from .style import for_recipe
+
+    net = for_recipe(model.load(path), recipe)  # the style library the take was made with
+    if not recipe.style:
+        check_speaker(net.metadata, recipe.speaker)  # the take's speaker, still the model's
     body = rig_for_model(obj, net, body)
     scene = context.scene
     asked = asked_range(scene, frame_start, frame_end)
@@ -177,7 +182,7 @@ def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
     def keys(history):
         return take_keys(job.network, features, job.rig, tl.first, tl.end, tl.fps, recipe.seed,
                          pins=job.pins, resamples=history, layered=True, intensity=recipe.intensity,
-                         prior=recipe.prior or None, sync=recipe.sync)[1][lo:hi]
+                         prior=recipe.prior or None, speaker=recipe.speaker, sync=recipe.sync)[1][lo:hi]
 
     old = keys(recipe.resamples)
     step(0.55)

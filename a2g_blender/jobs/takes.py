@@ -62,8 +62,10 @@ def recipe_for(job, seed: int, take: int = 0) -> Recipe:
     audio = job.audio if getattr(job, "audio", None) else audio_from_heard(job.heard)
     return Recipe(int(seed), job.model_path.name, dict(audio), int(job.heard.first),
                   int(job.heard.end), float(job.fps), tuple(job.resamples), int(take),
-                  float(getattr(job, "intensity", 1.0)), job.network.config.code_prior,
-                  float(getattr(job, "sync", 0.0)))
+                  float(getattr(job, "intensity", 1.0)),
+                  "retrieval" if getattr(job, "style", None) else job.network.config.code_prior,
+                  *((job.style.key, job.style.names) if getattr(job, "style", None) else ("", ())),
+                  getattr(job, "speaker", None), float(getattr(job, "sync", 0.0)))
 
 
 def read_recipe(action) -> Recipe | None:

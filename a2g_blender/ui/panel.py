@@ -31,8 +31,10 @@ class A2G_PT_gestures(SidebarPanel, bpy.types.Panel):
     bl_label = "Audio2Gestures"
 
     def draw(self, context):
+        from ..jobs.model import speakers
         from ..jobs.operators import STOPPING, generate_blocker, is_running
         from ..jobs.pipeline import target_armature
+        from .properties import chosen_speaker
 
         layout = self.layout
         settings = context.scene.a2g
@@ -59,6 +61,8 @@ class A2G_PT_gestures(SidebarPanel, bpy.types.Panel):
         row.prop(context.scene.a2g_directing, "takes")
         layout.prop(settings, "intensity", slider=True)
         layout.prop(settings, "sync", slider=True)
+        if speakers(context)[0]:  # a model trained on several speakers: their styles
+            layout.prop(settings, "speaker")
 
         if running and progress.running:
             layout.progress(factor=progress.fraction, type="BAR",
@@ -72,6 +76,7 @@ class A2G_PT_gestures(SidebarPanel, bpy.types.Panel):
         op.seed = settings.seed
         op.intensity = settings.intensity
         op.sync = settings.sync
+        op.speaker = chosen_speaker(settings, context) or ""
         reason = generate_blocker(context)
         if reason and not running:
             layout.label(text=reason, icon="INFO")

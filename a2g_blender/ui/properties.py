@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Scene settings shown in the Gestures panel, and the (unsaved) progress of a running job."""
 
+import zlib
+
 import bpy
 
 from .. import compat
@@ -54,6 +56,43 @@ def sync_property(more: str = ""):
     )
 
 
+DEFAULT_SPEAKER = "DEFAULT"
+_speaker_items: dict = {}  # (speakers, default) -> items: Blender needs a dynamic enum's strings kept alive
+
+
+def _speaker_number(name: str) -> int:
+    """A speaker's enum value, from its name: a saved choice keeps naming the same speaker when
+    the model changes (0 is the model's default)."""
+    return zlib.crc32(name.encode()) % 0x7FFFFFFE + 1
+
+
+def _speaker_enum_items(_self, context):
+    from ..jobs import model
+
+    names, default = model.speakers(context)
+    items = _speaker_items.get((names, default))
+    if items is None:
+        items = [(DEFAULT_SPEAKER, f"Default ({default})" if default else "Default",
+                  "The speaker the model recommends (its default_speaker)", 0)]
+        items += [(s, f"Speaker {s}", f"Gestures in the style of speaker {s}: drawn from that "
+                   "speaker's recorded motion", _speaker_number(s)) for s in names]
+        _speaker_items.clear()
+        _speaker_items[(names, default)] = items
+    return items
+
+
+def chosen_speaker(settings, context=None) -> str | None:
+    """The Gestures panel's Speaker for ``pipeline.prepare``: None for the model's default, also
+    when the saved choice is not a speaker of the model now in use (read from the stored
+    number: Blender warns when an enum's value has no item)."""
+    from ..jobs import model
+
+    number = settings.get("speaker")  # None: never set, the default
+    if not number:
+        return None
+    return next((s for s in model.speakers(context)[0] if _speaker_number(s) == number), None)
+
+
 class A2GSettings(bpy.types.PropertyGroup):
     target: bpy.props.PointerProperty(
         name="Target",
@@ -81,6 +120,13 @@ class A2GSettings(bpy.types.PropertyGroup):
     seed: seed_property()
     intensity: intensity_property(" (scales the motion code's deviation from its mean)")
     sync: sync_property()
+    speaker: bpy.props.EnumProperty(
+        name="Speaker",
+        description="Gesture in the style of one of the speakers the model was trained on "
+        "(shown for models trained on several)",
+        items=_speaker_enum_items,
+        default=0,
+    )
 
 
 class A2GProgress(bpy.types.PropertyGroup):

@@ -206,6 +206,36 @@ def test_recipe_prior():
         Recipe.from_json(json.dumps(old))
 
 
+def test_recipe_style():
+    audio = {"source": "FILE", "file": "/a.wav", "strips": [], "digest": "ab"}
+    r = Recipe(4, "m.json", audio, 1, 91, 24.0, prior="retrieval", style="f00d" * 10,
+               style_names=("Talking", "Explaining"))
+    r2 = r.with_resample(ResampleRange(5, 20, 7))
+    assert r2.style == "f00d" * 10 and r2.style_names == ("Talking", "Explaining")
+    assert Recipe.from_json(r2.to_json()) == r2
+    old = json.loads(r.to_json())
+    del old["style"], old["style_names"]  # a recipe written before styles: the bundled library
+    back = Recipe.from_json(json.dumps(old))
+    assert back.style == "" and back.style_names == ()
+    old["style"] = 3
+    with pytest.raises(DirectingError, match="unreadable"):
+        Recipe.from_json(json.dumps(old))
+
+
+def test_recipe_speaker():
+    audio = {"source": "FILE", "file": "/a.wav", "strips": [], "digest": "ab"}
+    r = Recipe(4, "m.json", audio, 1, 91, 24.0, prior="retrieval", speaker="7")
+    r2 = r.with_resample(ResampleRange(5, 20, 7))
+    assert r2.speaker == "7" and Recipe.from_json(r2.to_json()) == r2
+    assert Recipe.from_json(Recipe(4, "m.json", audio, 1, 91, 24.0).to_json()).speaker is None
+    old = json.loads(r.to_json())
+    del old["speaker"]  # a recipe written before the speaker was recorded: the model's default
+    assert Recipe.from_json(json.dumps(old)).speaker is None
+    old["speaker"] = 7
+    with pytest.raises(DirectingError, match="speaker 7 is not a name"):
+        Recipe.from_json(json.dumps(old))
+
+
 @pytest.fixture(scope="module")
 def speech():
     """4 s of the bundled real speech, 16 kHz mono float32."""
