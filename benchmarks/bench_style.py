@@ -39,7 +39,7 @@ from core import style  # noqa: E402
 from core.audio import load_audio_16k_mono  # noqa: E402
 from core.features import features_for_motion  # noqa: E402
 from core.fk import forward_kinematics  # noqa: E402
-from core.generate import generate  # noqa: E402
+from core.generate import DEFAULT_SYNC, generate  # noqa: E402
 from core.model_file import load_model  # noqa: E402
 from core.network import Network  # noqa: E402
 from core.prior import RetrievalPrior  # noqa: E402
@@ -79,6 +79,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "beat2"))
     p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--sync", type=float, default=DEFAULT_SYNC,
+                   help=f"the beat warp's strength (default {DEFAULT_SYNC}, the add-on's default)")
     a = p.parse_args()
     data = Path(a.data)
     net = Network(load_model(ROOT / "models" / "audio2gestures-beat2-scott.json"))
@@ -93,9 +95,10 @@ def main() -> None:
         "width": (("2_scott_0_1_1", take1), ("2_scott_0_2_2", take2)),
         "lean": (("2_scott_0_1_1 spine3 +20 deg", leaned(take1)), ("2_scott_0_1_1", take1)),
     }
-    bundled = [TRAITS[t](positions(generate(net, speech, s))) for t in TRAITS for s in range(1)
+    bundled = [TRAITS[t](positions(generate(net, speech, s, sync=a.sync))) for t in TRAITS for s in range(1)
                if "speech" not in t]
-    print(f"unseen speech 2_scott_0_4_4: {len(speech) / 30:.1f} s; seeds 0-{a.seeds - 1}; bundled "
+    print(f"unseen speech 2_scott_0_4_4: {len(speech) / 30:.1f} s; seeds 0-{a.seeds - 1}; "
+          f"sync {a.sync}; bundled "
           f"library, seed 0: " + ", ".join(f"{t} {v:.1f} cm" for t, v in
                                        zip([t for t in TRAITS if "speech" not in t], bundled, strict=True)))
     print("| trait | clip A | clip B | clips' A-B (cm) | generated A-B (cm), per seed | carried | "
@@ -107,8 +110,9 @@ def main() -> None:
         ca, cb = style.StyleClip(na, ra, 30.0, heard), style.StyleClip(nb, rb, 30.0, heard)
         clip_diff = f(positions(ra)) - f(positions(rb))
         sa, sb = (style.styled(net, style.build_library(net, [c])) for c in (ca, cb))
-        gen = [f(positions(generate(sa, speech, s, prior="retrieval")))
-               - f(positions(generate(sb, speech, s, prior="retrieval"))) for s in range(a.seeds)]
+        gen = [f(positions(generate(sa, speech, s, prior="retrieval", sync=a.sync)))
+               - f(positions(generate(sb, speech, s, prior="retrieval", sync=a.sync)))
+               for s in range(a.seeds)]
         rec = f(positions(reconstruction(net, ca))) - f(positions(reconstruction(net, cb)))
         print(f"| {trait} | {na} | {nb} | {clip_diff:.1f} | {np.mean(gen):.1f} "
               f"({', '.join(f'{g:.1f}' for g in gen)}) | {np.mean(gen) / clip_diff:.2f} | {rec:.1f} | "
