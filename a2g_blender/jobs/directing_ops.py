@@ -12,6 +12,7 @@ import time
 import bpy
 
 from ..core.errors import UserError, message_for
+from ..registration import registrar
 from .operators import BackgroundJob, armature_blocker, poll_with_reason
 
 
@@ -190,12 +191,4 @@ class A2G_OT_use_take(bpy.types.Operator):
 
 _classes = (A2G_OT_pin_action, A2G_OT_resample_range, A2G_OT_use_take)
 
-
-def register():
-    for cls in _classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(_classes):
-        bpy.utils.unregister_class(cls)
+register, unregister = registrar(_classes)

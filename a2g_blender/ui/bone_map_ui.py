@@ -13,7 +13,8 @@ from __future__ import annotations
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from .panel import SidebarPanel
+from ..registration import registrar
+from .panel import ClosedSection
 
 
 class A2GBoneMapItem(bpy.types.PropertyGroup):
@@ -154,11 +155,9 @@ class A2G_OT_bone_map_save(bpy.types.Operator, ExportHelper):
         return {"FINISHED"}
 
 
-class A2G_PT_bone_map(SidebarPanel, bpy.types.Panel):
+class A2G_PT_bone_map(ClosedSection, bpy.types.Panel):
     bl_idname = "A2G_PT_bone_map"
     bl_label = "Bone Map"
-    bl_parent_id = "A2G_PT_gestures"
-    bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
         from ..core.bone_map import BODY_JOINTS, LABELS, SCHEME_TITLES, BoneMapError, missing_essential
@@ -221,18 +220,9 @@ def _wrap(text: str, width: int) -> list[str]:
 _classes = (A2GBoneMapItem, A2G_OT_bone_map_auto_fill, A2G_OT_bone_map_clear,
             A2G_OT_bone_map_load, A2G_OT_bone_map_save, A2G_PT_bone_map)
 
-
-def register():
-    for cls in _classes:
-        bpy.utils.register_class(cls)
-    bpy.types.Object.a2g_bone_map = bpy.props.CollectionProperty(type=A2GBoneMapItem)
-    bpy.types.Object.a2g_bone_map_show_all = bpy.props.BoolProperty(
+register, unregister = registrar(_classes, (
+    (bpy.types.Object, "a2g_bone_map", bpy.props.CollectionProperty(type=A2GBoneMapItem)),
+    (bpy.types.Object, "a2g_bone_map_show_all", bpy.props.BoolProperty(
         name="Show All Joints", description="Show the fingers, jaw and eyes in the bone map",
-        default=False)
-
-
-def unregister():
-    del bpy.types.Object.a2g_bone_map_show_all
-    del bpy.types.Object.a2g_bone_map
-    for cls in reversed(_classes):
-        bpy.utils.unregister_class(cls)
+        default=False)),
+))

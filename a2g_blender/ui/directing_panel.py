@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bpy
 
+from ..registration import registrar
 from .panel import SidebarPanel
 
 
@@ -120,14 +121,5 @@ class A2G_PT_directing(SidebarPanel, bpy.types.Panel):
 
 _classes = (A2GDirecting, A2G_PT_directing)
 
-
-def register():
-    for cls in _classes:
-        bpy.utils.register_class(cls)
-    bpy.types.Scene.a2g_directing = bpy.props.PointerProperty(type=A2GDirecting)
-
-
-def unregister():
-    del bpy.types.Scene.a2g_directing
-    for cls in reversed(_classes):
-        bpy.utils.unregister_class(cls)
+register, unregister = registrar(
+    _classes, ((bpy.types.Scene, "a2g_directing", bpy.props.PointerProperty(type=A2GDirecting)),))

@@ -26,6 +26,13 @@ class SidebarPanel:
     bl_category = "Gestures"
 
 
+class ClosedSection(SidebarPanel):
+    """A section of the Gestures panel that starts closed (Style, Bone Map)."""
+
+    bl_parent_id = "A2G_PT_gestures"
+    bl_options = {"DEFAULT_CLOSED"}
+
+
 class A2G_PT_gestures(SidebarPanel, bpy.types.Panel):
     bl_idname = "A2G_PT_gestures"
     bl_label = "Audio2Gestures"

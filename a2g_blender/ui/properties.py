@@ -6,6 +6,7 @@ import zlib
 import bpy
 
 from .. import compat
+from ..registration import registrar
 
 
 def _is_armature(_self, obj):
@@ -17,43 +18,35 @@ def _is_armature(_self, obj):
 _TARGET_POLL = compat.armature_pointer_poll(_is_armature)
 
 
-def seed_property(unset: str = ""):
-    """Generate's Seed (``unset``: what an operator uses when it is not given)."""
-    return bpy.props.IntProperty(
-        name="Seed",
-        description="Random seed: the same seed gives the same gestures for the same audio" + unset,
-        default=0,
-        min=0,
-    )
+def _setting(prop, name: str, description: str, **limits):
+    """A Generate setting that the Gestures panel shows and the operators take: a factory of
+    ``prop`` (a bpy.props function) whose argument ends the description (what an operator uses
+    when it is not given, or more about the setting)."""
+
+    def make(more: str = ""):
+        return prop(name=name, description=description + more, **limits)
+
+    return make
 
 
-def intensity_property(more: str = ""):
-    """Generate's Intensity (``more`` ends the description)."""
-    return bpy.props.FloatProperty(
-        name="Intensity",
-        description="How large and lively the gestures are: 1 as the model samples them, 0.5 "
-        "calmer, 1.5 livelier" + more,
-        default=1.0,
-        min=0.01,
-        max=3.0,
-        soft_min=0.25,
-        soft_max=2.0,
-        step=5,
-    )
+#: Generate's Seed.
+seed_property = _setting(
+    bpy.props.IntProperty, "Seed",
+    "Random seed: the same seed gives the same gestures for the same audio",
+    default=0, min=0)
 
+#: Generate's Intensity.
+intensity_property = _setting(
+    bpy.props.FloatProperty, "Intensity",
+    "How large and lively the gestures are: 1 as the model samples them, 0.5 calmer, 1.5 livelier",
+    default=1.0, min=0.01, max=3.0, soft_min=0.25, soft_max=2.0, step=5)
 
-def sync_property(more: str = ""):
-    """Generate's Sync (``more`` ends the description); default core.generate.DEFAULT_SYNC."""
-    return bpy.props.FloatProperty(
-        name="Sync",
-        description="How far the gestures' beats are moved in time onto the speech's onsets: 0 the "
-        "motion's own timing, 1 up to a third of a second (measured to follow the speech better)" + more,
-        default=1.0,
-        min=0.0,
-        max=3.0,
-        soft_max=1.0,
-        step=10,
-    )
+#: Generate's Sync; its default is core.generate.DEFAULT_SYNC.
+sync_property = _setting(
+    bpy.props.FloatProperty, "Sync",
+    "How far the gestures' beats are moved in time onto the speech's onsets: 0 the motion's own "
+    "timing, 1 up to a third of a second (measured to follow the speech better)",
+    default=1.0, min=0.0, max=3.0, soft_max=1.0, step=10)
 
 
 DEFAULT_SPEAKER = "DEFAULT"
@@ -139,16 +132,7 @@ class A2GProgress(bpy.types.PropertyGroup):
 
 _classes = (A2GSettings, A2GProgress)
 
-
-def register():
-    for cls in _classes:
-        bpy.utils.register_class(cls)
-    bpy.types.Scene.a2g = bpy.props.PointerProperty(type=A2GSettings)
-    bpy.types.WindowManager.a2g_progress = bpy.props.PointerProperty(type=A2GProgress)
-
-
-def unregister():
-    del bpy.types.WindowManager.a2g_progress
-    del bpy.types.Scene.a2g
-    for cls in reversed(_classes):
-        bpy.utils.unregister_class(cls)
+register, unregister = registrar(_classes, (
+    (bpy.types.Scene, "a2g", bpy.props.PointerProperty(type=A2GSettings)),
+    (bpy.types.WindowManager, "a2g_progress", bpy.props.PointerProperty(type=A2GProgress)),
+))

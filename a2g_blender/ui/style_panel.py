@@ -5,7 +5,8 @@ What the list becomes is in :mod:`.style`."""
 
 import bpy
 
-from .panel import SidebarPanel
+from ..registration import registrar
+from .panel import ClosedSection
 
 
 def _is_armature(_self, obj):
@@ -44,6 +45,15 @@ class A2G_UL_style_clips(bpy.types.UIList):
             layout.prop(item, "action", text="", icon="ACTION")
 
 
+def _add_clip(context, kind: str, name: str):
+    """A new clip of ``kind`` named ``name`` at the end of the Style list, selected."""
+    style = context.scene.a2g_style
+    item = style.clips.add()
+    item.kind, item.name = kind, name
+    style.index = len(style.clips) - 1
+    return item
+
+
 class A2G_OT_style_add_action(bpy.types.Operator):
     """Add an action of this file to the Style clips (the active armature's, or the chosen one)"""
 
@@ -63,11 +73,10 @@ class A2G_OT_style_add_action(bpy.types.Operator):
             self.report({"ERROR"}, "No action to add: give an action's name, or select an armature "
                         "playing the action")
             return {"CANCELLED"}
-        item = context.scene.a2g_style.clips.add()
-        item.kind, item.action, item.name = "ACTION", action, action.name
+        item = _add_clip(context, "ACTION", action.name)
+        item.action = action
         if obj is not None and obj.type == "ARMATURE" and obj != context.scene.a2g.target:
             item.armature = obj
-        context.scene.a2g_style.index = len(context.scene.a2g_style.clips) - 1
         return {"FINISHED"}
 
 
@@ -90,9 +99,7 @@ class A2G_OT_style_add_file(bpy.types.Operator):
             self.report({"ERROR"}, f"'{bpy.path.basename(self.filepath)}' is not an SMPL-X .npz or a "
                         ".bvh file")
             return {"CANCELLED"}
-        item = context.scene.a2g_style.clips.add()
-        item.kind, item.filepath, item.name = "FILE", self.filepath, bpy.path.basename(self.filepath)
-        context.scene.a2g_style.index = len(context.scene.a2g_style.clips) - 1
+        _add_clip(context, "FILE", bpy.path.basename(self.filepath)).filepath = self.filepath
         return {"FINISHED"}
 
 
@@ -127,44 +134,37 @@ class A2G_OT_style_bundled(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class A2G_PT_style(SidebarPanel, bpy.types.Panel):
+def draw_style(layout, style) -> None:
+    """The Style section: the clip list (``style``: scene.a2g_style) with its Add Action / Add
+    File / Remove buttons, the selected clip's rig or file, and Use Bundled Style."""
+    if not len(style.clips):
+        layout.label(text="Bundled style (the model's speaker)", icon="INFO")
+    row = layout.row()
+    row.template_list("A2G_UL_style_clips", "", style, "clips", style, "index", rows=3)
+    col = row.column(align=True)
+    col.operator("a2g.style_add_action", text="", icon="ACTION")
+    col.operator("a2g.style_add_file", text="", icon="FILE")
+    col.operator("a2g.style_remove", text="", icon="REMOVE")
+    if 0 <= style.index < len(style.clips):
+        item = style.clips[style.index]
+        if item.kind == "ACTION":
+            layout.prop(item, "armature")
+        else:
+            layout.prop(item, "filepath", text="")
+    if len(style.clips):
+        layout.operator("a2g.style_bundled", icon="LOOP_BACK")
+
+
+class A2G_PT_style(ClosedSection, bpy.types.Panel):
     bl_idname = "A2G_PT_style"
     bl_label = "Style"
-    bl_parent_id = "A2G_PT_gestures"
-    bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
-        layout = self.layout
-        style = context.scene.a2g_style
-        if not len(style.clips):
-            layout.label(text="Bundled style (the model's speaker)", icon="INFO")
-        row = layout.row()
-        row.template_list("A2G_UL_style_clips", "", style, "clips", style, "index", rows=3)
-        col = row.column(align=True)
-        col.operator("a2g.style_add_action", text="", icon="ACTION")
-        col.operator("a2g.style_add_file", text="", icon="FILE")
-        col.operator("a2g.style_remove", text="", icon="REMOVE")
-        if 0 <= style.index < len(style.clips):
-            item = style.clips[style.index]
-            if item.kind == "ACTION":
-                layout.prop(item, "armature")
-            else:
-                layout.prop(item, "filepath", text="")
-        if len(style.clips):
-            layout.operator("a2g.style_bundled", icon="LOOP_BACK")
+        draw_style(self.layout, context.scene.a2g_style)
 
 
 _classes = (A2GStyleClip, A2GStyle, A2G_UL_style_clips, A2G_OT_style_add_action, A2G_OT_style_add_file,
             A2G_OT_style_remove, A2G_OT_style_bundled, A2G_PT_style)
 
-
-def register():
-    for cls in _classes:
-        bpy.utils.register_class(cls)
-    bpy.types.Scene.a2g_style = bpy.props.PointerProperty(type=A2GStyle)
-
-
-def unregister():
-    del bpy.types.Scene.a2g_style
-    for cls in reversed(_classes):
-        bpy.utils.unregister_class(cls)
+register, unregister = registrar(
+    _classes, ((bpy.types.Scene, "a2g_style", bpy.props.PointerProperty(type=A2GStyle)),))

@@ -14,11 +14,13 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -222,6 +224,42 @@ class _OperatorProperties:
 def mod(name: str):
     """The installed extension's submodule ``name`` (e.g. "pipeline", "core.generate")."""
     return importlib.import_module(f"{MODULE_NAME}.{name}")
+
+
+def use_file(path):
+    """Play the audio file ``path`` from frame 1 at 30 fps as the scene's audio."""
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base, scene.frame_start = 30, 1.0, 1
+    scene.a2g.audio_source, scene.a2g.audio_file = "FILE", str(path)
+
+
+def recipe(rig) -> dict:
+    """The recipe recorded on ``rig``'s active take."""
+    return json.loads(rig.animation_data.action["a2g_recipe"])
+
+
+def key_arrays(rig) -> dict:
+    """The keys of ``rig``'s active action: (data_path, array_index) -> (N, 2) frames, values."""
+    out = {}
+    for fc in mod("compat").fcurves_of(rig.animation_data.action, rig):
+        co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        out[(fc.data_path, fc.array_index)] = co.reshape(-1, 2)
+    return out
+
+
+def resample_keeps_outside(rig, frame_start: int, frame_end: int, seed: int) -> dict:
+    """Run Resample Range over ``frame_start``-``frame_end`` with ``seed`` on ``rig``'s active
+    take and check that it finishes, keeps the same F-curves and leaves every key outside the
+    range bit-identical. Returns the keys from before (key_arrays)."""
+    before = key_arrays(rig)
+    assert bpy.ops.a2g.resample_range(frame_start=frame_start, frame_end=frame_end, seed=seed) == {"FINISHED"}
+    after = key_arrays(rig)
+    assert after.keys() == before.keys()
+    for path, co in after.items():
+        out = (co[:, 0] < frame_start) | (co[:, 0] > frame_end)
+        np.testing.assert_array_equal(co[out], before[path][out])  # bit-identical outside
+    return before
 
 
 @pytest.fixture()

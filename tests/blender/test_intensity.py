@@ -4,8 +4,6 @@ bundled model the arm keys swing further at 1.5 than at 1 than at 0.5."""
 
 from __future__ import annotations
 
-import json
-
 import bpy
 import numpy as np
 import pytest
@@ -17,30 +15,25 @@ from core.model_file import load_model
 from core.skeleton import BODY_JOINT_NAMES
 from core.timeline import sample_rotations
 
-from .conftest import MODULE_NAME, ROOT, has_aud, mod, speech_like, write_wav
+from .conftest import (
+    MODULE_NAME,
+    ROOT,
+    has_aud,
+    mod,
+    recipe,
+    resample_keeps_outside,
+    speech_like,
+    use_file,
+    write_wav,
+)
 
 EXCERPT_AUDIO = ROOT / "tests" / "data" / "beat2_excerpt" / "2_scott_0_1_1_excerpt.flac"
 BUNDLED = sorted((ROOT / "models").glob("*.json"))
 ARM_BONES = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow")  # upper arms, forearms
 
 
-def use_file(path):
-    scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base, scene.frame_start = 30, 1.0, 1
-    scene.a2g.audio_source, scene.a2g.audio_file = "FILE", str(path)
-
-
 def keys(rig, names=BODY_JOINT_NAMES):
     return mod("rigio.keying").read_bone_quaternions(rig, rig.animation_data.action, list(names))
-
-
-def key_arrays(rig) -> dict:
-    out = {}
-    for fc in mod("compat").fcurves_of(rig.animation_data.action, rig):
-        co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
-        fc.keyframe_points.foreach_get("co", co)
-        out[(fc.data_path, fc.array_index)] = co.reshape(-1, 2)
-    return out
 
 
 def expected(model_file, wav, n_frames, seed, intensity, resamples=()):
@@ -60,22 +53,14 @@ def test_intensity_is_keyed_stored_and_replayed_by_resample(rig, tmp_path, model
     wav = write_wav(tmp_path / "speech.wav", speech_like(6.0, seed=2))  # frames 1-180
     use_file(wav)
     assert bpy.ops.a2g.generate(seed=3, intensity=1.5) == {"FINISHED"}
-    action = rig.animation_data.action
-    assert json.loads(action["a2g_recipe"])["intensity"] == 1.5
-    assert json.loads(action["a2g_recipe"])["prior"] == load_model(model_file).config.code_prior
+    assert recipe(rig)["intensity"] == 1.5
+    assert recipe(rig)["prior"] == load_model(model_file).config.code_prior
     _, got = keys(rig)
     assert_same_rotations(got, expected(model_file, wav, 180, 3, 1.5))
     assert np.abs(got - expected(model_file, wav, 180, 3, 1.0)).max() > 1e-2  # not the default
 
-    before = key_arrays(rig)
-    assert bpy.ops.a2g.resample_range(frame_start=61, frame_end=120, seed=9) == {"FINISHED"}
-    recipe = json.loads(action["a2g_recipe"])
-    assert recipe["intensity"] == 1.5 and recipe["resamples"] == [[60, 120, 9]]
-    after = key_arrays(rig)
-    assert after.keys() == before.keys()
-    for path, co in after.items():
-        out = (co[:, 0] < 61) | (co[:, 0] > 120)
-        np.testing.assert_array_equal(co[out], before[path][out])  # bit-identical outside
+    before = resample_keeps_outside(rig, 61, 120, seed=9)
+    assert recipe(rig)["intensity"] == 1.5 and recipe(rig)["resamples"] == [[60, 120, 9]]
     _, got = keys(rig)
     # inside: what a fresh generation at that intensity with that range gives
     assert_same_rotations(got, expected(model_file, wav, 180, 3, 1.5, [ResampleRange(60, 120, 9)]))
@@ -89,7 +74,7 @@ def test_panel_intensity_is_used_when_the_operator_has_none(rig, tmp_path, model
     use_file(wav)
     bpy.context.scene.a2g.intensity = 0.5
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
-    assert json.loads(rig.animation_data.action["a2g_recipe"])["intensity"] == 0.5
+    assert recipe(rig)["intensity"] == 0.5
     _, got = keys(rig)
     assert_same_rotations(got, expected(model_file, wav, 60, 1, 0.5))
     prop = bpy.context.scene.a2g.bl_rna.properties["intensity"]

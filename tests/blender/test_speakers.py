@@ -27,7 +27,19 @@ from core.skeleton import BODY_JOINT_NAMES, model_joint_indices
 from core.smplx_npz import read_smplx_npz
 from core.timeline import sample_rotations
 
-from .conftest import MODULE_NAME, ROOT, FakeLayout, mod, scene_state, speech_like, write_wav
+from .conftest import (
+    MODULE_NAME,
+    ROOT,
+    FakeLayout,
+    key_arrays,
+    mod,
+    recipe,
+    resample_keeps_outside,
+    scene_state,
+    speech_like,
+    use_file,
+    write_wav,
+)
 
 EXCERPTS = ROOT / "tests" / "data" / "beat2_excerpt"
 #: the two excerpts of BEAT2's scott, labelled as speakers 1 (300 frames) and 7 (180 frames)
@@ -65,19 +77,9 @@ def speakers_rig(rig, two_speaker_model):
     return rig
 
 
-def use_file(path):
-    scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base, scene.frame_start = 30, 1.0, 1
-    scene.a2g.audio_source, scene.a2g.audio_file = "FILE", str(path)
-
-
 def keys(rig):
     action = rig.animation_data.action
     return mod("rigio.keying").read_bone_quaternions(rig, action, list(BODY_JOINT_NAMES))[1]
-
-
-def recipe(rig) -> dict:
-    return json.loads(rig.animation_data.action["a2g_recipe"])
 
 
 def expected(model_file, wav, n_frames, seed, speaker, resamples=()):
@@ -161,30 +163,15 @@ def test_an_unknown_speaker_names_the_models_speakers_and_changes_nothing(speake
     assert scene_state() == before
 
 
-def key_arrays(rig) -> dict:
-    out = {}
-    for fc in mod("compat").fcurves_of(rig.animation_data.action, rig):
-        co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
-        fc.keyframe_points.foreach_get("co", co)
-        out[(fc.data_path, fc.array_index)] = co.reshape(-1, 2)
-    return out
-
-
 def test_resample_range_replays_the_recorded_speaker(speakers_rig, two_speaker_model, tmp_path):
     rig = speakers_rig
     wav = write_wav(tmp_path / "speech.wav", speech_like(6.0, seed=2))  # frames 1-180
     use_file(wav)
     assert bpy.ops.a2g.generate(seed=3, speaker="7") == {"FINISHED"}
     bpy.context.scene.a2g.speaker = "1"  # the panel's choice now is not the take's
-    before = key_arrays(rig)
-    assert bpy.ops.a2g.resample_range(frame_start=61, frame_end=120, seed=9) == {"FINISHED"}
+    resample_keeps_outside(rig, 61, 120, seed=9)
     r = recipe(rig)
     assert r["speaker"] == "7" and r["resamples"] == [[60, 120, 9]]
-    after = key_arrays(rig)
-    assert after.keys() == before.keys()
-    for path, co in after.items():
-        out = (co[:, 0] < 61) | (co[:, 0] > 120)
-        np.testing.assert_array_equal(co[out], before[path][out])  # bit-identical outside
     got = keys(rig)
     ranges = [ResampleRange(60, 120, 9)]
     assert_same_rotations(got, expected(two_speaker_model, wav, 180, 3, "7", ranges))

@@ -13,8 +13,8 @@ import pytest
 
 from core.generate import DEFAULT_SYNC, ResampleRange
 
-from .conftest import mod, speech_like, write_wav
-from .test_intensity import assert_same_rotations, key_arrays, keys, use_file
+from .conftest import mod, recipe, resample_keeps_outside, speech_like, use_file, write_wav
+from .test_intensity import assert_same_rotations, keys
 
 
 def expected(model_file, wav, n_frames, seed, sync, resamples=()):
@@ -33,20 +33,13 @@ def test_sync_is_keyed_stored_and_replayed_by_resample(rig, tmp_path, model_file
     wav = write_wav(tmp_path / "speech.wav", speech_like(6.0, seed=4))  # frames 1-180
     use_file(wav)
     assert bpy.ops.a2g.generate(seed=3, sync=0.5) == {"FINISHED"}
-    action = rig.animation_data.action
-    assert json.loads(action["a2g_recipe"])["sync"] == 0.5
+    assert recipe(rig)["sync"] == 0.5
     _, got = keys(rig)
     assert_same_rotations(got, expected(model_file, wav, 180, 3, 0.5))
     assert np.abs(got - expected(model_file, wav, 180, 3, 0.0)).max() > 1e-3  # the warp moved it
 
-    before = key_arrays(rig)
-    assert bpy.ops.a2g.resample_range(frame_start=61, frame_end=120, seed=9) == {"FINISHED"}
-    recipe = json.loads(action["a2g_recipe"])
-    assert recipe["sync"] == 0.5 and recipe["resamples"] == [[60, 120, 9]]
-    after = key_arrays(rig)
-    for path, co in after.items():
-        out = (co[:, 0] < 61) | (co[:, 0] > 120)
-        np.testing.assert_array_equal(co[out], before[path][out])  # bit-identical outside
+    resample_keeps_outside(rig, 61, 120, seed=9)
+    assert recipe(rig)["sync"] == 0.5 and recipe(rig)["resamples"] == [[60, 120, 9]]
     _, got = keys(rig)
     assert_same_rotations(got, expected(model_file, wav, 180, 3, 0.5, [ResampleRange(60, 120, 9)]))
 
@@ -59,21 +52,16 @@ def test_panel_sync_is_used_and_defaults_to_core_s(rig, tmp_path, model_file):
     assert bpy.context.scene.a2g.sync == DEFAULT_SYNC
     bpy.context.scene.a2g.sync = 0.0
     assert bpy.ops.a2g.generate(seed=1) == {"FINISHED"}
-    action = rig.animation_data.action
-    assert json.loads(action["a2g_recipe"])["sync"] == 0.0
+    assert recipe(rig)["sync"] == 0.0
     _, got = keys(rig)
     assert_same_rotations(got, expected(model_file, wav, 120, 1, 0.0))
     # a take whose recipe predates sync was made with core.generate's sync 0: Resample Range
     # replays it so, whatever the panel says now
-    recipe = json.loads(action["a2g_recipe"])
-    del recipe["sync"]
-    action["a2g_recipe"] = json.dumps(recipe)
+    old = recipe(rig)
+    del old["sync"]
+    rig.animation_data.action["a2g_recipe"] = json.dumps(old)
     bpy.context.scene.a2g.sync = 1.0
-    before = key_arrays(rig)
-    assert bpy.ops.a2g.resample_range(frame_start=31, frame_end=90, seed=5) == {"FINISHED"}
-    for path, co in key_arrays(rig).items():
-        out = (co[:, 0] < 31) | (co[:, 0] > 90)
-        np.testing.assert_array_equal(co[out], before[path][out])
+    resample_keeps_outside(rig, 31, 90, seed=5)
     _, got = keys(rig)
     assert_same_rotations(got, expected(model_file, wav, 120, 1, 0.0, [ResampleRange(30, 90, 5)]))
 

@@ -10,12 +10,8 @@ import numpy as np
 import pytest
 
 from core import style
-from core.audio import read_wav, resample, to_mono
-from core.features import SAMPLE_RATE, features_for_motion
 from core.fk import forward_kinematics
 from core.generate import Pin, ResampleRange, generate
-from core.model_file import load_model
-from core.network import Network
 from core.prior import SEGMENT, RetrievalPrior
 from core.rotations import matrix_to_sixd, sixd_to_matrix
 from core.skeleton import BODY_PARENTS, NUM_BODY_JOINTS, body_rest_offsets, mirror_rotations
@@ -23,7 +19,6 @@ from core.smplx_npz import read_smplx_npz
 
 ROOT = Path(__file__).resolve().parents[2]
 EXCERPTS = sorted((ROOT / "tests" / "data" / "beat2_excerpt").glob("*.npz"))
-MODEL = ROOT / "models" / "audio2gestures-beat2-scott.json"
 LEFT_WRIST, RIGHT_WRIST = 20, 21
 
 
@@ -173,19 +168,7 @@ def test_a_style_on_a_multi_speaker_model_draws_from_the_clips(net, feats):
 
 
 # ---- with the bundled model: the style carries -------------------------------------------------
-@pytest.fixture(scope="module")
-def bundled():
-    return Network(load_model(MODEL))
-
-
-@pytest.fixture(scope="module")
-def unseen_speech():
-    """The bundled sample: speech of 2_scott_0_4_4, which has no motion (the clips never had it)."""
-    samples, rate = read_wav(ROOT / "samples" / "speech_sample.wav")
-    return features_for_motion(resample(to_mono(samples), rate, SAMPLE_RATE))
-
-
-def test_handedness_of_the_clips_carries_into_motion_on_unseen_speech(bundled, unseen_speech):
+def test_handedness_of_the_clips_carries_into_motion_on_unseen_speech(bundled, sample_speech):
     """Two libraries that differ only in handedness: a real take (its right hand held higher) and
     the same take mirrored. The generated motion's right-minus-left wrist height differs between
     them by at least half the clips' own difference (the issue's bar), seed by seed; and the
@@ -198,8 +181,8 @@ def test_handedness_of_the_clips_carries_into_motion_on_unseen_speech(bundled, u
     lib_l = style.styled(bundled, style.build_library(bundled, [left]))
     ratios = []
     for seed in (0, 1):
-        gen_r = right_minus_left_cm(generate(lib_r, unseen_speech, seed, prior="retrieval"))
-        gen_l = right_minus_left_cm(generate(lib_l, unseen_speech, seed, prior="retrieval"))
+        gen_r = right_minus_left_cm(generate(lib_r, sample_speech, seed, prior="retrieval"))
+        gen_l = right_minus_left_cm(generate(lib_l, sample_speech, seed, prior="retrieval"))
         ratios.append((gen_r - gen_l) / clip_diff)
     recon = []
     for clip in (right, left):
