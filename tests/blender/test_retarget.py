@@ -150,13 +150,6 @@ def unreal(name="Mannequin"):
     return arm
 
 
-# Enabling Rigify in the bpy 4.2.23 module makes the process crash when it exits (SIGSEGV, also
-# for a script that only enables it and quits, disabled again or not): the Rigify tests run on
-# Blender 4.5 and 5.0 only.
-needs_rigify = pytest.mark.skipif(bpy.app.version < (4, 5, 0),
-                                  reason="enabling Rigify crashes the bpy 4.2 module at exit")
-
-
 def rigify_metarig():
     import addon_utils
 
@@ -312,7 +305,6 @@ def test_mixamo_fbx_rig_follows_the_smplx_take(real_speech, record_property):
     assert fig["torso_median"] < 10.0
 
 
-@needs_rigify
 def test_rigify_metarig_follows_the_smplx_take(real_speech, record_property):
     target = rigify_metarig()
     ours = generate_both(target)
@@ -340,7 +332,6 @@ def test_unreal_mannequin_follows_the_smplx_take(real_speech, record_property):
     assert fig["torso_median"] < 10.0
 
 
-@needs_rigify
 def test_rigify_control_rig_keys_fk_controls(real_speech, record_property, tmp_path_factory):
     target = rigify_control_rig(tmp_path_factory)
     ours = generate_both(target)
@@ -363,7 +354,6 @@ def test_rigify_control_rig_keys_fk_controls(real_speech, record_property, tmp_p
     assert fig["arms_median"] < ARM_MEDIAN_DEG and fig["arms_p95"] < ARM_P95_DEG
 
 
-@needs_rigify
 def test_rigify_control_rig_keys_solved_in_numpy_match_the_frame_by_frame_refinement(
         addon, record_property, tmp_path_factory):
     """The FK controls' keys come from the rig's constraint chain read once (numpy), not from
@@ -698,7 +688,6 @@ def test_batch_bone_map_preset_and_refusals(speech, model_file, tmp_path):
     assert code != 0 and "--armature" in err
 
 
-@needs_rigify
 def test_rigify_control_rig_takes_resample_and_pin(speech, model_file, tmp_path_factory,
                                                    record_property):
     from core.audio import load_audio_16k_mono
