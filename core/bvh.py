@@ -201,17 +201,40 @@ def _motion_header(lines: list[str], i: int, name: str) -> tuple[int, float, int
 
 
 # ---- decoding ----------------------------------------------------------------------------------
-def _axis_rotation(axis: int, degrees: np.ndarray) -> np.ndarray:
-    a = np.radians(degrees)
-    c, s = np.cos(a), np.sin(a)
-    m = np.zeros(a.shape + (3, 3))
-    i, j = ((1, 2), (2, 0), (0, 1))[axis]  # cyclic: the right-handed rotation about the axis
-    m[..., axis, axis] = 1.0
-    m[..., i, i] = c
-    m[..., j, j] = c
-    m[..., i, j] = -s
-    m[..., j, i] = s
-    return m
+_AXES = {"X": 0, "Y": 1, "Z": 2}
+
+
+def euler_to_matrix(angles_deg: np.ndarray, order: str) -> np.ndarray:
+    """``(..., k)`` angles in degrees, in channel ``order`` (k axis letters, e.g. "ZXY": the first
+    channel is the Z angle) -> ``(..., 3, 3)`` rotation matrices ``R_first @ R_second @ ...``
+    (BVH's rule)."""
+    angles = np.radians(np.asarray(angles_deg, dtype=np.float64))
+    out = np.broadcast_to(np.eye(3), angles.shape[:-1] + (3, 3)).copy()
+    for col, axis in enumerate(order):
+        a = _AXES[axis]
+        b, c = (a + 1) % 3, (a + 2) % 3  # cyclic: the right-handed rotation about the axis
+        cos, sin = np.cos(angles[..., col]), np.sin(angles[..., col])
+        r = np.zeros(angles.shape[:-1] + (3, 3))
+        r[..., a, a] = 1.0
+        r[..., b, b] = cos
+        r[..., c, c] = cos
+        r[..., b, c] = -sin
+        r[..., c, b] = sin
+        out = out @ r
+    return out
+
+
+def matrix_to_euler(matrices: np.ndarray, order: str) -> np.ndarray:
+    """Inverse of :func:`euler_to_matrix` for three axes: ``(..., 3, 3)`` -> ``(..., 3)``
+    degrees in channel ``order``, the middle angle within [-90, 90]."""
+    i, j, k = (_AXES[a] for a in order)
+    even = (j - i) % 3 == 1  # XYZ, YZX, ZXY
+    e = 1.0 if even else -1.0
+    m = np.asarray(matrices, dtype=np.float64)
+    middle = np.arcsin(np.clip(e * m[..., i, k], -1.0, 1.0))
+    first = np.arctan2(-e * m[..., j, k], m[..., k, k])
+    last = np.arctan2(-e * m[..., i, j], m[..., i, i])
+    return np.degrees(np.stack([first, middle, last], axis=-1))
 
 
 def local_rotations(clip: BvhClip) -> np.ndarray:
@@ -219,10 +242,10 @@ def local_rotations(clip: BvhClip) -> np.ndarray:
     channels in the listed order; identity for a joint without rotation channels)."""
     out = np.broadcast_to(np.eye(3), (clip.n_frames, len(clip.names), 3, 3)).copy()
     for j, kinds in enumerate(clip.channels):
-        cols = clip.columns(j)
-        for kind, col in zip(kinds, cols, strict=True):
-            if kind in ROTATION_CHANNELS:
-                out[:, j] = out[:, j] @ _axis_rotation(ROTATION_CHANNELS.index(kind), clip.values[:, col])
+        rot = [(kind[0], col) for kind, col in zip(kinds, clip.columns(j), strict=True)
+               if kind in ROTATION_CHANNELS]
+        if rot:
+            out[:, j] = euler_to_matrix(clip.values[:, [c for _, c in rot]], "".join(a for a, _ in rot))
     return out
 
 
@@ -292,16 +315,6 @@ def bone_axes(clip: BvhClip) -> np.ndarray:
 
 
 # ---- writing -----------------------------------------------------------------------------------
-def matrix_to_euler_zxy(rot) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) -> BVH angles in degrees (..., 3) as (z, x, y) with
-    ``R = Rz(z) @ Rx(x) @ Ry(y)``."""
-    r = np.asarray(rot, dtype=np.float64)
-    x = np.arcsin(np.clip(r[..., 2, 1], -1.0, 1.0))
-    y = np.arctan2(-r[..., 2, 0], r[..., 2, 2])
-    z = np.arctan2(-r[..., 0, 1], r[..., 1, 1])
-    return np.degrees(np.stack([z, x, y], axis=-1))
-
-
 def write_bvh(path, names, parents, offsets, local_rot, root_pos, fps: float,
               end_offsets=None) -> Path:
     """Write a BVH file: joints ``names`` with ``parents`` (parents first) and ``offsets`` (J, 3),
@@ -353,7 +366,7 @@ def write_bvh(path, names, parents, offsets, local_rot, root_pos, fps: float,
         raise ValueError(f"write_bvh: expected one root joint, got {len(roots)}")
     emit(roots[0], 0)
     walk(roots[0])
-    angles = matrix_to_euler_zxy(rot[:, order])  # (T, J, 3) in file order
+    angles = matrix_to_euler(rot[:, order], WRITE_ORDER)  # (T, J, 3) in file order
     table = np.concatenate([np.asarray(root_pos, dtype=np.float64), angles.reshape(rot.shape[0], -1)], axis=1)
     out += ["MOTION", f"Frames: {rot.shape[0]}", f"Frame Time: {1.0 / float(fps):.8f}"]
     text = "\n".join(out) + "\n" + "\n".join(" ".join(f"{v:.6f}" for v in row) for row in table) + "\n"

@@ -22,46 +22,9 @@ import math
 
 import numpy as np
 
-from .errors import UserError
+from .bvh import BvhError, euler_to_matrix, matrix_to_euler
 
 Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
-_AXES = {"X": 0, "Y": 1, "Z": 2}
-
-
-class BvhError(UserError):
-    """A BVH text this module cannot rewrite (not what Blender's exporter writes)."""
-
-
-def euler_to_matrix(angles_deg: np.ndarray, order: str) -> np.ndarray:
-    """``(n, 3)`` angles in degrees, in channel ``order`` (e.g. "ZXY": the first channel is the
-    Z angle) -> ``(n, 3, 3)`` rotation matrices ``R_first @ R_second @ R_third`` (BVH's rule)."""
-    angles = np.radians(np.asarray(angles_deg, dtype=np.float64))
-    out = np.broadcast_to(np.eye(3), (angles.shape[0], 3, 3)).copy()
-    for col, axis in enumerate(order):
-        a = _AXES[axis]
-        b, c = (a + 1) % 3, (a + 2) % 3
-        cos, sin = np.cos(angles[:, col]), np.sin(angles[:, col])
-        r = np.zeros((angles.shape[0], 3, 3))
-        r[:, a, a] = 1.0
-        r[:, b, b] = cos
-        r[:, c, c] = cos
-        r[:, b, c] = -sin
-        r[:, c, b] = sin
-        out = out @ r
-    return out
-
-
-def matrix_to_euler(matrices: np.ndarray, order: str) -> np.ndarray:
-    """Inverse of :func:`euler_to_matrix`: ``(n, 3, 3)`` -> ``(n, 3)`` degrees in channel
-    ``order``, the middle angle within [-90, 90]."""
-    i, j, k = (_AXES[a] for a in order)
-    even = (j - i) % 3 == 1  # XYZ, YZX, ZXY
-    e = 1.0 if even else -1.0
-    m = np.asarray(matrices, dtype=np.float64)
-    middle = np.arcsin(np.clip(e * m[:, i, k], -1.0, 1.0))
-    first = np.arctan2(-e * m[:, j, k], m[:, k, k])
-    last = np.arctan2(-e * m[:, i, j], m[:, i, i])
-    return np.degrees(np.stack([first, middle, last], axis=1))
 
 
 def _continuous(angles: np.ndarray) -> np.ndarray:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.bvh_y_up import Z_UP_TO_Y_UP, BvhError, euler_to_matrix, matrix_to_euler, to_world_y_up
+from core.bvh import BvhError, euler_to_matrix, matrix_to_euler
+from core.bvh_y_up import Z_UP_TO_Y_UP, to_world_y_up
 
 ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
 
