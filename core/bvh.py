@@ -10,7 +10,9 @@ unit (centimetres for Mixamo, Rokoko and Xsens exports, metres or inches elsewhe
 
 - :func:`read_bvh` -> :class:`BvhClip`; :func:`local_rotations`, :func:`world_rotations` and
   :func:`root_positions` decode its channels.
-- :func:`write_bvh` writes rotations (``Zrotation Xrotation Yrotation``) and root positions.
+- :func:`write_bvh` writes rotations (``Zrotation Xrotation Yrotation``) and root positions;
+  :func:`format_bvh` is the text of any :class:`BvhClip` (channels in their own order), so a
+  parsed clip can be changed and written back (:mod:`core.bvh_y_up`).
 - :func:`rest_heads` gives the rest-pose joint positions; :func:`bone_axes` a rest frame per
   joint with its +Y along the bone (Blender's convention, for :mod:`core.retarget`).
 """
@@ -315,12 +317,51 @@ def bone_axes(clip: BvhClip) -> np.ndarray:
 
 
 # ---- writing -----------------------------------------------------------------------------------
+def format_bvh(clip: BvhClip) -> str:
+    """The BVH text of ``clip``: its hierarchy (each joint's OFFSET, its CHANNELS in their own
+    order, End Site tips where ``end_offsets`` has them) depth first, then its motion table."""
+    n = len(clip.names)
+    children: list[list[int]] = [[] for _ in range(n)]
+    for j, p in enumerate(clip.parents):
+        if p >= 0:
+            children[p].append(j)
+    roots = [j for j in range(n) if clip.parents[j] < 0]
+    if len(roots) != 1:
+        raise ValueError(f"format_bvh: expected one root joint, got {len(roots)}")
+    out: list[str] = ["HIERARCHY"]
+    order: list[int] = []  # joints in the order written (their channels' order in the table)
+
+    def numbers(values) -> str:
+        return " ".join(f"{v:.6f}" for v in values)
+
+    def emit(j: int, depth: int) -> None:
+        pad = "  " * depth
+        order.append(j)
+        out.append(f"{pad}{'ROOT' if clip.parents[j] < 0 else 'JOINT'} {clip.names[j]}")
+        out.append(pad + "{")
+        out.append(f"{pad}  OFFSET {numbers(clip.offsets[j])}")
+        out.append(f"{pad}  CHANNELS {len(clip.channels[j])} {' '.join(clip.channels[j])}".rstrip())
+        for c in children[j]:
+            emit(c, depth + 1)
+        tip = np.asarray(clip.end_offsets[j], dtype=np.float64)
+        if np.isfinite(tip).all():
+            out.extend([f"{pad}  End Site", pad + "  {", f"{pad}    OFFSET {numbers(tip)}", pad + "  }"])
+        out.append(pad + "}")
+
+    emit(roots[0], 0)
+    columns = [c for j in order for c in clip.columns(j)]
+    table = np.asarray(clip.values, dtype=np.float64)[:, columns]
+    out += ["MOTION", f"Frames: {table.shape[0]}", f"Frame Time: {clip.frame_time:.8f}"]
+    return "\n".join(out + [numbers(row) for row in table]) + "\n"
+
+
 def write_bvh(path, names, parents, offsets, local_rot, root_pos, fps: float,
               end_offsets=None) -> Path:
     """Write a BVH file: joints ``names`` with ``parents`` (parents first) and ``offsets`` (J, 3),
     their local rotations ``local_rot`` (T, J, 3, 3) as ``Zrotation Xrotation Yrotation`` and
     the root's position ``root_pos`` (T, 3); ``end_offsets`` (J, 3, NaN for none) adds End
-    Site tips to leaf joints. Written under a temporary name and renamed into place."""
+    Site tips to leaf joints (a leaf without one gets a zero tip). Written under a temporary
+    name and renamed into place."""
     from .files import atomic_write
 
     offsets = np.asarray(offsets, dtype=np.float64)
@@ -329,46 +370,21 @@ def write_bvh(path, names, parents, offsets, local_rot, root_pos, fps: float,
     if rot.shape[1:] != (n, 3, 3) or offsets.shape != (n, 3) or np.shape(root_pos) != (rot.shape[0], 3):
         raise ValueError(f"write_bvh: {n} joints need offsets ({n}, 3), rotations (T, {n}, 3, 3) and "
                          f"root positions (T, 3); got {offsets.shape}, {rot.shape}, {np.shape(root_pos)}")
-    children: list[list[int]] = [[] for _ in range(n)]
-    for j, p in enumerate(parents):
-        if p >= 0:
-            children[p].append(j)
-    out: list[str] = ["HIERARCHY"]
-
-    def emit(j: int, depth: int) -> None:
-        pad = "  " * depth
-        out.append(f"{pad}{'ROOT' if parents[j] < 0 else 'JOINT'} {names[j]}")
-        out.append(pad + "{")
-        out.append(f"{pad}  OFFSET {' '.join(f'{v:.6f}' for v in offsets[j])}")
-        rot_channels = " ".join(f"{a}rotation" for a in WRITE_ORDER)
-        if parents[j] < 0:
-            out.append(f"{pad}  CHANNELS 6 Xposition Yposition Zposition {rot_channels}")
-        else:
-            out.append(f"{pad}  CHANNELS 3 {rot_channels}")
-        for c in children[j]:
-            emit(c, depth + 1)
-        if not children[j]:
-            tip = None if end_offsets is None else np.asarray(end_offsets[j], dtype=np.float64)
-            tip = tip if tip is not None and np.isfinite(tip).all() else np.zeros(3)
-            tip_text = " ".join(f"{v:.6f}" for v in tip)
-            out.extend([f"{pad}  End Site", pad + "  {", f"{pad}    OFFSET {tip_text}", pad + "  }"])
-        out.append(pad + "}")
-
-    order: list[int] = []
-
-    def walk(j: int) -> None:
-        order.append(j)
-        for c in children[j]:
-            walk(c)
-
     roots = [j for j in range(n) if parents[j] < 0]
     if len(roots) != 1:
         raise ValueError(f"write_bvh: expected one root joint, got {len(roots)}")
-    emit(roots[0], 0)
-    walk(roots[0])
-    angles = matrix_to_euler(rot[:, order], WRITE_ORDER)  # (T, J, 3) in file order
-    table = np.concatenate([np.asarray(root_pos, dtype=np.float64), angles.reshape(rot.shape[0], -1)], axis=1)
-    out += ["MOTION", f"Frames: {rot.shape[0]}", f"Frame Time: {1.0 / float(fps):.8f}"]
-    text = "\n".join(out) + "\n" + "\n".join(" ".join(f"{v:.6f}" for v in row) for row in table) + "\n"
-    data = text.encode("utf-8")
+    is_parent = np.zeros(n, dtype=bool)
+    is_parent[[p for p in parents if p >= 0]] = True
+    tips = np.full((n, 3), np.nan) if end_offsets is None else np.array(end_offsets, dtype=np.float64)
+    tips[is_parent] = np.nan
+    tips[~is_parent & ~np.isfinite(tips).all(axis=1)] = 0.0
+    rot_channels = tuple(f"{a}rotation" for a in WRITE_ORDER)
+    channels = tuple(POSITION_CHANNELS + rot_channels if p < 0 else rot_channels for p in parents)
+    angles = matrix_to_euler(rot, WRITE_ORDER)  # (T, J, 3)
+    values = np.concatenate([np.asarray(root_pos, dtype=np.float64)[:, None, :], angles], axis=1)
+    keep = [c for j in range(n) for c in ([0, j + 1] if parents[j] < 0 else [j + 1])]
+    table = values[:, keep].reshape(rot.shape[0], -1)
+    clip = BvhClip(tuple(names), tuple(int(p) for p in parents), offsets, tips, channels, 1.0 / float(fps),
+                   table)
+    data = format_bvh(clip).encode("utf-8")
     return atomic_write(os.fspath(path), lambda f: f.write(data))

@@ -18,11 +18,12 @@ docs/DESIGN.md's SMPL-X -> Blender). numpy only.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
-from .bvh import BvhError, euler_to_matrix, matrix_to_euler
+from .bvh import euler_to_matrix, format_bvh, matrix_to_euler, parse_bvh
 
 Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
@@ -50,77 +51,33 @@ def _polar_rotation(linear: np.ndarray) -> np.ndarray:
     return u @ vt
 
 
-def to_world_y_up(text: str, linear=None, translation=None) -> str:
+def to_world_y_up(text: str, linear=None, translation=None, name: str = "the exported BVH") -> str:
     """The BVH ``text`` (as Blender's exporter writes it: armature space, Z up) in world space
     turned Y up; ``linear`` (3x3) and ``translation`` (3,) the armature object's world
-    transform (identity and zero by default). :class:`BvhError` when the text is not a BVH."""
+    transform (identity and zero by default). Read by :func:`core.bvh.parse_bvh` and written by
+    :func:`core.bvh.format_bvh`; :class:`~core.bvh.BvhError` (naming ``name``) when the text is
+    not a BVH."""
+    clip = parse_bvh(text, name)
     lin = np.eye(3) if linear is None else np.asarray(linear, dtype=np.float64).reshape(3, 3)
     shift = np.zeros(3) if translation is None else np.asarray(translation, dtype=np.float64).reshape(3)
     to_y = Z_UP_TO_Y_UP @ lin
     q = Z_UP_TO_Y_UP @ _polar_rotation(lin)
-    lines = text.splitlines()
-    try:
-        motion_at = next(i for i, ln in enumerate(lines) if ln.strip() == "MOTION")
-    except StopIteration:
-        raise BvhError("not a BVH file (no MOTION section)") from None
-    out = []
-    # hierarchy: offsets turned; channel layout collected in file order. The object's location
-    # goes to the ROOT alone (its OFFSET and position channels: the importer places every
-    # other joint from it)
-    layout = []  # per joint: (first column, channel names, is the ROOT)
-    column = 0
-    blocks: list[list] = []  # open ROOT / JOINT / End Site blocks: [kind]
-    for line in lines[:motion_at]:
-        words = line.split()
-        head = words[0] if words else ""
-        indent = line[:len(line) - len(line.lstrip())]
-        if head in ("ROOT", "JOINT") or line.strip() == "End Site":
-            blocks.append([head if head != "End" else "End Site"])
-            out.append(line)
-        elif head == "OFFSET":
-            try:
-                p = to_y @ np.array([float(v) for v in words[1:4]])
-            except ValueError:
-                raise BvhError(f"not a BVH offset: {line.strip()!r}") from None
-            if blocks and blocks[-1][0] == "ROOT":
-                p = p + Z_UP_TO_Y_UP @ shift
-            out.append(f"{indent}OFFSET {p[0]:.6f} {p[1]:.6f} {p[2]:.6f}")
-        elif head == "CHANNELS":
-            n = int(words[1])
-            layout.append((column, words[2:2 + n], bool(blocks) and blocks[-1][0] == "ROOT"))
-            column += n
-            out.append(line)
-        else:
-            if head == "}" and blocks:
-                blocks.pop()
-            out.append(line)
-    frames_lines = lines[motion_at:]
-    header = []
-    rows = []
-    for line in frames_lines:
-        if not rows and (not line.strip() or line.strip() == "MOTION" or ":" in line):
-            header.append(line)
-        elif line.strip():
-            rows.append([float(v) for v in line.split()])
-    if not rows:
-        return "\n".join(out + header) + "\n"
-    data = np.array(rows, dtype=np.float64)
-    if data.ndim != 2 or data.shape[1] != column:
-        raise BvhError(f"a BVH whose frames have {data.shape[-1]} values for {column} channels")
-    for first, names, absolute in layout:
-        pos = [n for n in names if n.endswith("position")]
-        rot = [n for n in names if n.endswith("rotation")]
-        if len(pos) == 3:
+    root_shift = Z_UP_TO_Y_UP @ shift  # the object's location goes to the ROOT alone: the
+    # importer places every other joint from it
+    roots = np.array([p < 0 for p in clip.parents])
+    offsets = clip.offsets @ to_y.T
+    offsets[roots] += root_shift
+    values = clip.values.copy()
+    for j, names in enumerate(clip.channels):
+        first = clip.columns(j).start
+        if all(f"{a}position" in names for a in "XYZ"):
             cols = [first + names.index(f"{a}position") for a in "XYZ"]
-            p = data[:, cols] @ to_y.T
-            if absolute:
-                p = p + Z_UP_TO_Y_UP @ shift
-            data[:, cols] = p
+            values[:, cols] = values[:, cols] @ to_y.T + (root_shift if roots[j] else 0.0)
+        rot = [c for c in names if c.endswith("rotation")]
         if len(rot) == 3:
-            order = "".join(n[0] for n in rot)
-            cols = [first + names.index(n) for n in rot]
-            r = euler_to_matrix(data[:, cols], order)
-            data[:, cols] = _continuous(matrix_to_euler(q @ r @ q.T, order))
-    body = [" ".join(f"{v:.6f}" for v in row) for row in data]
-    return "\n".join(out + header + body) + "\n"
-
+            order = "".join(c[0] for c in rot)
+            cols = [first + names.index(c) for c in rot]
+            turned = q @ euler_to_matrix(values[:, cols], order) @ q.T
+            values[:, cols] = _continuous(matrix_to_euler(turned, order))
+    return format_bvh(dataclasses.replace(clip, offsets=offsets, end_offsets=clip.end_offsets @ to_y.T,
+                                          values=values))

@@ -122,5 +122,5 @@ def test_angles_stay_continuous():
 
 
 def test_not_a_bvh():
-    with pytest.raises(BvhError, match="not a BVH"):
+    with pytest.raises(BvhError, match="no MOTION section"):
         to_world_y_up("HIERARCHY\nROOT x\n")
