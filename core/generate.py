@@ -154,6 +154,7 @@ def generate(
     intensity: float = 1.0,
     sync: float = 0.0,
     speaker: str | None = None,
+    check_cancel=None,
 ) -> np.ndarray:
     """Generate gestures for one utterance.
 
@@ -175,6 +176,9 @@ def generate(
     speaker: a speaker of a model trained on several (core/speakers.py: the retrieval prior
     then draws from that speaker's real motion only); None: the model's ``default_speaker``
     (its whole library when it records none). ``SpeakerError`` for one it does not know.
+    check_cancel: None or a function of no arguments, called between the stages (audio code,
+    sampling, decoding, timing, each resample range); an exception it raises stops the
+    generation and propagates (the extension's Esc). It does not change the result.
     Returns local rotation matrices ``(T, n_joints, 3, 3)`` float32 at 30 fps.
     Raises ValueError on invalid input.
     """
@@ -206,20 +210,30 @@ def generate(
     sampler = _Sampler(net, c.code_prior if prior is None else prior, float(intensity), float(sync), speaker)
     # long inputs: the nets split their work over the cores themselves (core/network.py)
     with one_blas_thread(T >= SPLIT_FRAMES):
-        return _generate(net, sampler, feats, int(seed), pins, resamples, intensity)
+        return _generate(net, sampler, feats, int(seed), pins, resamples, intensity,
+                         check_cancel or _no_check)
+
+
+def _no_check() -> None:
+    return None
 
 
 def _generate(net: Network, sampler, feats: np.ndarray, seed: int, pins, resamples,
-              intensity: float) -> np.ndarray:
-    """The body of :func:`generate`, on checked arguments."""
+              intensity: float, check) -> np.ndarray:
+    """The body of :func:`generate`, on checked arguments; ``check()`` between stages."""
     c = net.config
     T = feats.shape[0]
+    check()
     shared = net.audio_encode(net.normalise_features(feats))
     sampler.onsets = onset_envelope(feats)
+    check()
     noise, code = sampler.sample(T, shared, np.random.default_rng(seed))
     pin_codes = [(p.start, p.end, _pin_code(net, p)) for p in pins]
     _apply_pins(code, pin_codes)
-    base = _on_beat(_decode(net, shared, code), sampler, 0, T, [(p.start, p.end) for p in pins])
+    check()
+    decoded = _decode(net, shared, code)
+    check()
+    base = _on_beat(decoded, sampler, 0, T, [(p.start, p.end) for p in pins])
     out = _to_matrices(base, c.n_joints)
     pose_mean, gains = None, _pose_gains(c, intensity)
     if gains is not None:  # the motion's deviation from its mean pose, scaled per joint
@@ -229,6 +243,7 @@ def _generate(net: Network, sampler, feats: np.ndarray, seed: int, pins, resampl
     r_dec = c.receptive_radius("decoder") + 4 * c.output_smoothing  # decoder + output filter
     r_map = c.receptive_radius("mapping")
     for rr in resamples:
+        check()
         a, b = rr.start, rr.end
         new_code = code.copy()
         new_code[a:b] = sampler.resample(noise, shared, a, b, r_map, np.random.default_rng(int(rr.seed)))

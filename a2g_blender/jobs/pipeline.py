@@ -149,20 +149,25 @@ def rig_for_model(obj, network, body=None):
 
 def stepper(progress=None, cancelled=None):
     """``step(fraction)`` for a computation's stages: raises :class:`Cancelled` when
-    ``cancelled()`` says so, else reports ``progress(fraction)``."""
+    ``cancelled()`` says so, else reports ``progress(fraction)``. ``step.check()`` only
+    raises (``core.generate``'s ``check_cancel``, between its own stages)."""
 
-    def step(fraction):
+    def check():
         if cancelled is not None and cancelled():
             raise Cancelled()
+
+    def step(fraction):
+        check()
         if progress is not None:
             progress(fraction)
 
+    step.check = check
     return step
 
 
 def take_keys(network, features, rig, first: int, end: int, fps: float, seed: int, **generate_kw):
-    """One take: ``core.generate`` (``generate_kw``: pins, resamples, intensity, ...) and the
-    rig's keys at scene frames ``first .. end - 1`` (core.rig_keys.to_keys). Returns
+    """One take: ``core.generate`` (``generate_kw``: pins, resamples, intensity, check_cancel,
+    ...) and the rig's keys at scene frames ``first .. end - 1`` (core.rig_keys.to_keys). Returns
     ``(model local rotations (T, J, 3, 3), keys (end - first, K, 4))``."""
     from ..core.generate import generate
     from ..core.rig_keys import to_keys
@@ -173,7 +178,8 @@ def take_keys(network, features, rig, first: int, end: int, fps: float, seed: in
 
 def compute(job: Job, progress=None, cancelled=None) -> Result:
     """Run the model for ``job``; pure numpy. ``progress(fraction)`` is called between stages
-    and takes, ``cancelled()`` polled there too (raises :class:`Cancelled`)."""
+    and takes, ``cancelled()`` polled there too and inside ``core.generate`` (raises
+    :class:`Cancelled`)."""
     from ..core.features import n_motion_frames
     from ..core.network import SPLIT_FRAMES
     from ..core.parallel import one_blas_thread
@@ -199,7 +205,8 @@ def _compute(job: Job, step) -> Result:
         local, keys = take_keys(network, features, job.rig, heard.first, heard.end, job.fps,
                                 job.seed + i, pins=job.pins, resamples=job.resamples,
                                 intensity=job.intensity, prior="retrieval" if job.style else None,
-                                speaker=None if job.style else job.speaker, sync=job.sync)
+                                speaker=None if job.style else job.speaker, sync=job.sync,
+                                check_cancel=step.check)
         first = local if first is None else first
         takes.append(keys)
         step(0.25 + 0.7 * (i + 1) / job.count)

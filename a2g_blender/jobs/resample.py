@@ -165,7 +165,7 @@ def prepare(context, obj, frame_start=None, frame_end=None, seed=None) -> Resamp
 
 def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
     """The new keys of the range (pure numpy, safe in a worker thread). ``progress(fraction)``
-    is called between stages and ``cancelled()`` polled there (raises
+    is called between stages and ``cancelled()`` polled there and inside ``core.generate`` (raises
     :class:`.pipeline.Cancelled`)."""
     from ..core.features import features_for_motion
     from ..core.generate import ResampleRange
@@ -182,7 +182,8 @@ def compute(job: ResampleJob, progress=None, cancelled=None) -> ResampleResult:
     def keys(history):
         return take_keys(job.network, features, job.rig, tl.first, tl.end, tl.fps, recipe.seed,
                          pins=job.pins, resamples=history, layered=True, intensity=recipe.intensity,
-                         prior=recipe.prior or None, speaker=recipe.speaker, sync=recipe.sync)[1][lo:hi]
+                         prior=recipe.prior or None, speaker=recipe.speaker, sync=recipe.sync,
+                         check_cancel=step.check)[1][lo:hi]
 
     old = keys(recipe.resamples)
     step(0.55)

@@ -91,6 +91,25 @@ def test_worker_reports_progress_then_result(job):
     assert scene_state() != before and action.get("a2g_generated")
 
 
+def test_esc_is_heard_inside_a_take(job):
+    """The worker's cancel flag is polled between compute's stages and inside core.generate
+    (between its stages), so Esc stops a long take part way through."""
+    pipeline, job = job
+    polls = []
+    pipeline.compute(job, cancelled=lambda: polls.append(1) is None and False)
+    # two stages before the takes and one after each; core.generate checks 4 times in each
+    assert len(polls) == 2 + job.count * (1 + 4)
+    seen = []
+
+    def cancel_inside_generate():
+        seen.append(1)
+        return len(seen) == 4  # core.generate's second check: after the audio code
+
+    with pytest.raises(pipeline.Cancelled):
+        pipeline.compute(job, cancelled=cancel_inside_generate)
+    assert len(seen) == 4
+
+
 def test_cancelled_worker_writes_nothing(job):
     """Esc: a cancelled worker has no result, and the modal operator ends without writing,
     even when the worker had already finished (the next timer tick would have applied it)."""

@@ -47,6 +47,32 @@ def test_deterministic(net, feats, base):
     np.testing.assert_array_equal(a, b)
 
 
+def test_check_cancel_is_called_between_stages_and_can_stop(net, feats, base):
+    """``check_cancel`` runs between the stages (4, plus one per resample range), leaves the
+    result as it was, and whatever it raises stops the generation (the extension's Esc)."""
+    calls = []
+    out = generate(net, feats, seed=5, check_cancel=lambda: calls.append(1),
+                   resamples=[ResampleRange(5, 15, 1), ResampleRange(20, 30, 2)])
+    assert len(calls) == 6
+    np.testing.assert_array_equal(generate(net, feats, seed=5, check_cancel=lambda: None), base)
+    np.testing.assert_array_equal(out[:3], base[:3])  # before the first range's context
+
+    class Stop(Exception):
+        pass
+
+    for stage in range(4):
+        seen = []
+
+        def check(stage=stage, seen=seen):
+            seen.append(1)
+            if len(seen) > stage:
+                raise Stop()
+
+        with pytest.raises(Stop):
+            generate(net, feats, seed=5, check_cancel=check)
+        assert len(seen) == stage + 1
+
+
 def test_loaded_model_is_accepted(feats, base):
     np.testing.assert_array_equal(generate(random_model(seed=11), feats, 5), base)
 
