@@ -232,12 +232,24 @@ def held_out_columns(loaded: LoadedModel, data: HeldOutData, positions_cm, seeds
 
 
 def real_bc(data: HeldOutData) -> dict:
-    """The real takes' own-minus-mismatched BC, clips as above: ``{"bc": 12 s clips, "bc3": 3 s}``."""
-    values, short = [], []
-    for rec, p in zip(data.recordings, data.positions, strict=True):
+    """The real takes' own-minus-mismatched BC, clips as above: ``{"bc": 12 s clips, "bc3": 3 s}``,
+    and the same for the negative control (``"control_bc"``, ``"control_bc3"``): another
+    recording's real motion (a reference recording's, else the next paired take's), cropped to
+    the shorter, measured against this recording's speech. Motion that never heard the speech
+    scores about 0 where the measure can tell timing from chance; what it scores is the floor a
+    real take's own figure must clear."""
+    values, short, control, control_short = [], [], [], []
+    for h, (rec, p) in enumerate(zip(data.recordings, data.positions, strict=True)):
         values += bc_own_minus_mismatched(p, clip_onsets(rec.audio, rec.n_frames))
         short += bc_short(p, short_clip_onsets(rec.audio, rec.n_frames))
-    return {"bc": summarise(values), "bc3": summarise(short)}
+        pool = data.reference or [q for i, q in enumerate(data.positions) if i != h]
+        if pool:
+            other = pool[h % len(pool)]
+            n = min(rec.n_frames, len(other))
+            control += bc_own_minus_mismatched(other[:n], clip_onsets(rec.audio, n))
+            control_short += bc_short(other[:n], short_clip_onsets(rec.audio, n))
+    return {"bc": summarise(values), "bc3": summarise(short),
+            "control_bc": summarise(control), "control_bc3": summarise(control_short)}
 
 
 def table(rows: list[tuple[str, dict]], real: dict, seeds: Sequence[int]) -> str:
@@ -266,6 +278,9 @@ def table(rows: list[tuple[str, dict]], real: dict, seeds: Sequence[int]) -> str
                      f"| {bc(r['bc3_pooled'])} |")
     lines.append(f"| real takes (their own motion) | 1.00 | - | 1.00 | 1.00 | 1.00 | {bc(real['bc'])} "
                  f"| {bc(real['bc3'])} |")
+    if "control_bc" in real:
+        lines.append(f"| another take's real motion against this speech (negative control) | - | - | - | - | - "
+                     f"| {bc(real['control_bc'])} | {bc(real['control_bc3'])} |")
     notes = [
         f"Seeds {', '.join(str(s) for s in seeds)}. Held-out take: the code prior fitted on the other take's "
         "training part only, motion generated from the held-out take's whole speech and compared with its "
@@ -279,5 +294,8 @@ def table(rows: list[tuple[str, dict]], real: dict, seeds: Sequence[int]) -> str
         f"BC on 3 s clips: the same on {SHORT_CLIP_S:g} s clips with {SHORT_TRIM_S:g} s trimmed at each end "
         "(onsets detected over the whole speech, cut at the clip bounds): the measure on which the real "
         "takes separate their own audio from the mismatched.",
+        "Negative control: another recording's real motion measured against this speech, which it never "
+        "heard. Where it scores as much as the real takes' own motion, the BC columns cannot tell the real "
+        "takes' timing from chance on this data, and a model cannot be judged against them.",
     ]
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes)

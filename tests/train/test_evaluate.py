@@ -51,6 +51,8 @@ def test_evaluate_writes_table_json_and_plots(excerpt, tmp_path):
     assert "| static mean pose |" in text
     # the held-out protocol (train/honest.py): a row per prior, and the real takes measured the same way
     assert "**Held out**" in text and "| real takes (their own motion) |" in text
+    assert "(negative control) |" in text  # another take's real motion against this speech
+    assert {"control_bc", "control_bc3"} <= set(results["held_out_real_bc"])
     held = results["models"]["Audio2Gestures (full), 3 steps, retrieval prior"]["held_out"]
     assert set(held) == {"0.0", "1.0"}  # the default prior also without and with beat sync
     assert "retrieval prior, sync 1 |" in text

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 
-from core.features import FPS
-from train.honest import CLIP_S, SHORT_CLIP_S, SHORT_TRIM_S, bc_own_minus_mismatched, bc_short, summarise
+from core.features import FPS, SAMPLE_RATE
+from train.honest import (
+    CLIP_S,
+    SHORT_CLIP_S,
+    SHORT_TRIM_S,
+    HeldOutData,
+    bc_own_minus_mismatched,
+    bc_short,
+    real_bc,
+    summarise,
+)
 
 
 def _moving_with_stops_at(stops_s: np.ndarray, n_frames: int) -> np.ndarray:
@@ -54,3 +64,29 @@ def test_the_3_s_variant_scores_beats_on_their_own_onsets_above_the_mismatched_a
     assert np.mean(shuffled) < 0
     # the 12 s measure on the same motion has no whole clip to score
     assert bc_own_minus_mismatched(positions, []) == []
+
+
+def _clicks(times_s: np.ndarray, n_frames: int) -> np.ndarray:
+    """Speech stand-in: short noise bursts at ``times_s`` (librosa finds an onset at each)."""
+    rng = np.random.default_rng(2)
+    audio = np.zeros(int(n_frames * SAMPLE_RATE / FPS), dtype=np.float32)
+    for t in times_s:
+        a = int(t * SAMPLE_RATE)
+        audio[a:a + 800] += rng.normal(0, 0.5, min(800, audio.size - a)).astype(np.float32)
+    return audio
+
+
+def test_the_negative_control_is_another_takes_motion_against_this_speech():
+    """Two takes whose motion slows at their own speech's onsets: each scores above the
+    mismatched audio with its own speech, and the other take's motion (which never heard it)
+    scores less; real_bc reports both."""
+    n = int(6 * SHORT_CLIP_S * FPS)
+    rng = np.random.default_rng(3)
+    onsets = [np.concatenate([k * SHORT_CLIP_S + SHORT_TRIM_S + 0.2 + np.cumsum(rng.uniform(0.6, 0.9, 2))
+                              for k in range(6)]) for _ in range(2)]
+    recs = [types.SimpleNamespace(audio=_clicks(on, n), n_frames=n) for on in onsets]
+    data = HeldOutData(recs, [_moving_with_stops_at(on, n) for on in onsets], [], 0.15)
+    real = real_bc(data)
+    assert real["bc3"]["n"] == 12 and real["control_bc3"]["n"] == 12
+    assert real["bc3"]["mean"] > 0.05
+    assert real["control_bc3"]["mean"] < real["bc3"]["mean"] - 0.05
