@@ -279,7 +279,7 @@ def table(rows: list[tuple[str, dict]], real: dict, seeds: Sequence[int]) -> str
     lines.append(f"| real takes (their own motion) | 1.00 | - | 1.00 | 1.00 | 1.00 | {bc(real['bc'])} "
                  f"| {bc(real['bc3'])} |")
     if "control_bc" in real:
-        lines.append(f"| another take's real motion against this speech (negative control) | - | - | - | - | - "
+        lines.append("| another take's real motion against this speech (negative control) | - | - | - | - | - "
                      f"| {bc(real['control_bc'])} | {bc(real['control_bc3'])} |")
     notes = [
         f"Seeds {', '.join(str(s) for s in seeds)}. Held-out take: the code prior fitted on the other take's "
