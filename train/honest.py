@@ -279,8 +279,8 @@ def table(rows: list[tuple[str, dict]], real: dict, seeds: Sequence[int]) -> str
     lines.append(f"| real takes (their own motion) | 1.00 | - | 1.00 | 1.00 | 1.00 | {bc(real['bc'])} "
                  f"| {bc(real['bc3'])} |")
     if "control_bc" in real:
-        lines.append("| another take's real motion against this speech (negative control) | - | - | - | - | - "
-                     f"| {bc(real['control_bc'])} | {bc(real['control_bc3'])} |")
+        lines.append("| another take's real motion against this speech (negative control) "
+                     f"| - | - | - | - | - | {bc(real['control_bc'])} | {bc(real['control_bc3'])} |")
     notes = [
         f"Seeds {', '.join(str(s) for s in seeds)}. Held-out take: the code prior fitted on the other take's "
         "training part only, motion generated from the held-out take's whole speech and compared with its "
