@@ -465,7 +465,7 @@ def evaluate(model, data_dir, out_dir, baselines: Sequence = (), n_samples: int 
     real = real_bc(data.held_out) if held_rows else None
     if held_rows:
         table += ("\n\n**Held out** (train/honest.py): against motion that neither the network nor the code "
-                  "prior saw\n\n" + held_out_table(held_rows, real, held_seeds))
+                  "prior saw\n\n" + held_out_table(held_rows, real, held_seeds, data.held_out))
     table += (f"\n\n**Unseen speech, in-sample reference** ({speech}; seeds {seed} and {seed + 1}): compared "
               "with the whole recordings, whose training parts the network trained on and the code prior "
               "was fitted to; the held-out table above is the honest one.\n\n" + unseen_table(rows, truth))
