@@ -206,6 +206,8 @@ def generate(
     if isinstance(sync, bool) or not isinstance(sync, numbers.Real) or not (
             np.isfinite(sync) and 0.0 <= sync <= MAX_SYNC):
         raise ValueError(f"sync must be a number in [0, {MAX_SYNC:g}], got {sync!r}")
+    if check_cancel is not None and not callable(check_cancel):
+        raise ValueError(f"check_cancel must be None or a function, got {check_cancel!r}")
     speaker = check_speaker(net.metadata, speaker)
     sampler = _Sampler(net, c.code_prior if prior is None else prior, float(intensity), float(sync), speaker)
     # long inputs: the nets split their work over the cores themselves (core/network.py)

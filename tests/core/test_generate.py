@@ -239,6 +239,7 @@ def test_pins_survive_inside_a_resample_range(net, feats):
         (dict(seed=-1), "seed"),
         (dict(seed=1.5), "seed"),
         (dict(seed=True), "seed"),
+        (dict(check_cancel=5), "check_cancel"),
     ],
 )
 def test_generate_validation(net, feats, kwargs, match):
