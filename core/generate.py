@@ -231,11 +231,12 @@ def _generate(net: Network, sampler, feats: np.ndarray, seed: int, pins, resampl
     check()
     noise, code = sampler.sample(T, shared, np.random.default_rng(seed))
     pin_codes = [(p.start, p.end, _pin_code(net, p)) for p in pins]
+    pin_spans = [(p.start, p.end) for p in pins]
     _apply_pins(code, pin_codes)
     check()
     decoded = _decode(net, shared, code)
     check()
-    base = _on_beat(decoded, sampler, 0, T, [(p.start, p.end) for p in pins])
+    base = _on_beat(decoded, sampler, 0, T, pin_spans)
     out = _to_matrices(base, c.n_joints)
     pose_mean, gains = None, _pose_gains(c, intensity)
     if gains is not None:  # the motion's deviation from its mean pose, scaled per joint
@@ -252,7 +253,7 @@ def _generate(net: Network, sampler, feats: np.ndarray, seed: int, pins, resampl
         _apply_pins(new_code, pin_codes)
         lo, hi = max(0, a - r_dec), min(T, b + r_dec)
         new = _decode(net, shared[lo:hi], new_code[lo:hi])[a - lo: b - lo]
-        new = _to_matrices(_on_beat(new, sampler, a, b, [(p.start, p.end) for p in pins]), c.n_joints)
+        new = _to_matrices(_on_beat(new, sampler, a, b, pin_spans), c.n_joints)
         if pose_mean is not None:  # the base take's mean pose: the range scales like the rest
             new = _scale_pose(new, pose_mean, gains)
         out[a:b] = _crossfade(out[a:b], new)

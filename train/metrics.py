@@ -30,16 +30,19 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import argrelextrema
 
-#: SMPL-X upper-body joints used by EMAGE's BC: spine1-3, neck, collars, head, shoulders,
-#: elbows, wrists.
-UPPER_BODY = (3, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21)
+# EMAGE's BC joint set and motion-beat rule, one definition with the runtime's beat warp:
+# SMPL-X upper-body joints (spine1-3, neck, collars, head, shoulders, elbows, wrists), speed
+# minima of order 7 above 0.3 x the mean speed
+from core.rhythm import BEAT_ORDER, BEAT_THRESHOLD, UPPER_BODY
+
 #: Left and right wrist (SMPL-X indices).
 WRISTS = (20, 21)
 
 DIVERSITY_CLIP_FRAMES = 50
 PCK_THRESHOLD_M = 0.2
 FGD_WINDOW, FGD_STRIDE, FGD_FRAME_STEP = 32, 8, 4
-BC_SIGMA_S, BC_ORDER, BC_SPEED_THRESHOLD, BC_TRIM_S, BC_HOP = 0.3, 7, 0.3, 2.0, 512
+BC_SIGMA_S, BC_TRIM_S, BC_HOP = 0.3, 2.0, 512
+BC_ORDER, BC_SPEED_THRESHOLD = BEAT_ORDER, BEAT_THRESHOLD
 
 
 def _positions(x, name: str, ndim: int = 3) -> np.ndarray:
