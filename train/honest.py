@@ -130,14 +130,11 @@ def summarise(values: Sequence[float]) -> dict[str, float]:
 
 
 def _window_parts(generated: list[np.ndarray], real: list[np.ndarray]) -> tuple[float, float]:
-    """Window-statistics distance and its mean-pose part (the squared distance of the means)."""
-    def windows(motions):
-        return np.concatenate([metrics.pose_windows(m[:, list(metrics.UPPER_BODY)], metrics.WINDOW_FRAMES,
-                                                    metrics.WINDOW_STRIDE, metrics.WINDOW_FRAME_STEP)
-                               for m in motions])
+    """Window-statistics distance (``metrics.window_distance``) and its mean-pose part (the
+    squared distance of the means)."""
     if not generated or not real:
         return math.nan, math.nan
-    a, b = windows(generated), windows(real)
+    a, b = metrics.motion_windows(generated), metrics.motion_windows(real)
     if len(a) < 2 or len(b) < 2:  # motions too short for two windows
         return math.nan, math.nan
     return metrics.frechet_distance(a, b), float(((a.mean(0) - b.mean(0)) ** 2).sum())

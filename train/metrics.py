@@ -234,14 +234,19 @@ def mean_speed(positions, fps: float, joints=WRISTS) -> float:
 WINDOW_FRAMES, WINDOW_STRIDE, WINDOW_FRAME_STEP = 34, 4, 4
 
 
+def motion_windows(motions, joints=UPPER_BODY) -> np.ndarray:
+    """The position windows (``pose_windows``: WINDOW_FRAMES frames every WINDOW_STRIDE, every
+    WINDOW_FRAME_STEP-th frame kept) of ``joints`` of a ``(T, J, 3)`` motion or a list of them,
+    stacked."""
+    motions = [motions] if isinstance(motions, np.ndarray) and motions.ndim == 3 else motions
+    return np.concatenate([pose_windows(np.asarray(m)[:, list(joints)], WINDOW_FRAMES, WINDOW_STRIDE,
+                                        WINDOW_FRAME_STEP) for m in motions])
+
+
 def window_distance(a, b, joints=UPPER_BODY) -> float:
     """Frechet distance between the Gaussian fits of upper-body position windows of two sets of
     motions (each a ``(T, J, 3)`` array or a list of them; J = 22 SMPL-X body joints)."""
-    def windows(motions):
-        motions = [motions] if isinstance(motions, np.ndarray) and motions.ndim == 3 else motions
-        return np.concatenate([pose_windows(np.asarray(m)[:, list(joints)], WINDOW_FRAMES, WINDOW_STRIDE,
-                                            WINDOW_FRAME_STEP) for m in motions])
-    return frechet_distance(windows(a), windows(b))
+    return frechet_distance(motion_windows(a, joints), motion_windows(b, joints))
 
 
 def window_distance_ratio(generated, real_takes) -> float:
