@@ -286,15 +286,21 @@ def unit_scale(clip: BvhClip) -> float:
     return 0.01 if extent > 10.0 else 1.0
 
 
+def _children(parents) -> list[list[int]]:
+    """Each joint's children, in index order, from ``parents`` (-1 for the root)."""
+    children: list[list[int]] = [[] for _ in parents]
+    for j, p in enumerate(parents):
+        if p >= 0:
+            children[p].append(j)
+    return children
+
+
 def bone_axes(clip: BvhClip) -> np.ndarray:
     """(J, 3, 3): a rest frame per joint with its +Y column along the bone (towards its only
     child, the mean of several children, or its End Site; a zero-length bone takes its parent's
     direction). The other two axes are any perpendicular pair (the roll does not matter)."""
     n = len(clip.names)
-    children: list[list[int]] = [[] for _ in range(n)]
-    for j, p in enumerate(clip.parents):
-        if p >= 0:
-            children[p].append(j)
+    children = _children(clip.parents)
     out = np.empty((n, 3, 3))
     for j in range(n):
         if children[j]:
@@ -321,10 +327,7 @@ def format_bvh(clip: BvhClip) -> str:
     """The BVH text of ``clip``: its hierarchy (each joint's OFFSET, its CHANNELS in their own
     order, End Site tips where ``end_offsets`` has them) depth first, then its motion table."""
     n = len(clip.names)
-    children: list[list[int]] = [[] for _ in range(n)]
-    for j, p in enumerate(clip.parents):
-        if p >= 0:
-            children[p].append(j)
+    children = _children(clip.parents)
     roots = [j for j in range(n) if clip.parents[j] < 0]
     if len(roots) != 1:
         raise ValueError(f"format_bvh: expected one root joint, got {len(roots)}")
